@@ -1,0 +1,100 @@
+"""The ``tracekit`` command line: ``info``, ``convert`` and ``demo``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import TracekitError
+
+
+def _fmt_table(rows: list[dict], cols: list[str]) -> str:
+    widths = {c: max(len(c), *(len(_cell(r.get(c))) for r in rows)) if rows else len(c) for c in cols}
+    out = ["  ".join(c.ljust(widths[c]) for c in cols)]
+    out.append("  ".join("-" * widths[c] for c in cols))
+    for r in rows:
+        out.append("  ".join(_cell(r.get(c)).ljust(widths[c]) for c in cols))
+    return "\n".join(out)
+
+
+def _cell(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    s = str(v)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from . import load
+
+    tl = load(args.paths if len(args.paths) > 1 else args.paths[0], format=args.format)
+    srcs = tl.sources.to_pylist()
+    for r in srcs:
+        for k in ("ts_min", "ts_max"):
+            if r[k] is not None:
+                r[k] = str(r[k])[:26]
+    print(_fmt_table(srcs, ["source", "format", "status", "clock", "records", "emitted", "merged",
+                            "metadata", "rejected", "rows", "ts_min", "ts_max", "note"]))
+    print()
+    n_rej = tl.rejects.num_rows
+    print(f"{len(tl):,} events, {n_rej:,} rejects")
+    if n_rej:
+        by = tl.sql("select source, reason, count(*) n, min(line) first_line from rejects group by 1, 2 order by 1, 3 desc")
+        print(_fmt_table(by.to_pylist(), ["source", "reason", "n", "first_line"]))
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    import pyarrow.parquet as pq
+
+    from . import load
+
+    tl = load(args.paths if len(args.paths) > 1 else args.paths[0], format=args.format)
+    out = Path(args.output)
+    tmp = out.with_name(out.name + ".tmp")
+    pq.write_table(tl.events, tmp, compression="zstd")
+    tmp.replace(out)
+    print(f"wrote {len(tl):,} events to {out} ({tl.rejects.num_rows:,} rejects not included)")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from . import demo
+
+    return demo.run(args.folder, args.output)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``tracekit`` command."""
+    p = argparse.ArgumentParser(prog="tracekit", description="Trace forensics: read, align and explain dumps.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    pi = sub.add_parser("info", help="print the sources table and a reject summary")
+    pi.add_argument("paths", nargs="+")
+    pi.add_argument("--format", default=None, help="force a reader (see tracekit formats)")
+    pi.set_defaults(func=cmd_info)
+    pc_ = sub.add_parser("convert", help="write the canonical event table as Parquet")
+    pc_.add_argument("paths", nargs="+")
+    pc_.add_argument("-o", "--output", required=True)
+    pc_.add_argument("--format", default=None)
+    pc_.set_defaults(func=cmd_convert)
+    pf = sub.add_parser("formats", help="list the registered readers")
+    pf.set_defaults(func=lambda a: print(_fmt_table(__import__("tracekit").formats().to_pylist(), ["name", "description"])) or 0)
+    pd_ = sub.add_parser("demo", help="run the postmortem on a demo incident folder")
+    pd_.add_argument("folder")
+    pd_.add_argument("-o", "--output", default="out")
+    pd_.set_defaults(func=cmd_demo)
+    args = p.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except TracekitError as e:
+        print(f"tracekit: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
