@@ -118,6 +118,9 @@ class Reader:
     read: Callable[..., ReadResult]
     options: dict[str, str] = field(default_factory=dict)
     extensions: tuple[str, ...] = ()
+    #: True when logrotate sets (``syslog``, ``syslog.1``, ``syslog.2.gz``) of this format are
+    #: read as one source, oldest first (the loader joins them into one Input).
+    rotated: bool = False
 
     def check_options(self, opts: dict[str, Any], where: str) -> None:
         unknown = set(opts) - set(self.options)
