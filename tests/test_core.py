@@ -191,3 +191,28 @@ def test_reader_bug_is_wrapped(monkeypatch, tmp_path):
         tk.load(p)
 
 
+
+
+def test_rotated_sets_read_as_one_source_oldest_first(monkeypatch, tmp_path):
+    from tracekit.readers import get_reader
+    from tracekit.readers._base import _REGISTRY, Reader
+
+    r = get_reader("jsonl")
+    monkeypatch.setitem(_REGISTRY, "jsonl", Reader(r.name, r.description, r.sniff, r.read, r.options,
+                                                   r.extensions, rotated=True))
+    d = tmp_path / "log"
+    d.mkdir()
+    (d / "app").write_text(LINES[2] + "\n")
+    (d / "app.1").write_text(LINES[1] + "\n")
+    with gzip.open(d / "app.2.gz", "wt") as f:
+        f.write(LINES[0] + "\n" + "not json\n")
+    tl = tk.load(d)
+    assert tl.sources.column("source").to_pylist() == ["app"]
+    row = tl.sources.to_pylist()[0]
+    assert (row["records"], row["rows"], row["rejected"]) == (4, 3, 1)
+    assert row["file"].split(", ")[0].endswith("app.2.gz")  # oldest first
+    assert tl.events.column("file").to_pylist()[0].endswith("app.2.gz")
+    assert tl.rejects.column("source").to_pylist() == ["app"]
+    assert_accounted(tl)
+    # load order (seq) follows the files oldest first
+    assert tl.events.column("seq").to_pylist() == [0, 1, 2]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -56,7 +57,7 @@ def load(
     single = len(items) == 1
     per_sel = dict(options or {})
 
-    plans: list[tuple[Input | _inputs.Skipped, Reader | None, str]] = []
+    plans: list[tuple[Any, Reader | None, str]] = []
     for item in items:
         if isinstance(item, _inputs.Skipped):
             plans.append((item, None, item.reason))
@@ -94,7 +95,7 @@ def load(
     tables: list[pa.Table] = []
     rejects: list[pa.Table] = []
     srows: list[dict[str, Any]] = []
-    for item, reader, _ in _progress(plans, progress, "reading"):
+    for item, reader, members in _progress(_join_rotated(plans), progress, "reading"):
         if reader is None:
             srows.append(_skipped_row(item))
             continue
@@ -105,10 +106,8 @@ def load(
         opts.update(sel_opts)
         t0 = time.perf_counter()
         try:
-            res = reader.read(inp, **opts)
-            if not isinstance(res, ReadResult):
-                raise TypeError(f"reader {reader.name} returned {type(res).__name__}")
-            ev, rej, row = _finish(inp, reader, res)
+            parts = [_read_one(m, reader, opts) for m in members]
+            ev, rej, row = _combine(inp, reader, parts) if len(parts) > 1 else parts[0]
         except TracekitError as e:
             if single:
                 raise
@@ -121,7 +120,8 @@ def load(
             srows.append(_failed_row(inp, reader, str(err)))
             continue
         finally:
-            inp.release()
+            for m in members:
+                m.release()
         row["seconds"] = time.perf_counter() - t0
         tables.append(ev)
         rejects.append(rej)
@@ -147,6 +147,75 @@ def assemble(tables: list[pa.Table], rejects: list[pa.Table], srows: list[dict],
     rej = pa.concat_tables(rejects).combine_chunks() if rejects else REJECT_SCHEMA.empty_table()
     sources = pa.Table.from_pylist(srows, schema=SOURCE_SCHEMA) if srows else SOURCE_SCHEMA.empty_table()
     return Timeline(events, sources, rej, params)
+
+
+_ROTATED = re.compile(r"^(?P<base>.+?)(?:\.(?P<num>\d{1,3}))?(?P<comp>\.(?:gz|zst|bz2|xz))?$")
+
+
+def _join_rotated(plans: list) -> list[tuple[Any, Reader | None, list[Input]]]:
+    """Group logrotate sets (``syslog``, ``syslog.1``, ``syslog.2.gz``) of readers that ask for
+    it into one source named after the newest file; members are read oldest first."""
+    out: list[tuple[Any, Reader | None, list[Input]]] = []
+    groups: dict[tuple[str, str], list[tuple[int, Input]]] = {}
+    order: list[tuple[str, str] | int] = []
+    for i, (item, reader, _) in enumerate(plans):
+        m = _ROTATED.match(item.name) if reader is not None and reader.rotated else None
+        if m is None:
+            order.append(i)
+            continue
+        key = (m.group("base"), reader.name)
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append((int(m.group("num") or 0), item))
+    for k in order:
+        if isinstance(k, int):
+            item, reader, _ = plans[k]
+            out.append((item, reader, [item] if reader is not None else []))
+            continue
+        members = [inp for _, inp in sorted(groups[k], key=lambda t: -t[0])]  # oldest first
+        newest = members[-1]
+        reader = next(r for it, r, _ in plans if it is newest)
+        if len(members) == 1:
+            out.append((newest, reader, members))
+            continue
+        head = Input(name=k[0], path=newest.path, opener=newest.opener, size=sum(m.size or 0 for m in members),
+                     mtime=newest.mtime, fs_path=newest.fs_path)
+        out.append((head, reader, members))
+    return out
+
+
+def _read_one(inp: Input, reader: Reader, opts: dict[str, Any]) -> tuple[pa.Table, pa.Table, dict[str, Any]]:
+    res = reader.read(inp, **opts)
+    if not isinstance(res, ReadResult):
+        raise TypeError(f"reader {reader.name} returned {type(res).__name__}")
+    return _finish(inp, reader, res)
+
+
+def _combine(head: Input, reader: Reader, parts: list) -> tuple[pa.Table, pa.Table, dict[str, Any]]:
+    """One source from the members of a rotated set (each keeps its own file/line provenance)."""
+    evs = [p[0] for p in parts]
+    rejs = [p[1] for p in parts]
+    rows = [p[2] for p in parts]
+    n = sum(e.num_rows for e in evs)
+    ev = pa.concat_tables(evs).unify_dictionaries().combine_chunks() if evs else EVENT_SCHEMA.empty_table()
+    src = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([head.name]))
+    ev = ev.set_column(ev.schema.get_field_index("source"), EVENT_SCHEMA.field("source"), src)
+    rej = pa.concat_tables(rejs)
+    if rej.num_rows:
+        rej = rej.set_column(0, REJECT_SCHEMA.field("source"), pa.repeat(pa.scalar(head.name), rej.num_rows))
+    row = dict(rows[-1])
+    row["source"] = head.name
+    row["file"] = ", ".join(r["file"] for r in rows)
+    for c in ("records", "emitted", "merged", "metadata", "rejected", "rows", "bytes"):
+        row[c] = sum(r[c] or 0 for r in rows)
+    mins = [r["ts_min"] for r in rows if r["ts_min"] is not None]
+    maxs = [r["ts_max"] for r in rows if r["ts_max"] is not None]
+    row["ts_min"] = min(mins) if mins else None
+    row["ts_max"] = max(maxs) if maxs else None
+    row["note"] = "; ".join(filter(None, [f"rotated set of {len(rows)} files, read oldest first"] +
+                                   [r["note"] for r in rows]))
+    return ev, rej, row
 
 
 def _finish(inp: Input, reader: Reader, res: ReadResult) -> tuple[pa.Table, pa.Table, dict[str, Any]]:
