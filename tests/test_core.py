@@ -205,7 +205,7 @@ def test_rotated_sets_read_as_one_source_oldest_first(monkeypatch, tmp_path):
     (d / "app").write_text(LINES[2] + "\n")
     (d / "app.1").write_text(LINES[1] + "\n")
     with gzip.open(d / "app.2.gz", "wt") as f:
-        f.write(LINES[0] + "\n" + "not json\n")
+        f.write(LINES[0] + "\n" + "{\"ts\": broken\n")
     tl = tk.load(d)
     assert tl.sources.column("source").to_pylist() == ["app"]
     row = tl.sources.to_pylist()[0]
