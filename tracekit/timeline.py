@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 from . import _time
 from .schema import EVENT_SCHEMA, REJECT_SCHEMA, SOURCE_SCHEMA
 
-__all__ = ["Timeline", "apply_clock"]
+__all__ = ["Timeline", "Window", "apply_clock"]
 
 _HTML_ROWS = 50
 
@@ -34,6 +34,18 @@ def apply_clock(ts_src: np.ndarray, offset_ns: int, drift_ppm: float, t0: int) -
     if drift_ppm:
         ts = ts + np.rint((ts_src - np.int64(t0)).astype(np.float64) * (drift_ppm * 1e-6)).astype(np.int64)
     return ts
+
+
+def _fmt_dur(ns: int) -> str:
+    sign = "-" if ns < 0 else "+"
+    ns = abs(int(ns))
+    if ns >= 10**9:
+        return f"{sign}{ns / 1e9:.6g}s"
+    if ns >= 10**6:
+        return f"{sign}{ns / 1e6:.6g}ms"
+    if ns >= 10**3:
+        return f"{sign}{ns / 1e3:.6g}µs"
+    return f"{sign}{ns}ns"
 
 
 def _to_arrow(rel: Any) -> pa.Table:
@@ -117,6 +129,123 @@ class Timeline:
         ts = self._events.column("ts")
         return ts[0].value, ts[-1].value
 
+    # ------------------------------------------------------------------ time
+    def _ts_ns(self) -> np.ndarray:
+        col = self._events.column("ts")
+        if self._events.num_rows == 0:
+            return np.zeros(0, dtype=np.int64)
+        return col.combine_chunks().view(pa.int64()).to_numpy() if col.num_chunks != 1 else col.chunk(0).view(pa.int64()).to_numpy()
+
+    def _slice(self, lo: int, hi: int) -> pa.Table:
+        return self._events.slice(lo, max(hi - lo, 0))
+
+    def window(self, start: Any, end: Any) -> Timeline:
+        """Events with ``start <= ts < end`` (binary search on the sorted ``ts``; no scan).
+
+        Example::
+
+            >>> tl.window("2024-03-14T09:14:00Z", "2024-03-14T09:15:00Z")   # doctest: +SKIP
+        """
+        t0, t1 = _time.to_time_ns(start), _time.to_time_ns(end)
+        if t1 < t0:
+            raise _time.TimeError(f"window end {end!r} is before its start {start!r}")
+        ts = self._ts_ns()
+        lo, hi = np.searchsorted(ts, [t0, t1], side="left")
+        return Timeline(self._slice(int(lo), int(hi)), self._sources, self._rejects, self._params)
+
+    def around(self, at: Any, before: Any = "2s", after: Any = "2s") -> Window:
+        """Events in ``[at - before, at + after]`` from every source, with each entity's state when
+        the window opens (``.state_at_start``). ``window="5s"`` style arguments mean ±5 s.
+
+        Example::
+
+            >>> w = tl.around("2024-03-14T09:14:30Z", before="2s", after="2s")   # doctest: +SKIP
+            >>> w.state_at_start                                                  # doctest: +SKIP
+        """
+        c = _time.to_time_ns(at)
+        b, a = _time.to_duration_ns(before), _time.to_duration_ns(after)
+        ts = self._ts_ns()
+        lo = int(np.searchsorted(ts, c - b, side="left"))
+        hi = int(np.searchsorted(ts, c + a, side="right"))
+        return Window(self._slice(lo, hi), self._sources, self._rejects, self._params,
+                      center=c, start=c - b, end=c + a, state_at_start=self._states_before(lo))
+
+    def at(self, when: Any) -> pa.Table:
+        """Each entity's last known state at ``when``: entity, state, ts, source, seq.
+
+        Example::
+
+            >>> tl.at("2024-03-14T09:14:30Z").to_pandas()    # doctest: +SKIP
+        """
+        t = _time.to_time_ns(when)
+        idx = int(np.searchsorted(self._ts_ns(), t, side="right"))
+        return self._states_before(idx)
+
+    def _states_before(self, idx: int) -> pa.Table:
+        head = self._events.slice(0, idx).select(["entity", "state", "ts", "source", "seq"])
+        mask = pc.and_(pc.is_valid(head.column("entity")), pc.is_valid(head.column("state")))
+        head = head.filter(mask)
+        if head.num_rows == 0:
+            return head.cast(pa.schema([f.remove_metadata() for f in head.schema]))
+        # last row per entity: rows are in (ts, seq) order, so keep the max position
+        pos = pa.array(np.arange(head.num_rows, dtype=np.int64))
+        g = pa.table({"entity": head.column("entity"), "pos": pos}).group_by("entity", use_threads=False)
+        last = g.aggregate([("pos", "max")]).column("pos_max")
+        out = head.take(last)
+        return out.sort_by([("entity", "ascending")])
+
+    def shift(self, selector: str, offset: Any = 0, drift_ppm: float = 0.0, t0: Any = None) -> Timeline:
+        """A new Timeline with the selected sources' clocks corrected by hand.
+
+        ``offset`` is added to the sources' time (a clock 2.75 s ahead takes ``"-2.75s"``), on
+        top of any correction already applied; ``drift_ppm`` adds drift around ``t0`` (default:
+        the median of the source's ``ts_src``). Recorded in ``sources`` (``offset``,
+        ``drift_ppm``, ``t0``, ``note``) and ``params["corrections"]``. Selectors: a source
+        name, a glob, ``format:NAME`` or ``host:NAME``.
+
+        Example::
+
+            >>> tl2 = tl.shift("app.jsonl", offset="-2.75s", drift_ppm=0)   # doctest: +SKIP
+        """
+        from . import _select
+
+        off = _time.to_duration_ns(offset)
+        rows = self._sources.to_pylist()
+        hit = [r for r in rows if r["status"] == "loaded" and _select.matches(selector, r["source"], r["format"], r["host"])]
+        if not hit:
+            names = ", ".join(r["source"] for r in rows if r["status"] == "loaded")
+            raise _time.TimeError(f"shift: {selector!r} selects no loaded source; sources: {names}")
+        corr = {}
+        src_col = self._events.column("source").combine_chunks()
+        ts_src = self._events.column("ts_src").combine_chunks().to_numpy()
+        for r in hit:
+            mask = pc.equal(src_col.dictionary_decode() if pa.types.is_dictionary(src_col.type) else src_col, r["source"])
+            idx = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+            r_t0 = _time.to_time_ns(t0) if t0 is not None else (int(np.median(ts_src[idx])) if len(idx) else 0)
+            new_off = int(pd.Timedelta(r["offset"] or 0).value) + off
+            new_drift = float(r["drift_ppm"] or 0.0) + float(drift_ppm)
+            corr[r["source"]] = (idx, new_off, new_drift, r_t0)
+            r["offset"], r["drift_ppm"], r["t0"] = new_off, new_drift, r_t0
+            note = f"shifted by hand: offset {_fmt_dur(off)}, drift {drift_ppm:+g} ppm"
+            r["note"] = f"{r['note']}; {note}" if r["note"] else note
+            r["aligned"] = True
+        return self._with_clocks(corr, rows, {"selector": selector, "offset_ns": off, "drift_ppm": drift_ppm})
+
+    def _with_clocks(self, corr: dict, rows: list[dict], record: dict) -> Timeline:
+        """Rewrite ``ts`` for the given rows from ``ts_src`` and re-sort; ``ts_src`` untouched."""
+        ts = self._ts_ns().copy()
+        ts_src = self._events.column("ts_src").combine_chunks().to_numpy()
+        for idx, off, drift, t0 in corr.values():
+            ts[idx] = apply_clock(ts_src[idx], off, drift, t0)
+        ev = self._events.set_column(0, EVENT_SCHEMA.field("ts"), pa.array(ts).view(pa.timestamp("ns", tz="UTC")))
+        seq = ev.column("seq").combine_chunks().to_numpy()
+        order = np.lexsort((seq, ts))
+        ev = ev.take(pa.array(order))
+        params = dict(self._params)
+        params["corrections"] = list(params.get("corrections", [])) + [record]
+        sources = pa.Table.from_pylist(rows, schema=SOURCE_SCHEMA)
+        return Timeline(ev, sources, self._rejects, params)
+
     # ------------------------------------------------------------------ display
     def _summary(self) -> dict[str, Any]:
         s = self._sources
@@ -183,3 +312,18 @@ class Timeline:
     @classmethod
     def _empty(cls) -> Timeline:
         return cls(EVENT_SCHEMA.empty_table(), SOURCE_SCHEMA.empty_table(), REJECT_SCHEMA.empty_table())
+
+
+class Window(Timeline):
+    """A Timeline cut around a moment: ``center``, ``start``, ``end`` (epoch ns) and
+    ``state_at_start`` (each entity's last state before the window opened)."""
+
+    def __init__(self, events, sources, rejects, params, *, center: int, start: int, end: int,
+                 state_at_start: pa.Table):
+        super().__init__(events, sources, rejects, params)
+        self.center, self.start, self.end = center, start, end
+        self.state_at_start = state_at_start
+
+    def __repr__(self) -> str:
+        return (f"Window {_time.fmt_ns(self.start)} … {_time.fmt_ns(self.end)}: {len(self):,} events, "
+                f"{self.state_at_start.num_rows} entity states at start")
