@@ -145,8 +145,9 @@ def assemble(tables: list[pa.Table], rejects: list[pa.Table], srows: list[dict],
     if n and not np.all(order[1:] > order[:-1]):
         events = events.take(pa.array(order))
     rej = pa.concat_tables(rejects).combine_chunks() if rejects else REJECT_SCHEMA.empty_table()
+    meta = {r["source"]: r.pop("_meta") for r in srows if "_meta" in r}
     sources = pa.Table.from_pylist(srows, schema=SOURCE_SCHEMA) if srows else SOURCE_SCHEMA.empty_table()
-    return Timeline(events, sources, rej, params)
+    return Timeline(events, sources, rej, params, meta=meta)
 
 
 _ROTATED = re.compile(r"^(?P<base>.+?)(?:\.(?P<num>\d{1,3}))?(?P<comp>\.(?:gz|zst|bz2|xz))?$")
@@ -205,6 +206,7 @@ def _combine(head: Input, reader: Reader, parts: list) -> tuple[pa.Table, pa.Tab
     if rej.num_rows:
         rej = rej.set_column(0, REJECT_SCHEMA.field("source"), pa.repeat(pa.scalar(head.name), rej.num_rows))
     row = dict(rows[-1])
+    row["_meta"] = dict(rows[-1]["_meta"], members=[r["_meta"] for r in rows])
     row["source"] = head.name
     row["file"] = ", ".join(r["file"] for r in rows)
     for c in ("records", "emitted", "merged", "metadata", "rejected", "rows", "bytes"):
@@ -287,6 +289,7 @@ def _finish(inp: Input, reader: Reader, res: ReadResult) -> tuple[pa.Table, pa.T
         "ts_min": ts_min,
         "ts_max": ts_max,
         "bytes": inp.size,
+        "_meta": meta,
     }
     return ev, rej, row
 

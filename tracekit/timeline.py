@@ -65,11 +65,19 @@ class Timeline:
         >>> tl.sql("select kind, count(*) n from events group by 1")   # doctest: +SKIP
     """
 
-    def __init__(self, events: pa.Table, sources: pa.Table, rejects: pa.Table, params: dict | None = None):
+    def __init__(self, events: pa.Table, sources: pa.Table, rejects: pa.Table, params: dict | None = None,
+                 meta: dict[str, dict] | None = None):
         self._events = events
         self._sources = sources
         self._rejects = rejects
         self._params = dict(params or {})
+        self._meta = dict(meta or {})
+
+    @property
+    def meta(self) -> dict[str, dict]:
+        """Per source, what its reader reported beyond the sources table (clock anchors,
+        header fields, field mapping)."""
+        return self._meta
 
     # ------------------------------------------------------------------ tables
     @property
@@ -151,7 +159,7 @@ class Timeline:
             raise _time.TimeError(f"window end {end!r} is before its start {start!r}")
         ts = self._ts_ns()
         lo, hi = np.searchsorted(ts, [t0, t1], side="left")
-        return Timeline(self._slice(int(lo), int(hi)), self._sources, self._rejects, self._params)
+        return Timeline(self._slice(int(lo), int(hi)), self._sources, self._rejects, self._params, self._meta)
 
     def around(self, at: Any, before: Any = "2s", after: Any = "2s") -> Window:
         """Events in ``[at - before, at + after]`` from every source, with each entity's state when
@@ -167,7 +175,7 @@ class Timeline:
         ts = self._ts_ns()
         lo = int(np.searchsorted(ts, c - b, side="left"))
         hi = int(np.searchsorted(ts, c + a, side="right"))
-        return Window(self._slice(lo, hi), self._sources, self._rejects, self._params,
+        return Window(self._slice(lo, hi), self._sources, self._rejects, self._params, self._meta,
                       center=c, start=c - b, end=c + a, state_at_start=self._states_before(lo))
 
     def at(self, when: Any) -> pa.Table:
@@ -231,6 +239,21 @@ class Timeline:
             r["aligned"] = True
         return self._with_clocks(corr, rows, {"selector": selector, "offset_ns": off, "drift_ppm": drift_ppm})
 
+    def align(self, reference: str | None = None, pin: dict | None = None, keys: Any = (), **kw: Any):
+        """Estimate every clock domain's correction from the evidence the sources share.
+
+        Returns an :class:`~tracekit.clocks.Alignment` (``.clocks``, ``.evidence``,
+        ``.timeline``). See :mod:`tracekit.clocks`.
+
+        Example::
+
+            >>> al = tl.align()                 # doctest: +SKIP
+            >>> al.clocks                       # doctest: +SKIP
+        """
+        from .clocks import align
+
+        return align(self, reference=reference, pin=pin, keys=keys, **kw)
+
     def _with_clocks(self, corr: dict, rows: list[dict], record: dict) -> Timeline:
         """Rewrite ``ts`` for the given rows from ``ts_src`` and re-sort; ``ts_src`` untouched."""
         ts = self._ts_ns().copy()
@@ -244,7 +267,7 @@ class Timeline:
         params = dict(self._params)
         params["corrections"] = list(params.get("corrections", [])) + [record]
         sources = pa.Table.from_pylist(rows, schema=SOURCE_SCHEMA)
-        return Timeline(ev, sources, self._rejects, params)
+        return Timeline(ev, sources, self._rejects, params, self._meta)
 
     # ------------------------------------------------------------------ display
     def _summary(self) -> dict[str, Any]:
@@ -318,9 +341,9 @@ class Window(Timeline):
     """A Timeline cut around a moment: ``center``, ``start``, ``end`` (epoch ns) and
     ``state_at_start`` (each entity's last state before the window opened)."""
 
-    def __init__(self, events, sources, rejects, params, *, center: int, start: int, end: int,
+    def __init__(self, events, sources, rejects, params, meta, *, center: int, start: int, end: int,
                  state_at_start: pa.Table):
-        super().__init__(events, sources, rejects, params)
+        super().__init__(events, sources, rejects, params, meta)
         self.center, self.start, self.end = center, start, end
         self.state_at_start = state_at_start
 
