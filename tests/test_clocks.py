@@ -18,15 +18,15 @@ T0 = 1_764_000_000 * 10**9  # 2025-11-24T16:00:00Z
 S = 10**9
 
 
-def source(src, host, clock, ts_src, prec=1000, **cols):
+def source(src, src_host, clock, ts_src, prec=1000, **cols):
     n = len(ts_src)
     ev = conform({"ts_src": np.asarray(ts_src, np.int64), "ts_prec": np.full(n, prec, np.int64),
                   "kind": cols.pop("kind", "instant"), **cols})
     ev = ev.set_column(ev.schema.get_field_index("source"), ev.schema.field("source"),
                        pa.array([src] * n).dictionary_encode())
     ev = ev.set_column(0, ev.schema.field("ts"), pa.array(np.asarray(ts_src, np.int64)).view(pa.timestamp("ns", tz="UTC")))
-    row = {"source": src, "file": src, "format": "test", "status": "loaded", "host": host, "clock": clock,
-           "domain": f"host={host};clock={clock}", "assumed": [], "offset": 0, "drift_ppm": 0.0, "t0": 0,
+    row = {"source": src, "file": src, "format": "test", "status": "loaded", "host": src_host, "clock": clock,
+           "domain": f"host={src_host};clock={clock}", "assumed": [], "offset": 0, "drift_ppm": 0.0, "t0": 0,
            "aligned": clock == "realtime", "records": n, "emitted": n, "merged": 0, "metadata": 0,
            "rejected": 0, "rows": n, "_meta": {}}
     return ev, row
@@ -203,3 +203,33 @@ def test_pin_fixes_a_boot_clock_by_hand():
     assert [x["status"] for x in al.clocks.to_pylist() if x["sources"] == "ftrace/trace.txt"] == ["pinned"]
     with pytest.raises(tk.TimeError, match="selects no loaded source"):
         timeline(f, a).align(pin={"nope": {"offset": "1s"}})
+
+
+def test_drifting_host_linked_only_by_span_bounds_gets_its_drift():
+    """Client spans on a drifting host contain the server spans they caused (causal bounds
+    only, no equal occurrences): offset and drift come from the bounds."""
+    rng = np.random.default_rng(6)
+    n = 300
+    starts = T0 + np.sort(rng.integers(0, 1200 * S, n))
+    sdur = rng.integers(2_000_000, 20_000_000, n)
+    lat = rng.integers(200_000, 900_000, n)
+    cstart, cdur = starts - lat, sdur + lat + rng.integers(200_000, 900_000, n)
+    ids = [f"{i:016x}" for i in range(n)]
+    cids = [f"c{i:015x}" for i in range(n)]
+    server = source("server.jsonl", "node-b", "realtime", starts, kind="span", dur=sdur, span_id=ids, parent_id=cids)
+    off, drift = 300_000_000, 40.0
+    client = source("client.jsonl", "node-c", "realtime", skew(cstart, off, drift, T0), kind="span",
+                    dur=np.rint(cdur * (1 - drift * 1e-6)).astype(np.int64), span_id=cids)
+    al = timeline(server, client).align(reference="server.jsonl")
+    r = [x for x in al.clocks.to_pylist() if x["sources"] == "client.jsonl"][0]
+    assert "causal" in r["bound"] and abs(r["drift_ppm"] - drift) < 5, r
+    assert np.abs(corrected(al, "client.jsonl") - cstart).max() < 2_000_000
+
+
+def test_source_without_host_takes_its_events_single_host():
+    rng = np.random.default_rng(7)
+    true, pids = exec_pairs(rng, 20)
+    a = source("a", "ha", "realtime", true, name=["execve"] * 20, pid=pids)
+    b = source("b", None, "realtime", skew(true, S, 0.0, T0), name=["execve"] * 20, pid=pids, host=["hb"] * 20)
+    al = timeline(a, b).align(reference="a")
+    assert "host=hb;clock=realtime" in al.clocks.column("domain").to_pylist()

@@ -111,15 +111,28 @@ class _Ev:
 
 
 def _domains(tl: Timeline) -> dict[str, str]:
-    """source → clock-domain key. Wall-clock sources of an unknown host are each their own
-    domain (nothing says two unknown machines share a clock)."""
+    """source → clock-domain key. A source whose reader named no host but whose events all
+    carry one host is placed on that host. Wall-clock sources of an unknown host are each
+    their own domain (nothing says two unknown machines share a clock)."""
+    hosts: dict[str, str] = {}
+    if tl.events.num_rows:
+        g = tl.sql("select source::VARCHAR s, min(host) h, count(distinct host) n from events "
+                   "where host is not null group by 1")
+        hosts = {s: h for s, h, n in zip(*(g.column(i).to_pylist() for i in range(3))) if n == 1}
     out = {}
     for r in tl.sources.to_pylist():
         if r["status"] != "loaded":
             continue
-        dom = r["domain"] or f"source={r['source']}"
-        if not r["host"] and r["clock"] in ("realtime", "unknown"):
-            dom = f"source={r['source']}"
+        host = r["host"] or hosts.get(r["source"])
+        if not host and r["clock"] in ("realtime", "unknown"):
+            out[r["source"]] = f"source={r['source']}"
+            continue
+        dom = f"host={host or '?'};clock={r['clock']}"
+        boot = (r["domain"] or "").partition(";boot=")[2]
+        if boot:
+            dom += f";boot={boot.split(';')[0]}"
+        if r["clock"] == "relative":
+            dom += f";source={r['source']}"
         out[r["source"]] = dom
     return out
 
@@ -220,15 +233,19 @@ def _anchor_evidence(tl: Timeline, domains: dict[str, str]) -> list[_Ev]:
     journald's realtime/monotonic pairs (attrs ``monotonic_ns``) and boot anchors in meta."""
     out: list[_Ev] = []
     rows = {r["source"]: r for r in tl.sources.to_pylist() if r["status"] == "loaded"}
+    def host_of(src: str) -> str | None:
+        d = domains[src]
+        return d[5:].split(";")[0] if d.startswith("host=") and not d.startswith("host=?") else None
+
     boot_domains: dict[str, list[str]] = {}
     for src, r in rows.items():
-        if r["clock"] in ("boot", "monotonic") and r["host"]:
-            boot_domains.setdefault(r["host"], []).append(domains[src])
+        if r["clock"] in ("boot", "monotonic") and host_of(src):
+            boot_domains.setdefault(host_of(src), []).append(domains[src])
     if not boot_domains:
         return out
     ev = tl.events
     for src, r in rows.items():
-        host = r["host"]
+        host = host_of(src)
         if not host or host not in boot_domains or r["clock"] != "realtime":
             continue
         wall_dom = domains[src]
@@ -372,11 +389,36 @@ def _fit_pair(evs: list[_Ev], rng: np.random.Generator) -> _Fit | None:
         for i in range(len(e.d)):
             rows.append({"type": e.kind, "matcher": e.matcher, "key": "", "t": int(e.t[i]), "d": int(e.d[i]),
                          "half": 0, "residual": 0, "inlier": True})
-    if L > U:
-        return _Fit(a, b, (L + U) // 2, 0.0, int(np.median(t)), U, L, f"conflict in {ineq_label}",
-                    f"midpoint of {ineq_label} bounds", len(rows), 0, rows)
-    return _Fit(a, b, (L + U) // 2, 0.0, int(np.median(t)), L, U, ineq_label,
-                f"midpoint of {ineq_label} bounds", len(rows), 0, rows)
+    t0 = int(np.median(t))
+    lt = np.concatenate([e.t for e in lows]) - t0
+    lv = np.concatenate([e.d for e in lows])
+    ut = np.concatenate([e.t for e in ups]) - t0
+    uv = np.concatenate([e.d for e in ups])
+    slope, method = 0.0, f"midpoint of {ineq_label} bounds"
+    span = int(t.max() - t.min())
+    if len(lv) >= 20 and len(uv) >= 20 and span >= _MIN_DRIFT_SPAN_NS:
+        # drift from bounds alone: the slope r that leaves the widest feasible band
+        # max(lo - r dt) <= min(hi - r dt); g(r) = L(r) - U(r) is convex (up to trimming)
+        def gap(r: float) -> float:
+            return _kth(lv - r * lt, True) - _kth(uv - r * ut, False)
+
+        a_, b_ = -1e-3, 1e-3  # ±1000 ppm
+        for _ in range(80):
+            m1, m2 = a_ + (b_ - a_) / 3, b_ - (b_ - a_) / 3
+            if gap(m1) <= gap(m2):
+                b_ = m2
+            else:
+                a_ = m1
+        r = (a_ + b_) / 2
+        if gap(r) < gap(0.0):
+            slope = r
+            method = f"widest band over {ineq_label} bounds (drift from bounds)"
+    Lr = _kth(lv - np.rint(slope * lt).astype(np.int64), True)
+    Ur = _kth(uv - np.rint(slope * ut).astype(np.int64), False)
+    if Lr > Ur:
+        return _Fit(a, b, (Lr + Ur) // 2, slope * 1e6, t0, Ur, Lr, f"conflict in {ineq_label}",
+                    method, len(rows), 0, rows)
+    return _Fit(a, b, (Lr + Ur) // 2, slope * 1e6, t0, Lr, Ur, ineq_label, method, len(rows), 0, rows)
 
 
 # --------------------------------------------------------------------------- alignment
