@@ -1,0 +1,358 @@
+"""syslog reader: corpus files (exact counts), CRON events, RFC 5424 SD, framing, years, zones,
+boot anchors and hostile input."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import tracekit as tk
+from tracekit.errors import OptionError
+from tracekit.readers import get_reader
+from tracekit.readers._base import Input
+
+from .helpers import assert_accounted, load_neutral
+
+NS = 10**9
+
+# file → (records, rows, merged, rejected)
+CORPUS = {
+    "lnav_macos_asl_multiline.log": (17, 7, 10, 0),
+    "lnav_macos_mixed_times.log": (13, 13, 0, 0),
+    "lnav_rfc3164_automount_sudo.log": (4, 4, 0, 0),
+    "lnav_rfc3164_bad_line.log": (4, 4, 0, 0),
+    "lnav_ubuntu_syslog_cron.log": (13, 13, 0, 0),
+    "recorded_rsyslog_fileformat_rfc3339.log": (32, 32, 0, 0),
+    "recorded_rsyslog_rfc5424.log": (32, 32, 0, 0),
+    "recorded_wire_rfc3164_logger.txt": (6, 6, 0, 0),
+    "recorded_wire_rfc3164_rsyslog_fwd.txt": (32, 32, 0, 0),
+    "recorded_wire_rfc5424_logger.txt": (8, 7, 0, 1),
+    "recorded_wire_tcp_lf_framed.txt": (3, 3, 0, 0),
+    "recorded_wire_tcp_octet_counted.txt": (4, 4, 0, 0),
+}
+
+
+def _ns(s: str) -> int:
+    return tk._time.to_time_ns(s)
+
+
+def _rows(tl: tk.Timeline) -> list[dict]:
+    """Events in load (file) order."""
+    ev = tl.events.sort_by("seq")
+    return ev.to_pylist()
+
+
+def _src(tl: tk.Timeline) -> dict:
+    return tl.sources.to_pylist()[0]
+
+
+def _read(path: Path, **opts):
+    """Call the reader directly (to see its meta)."""
+    inp = Input(name=path.name, path=str(path), opener=lambda: open(path, "rb"),
+                size=path.stat().st_size, mtime=path.stat().st_mtime, fs_path=str(path))
+    return get_reader("syslog").read(inp, **opts)
+
+
+def _write(tmp_path: Path, text: str | bytes, name: str = "input.bin", mtime: str | None = None) -> Path:
+    p = tmp_path / name
+    p.write_bytes(text.encode() if isinstance(text, str) else text)
+    if mtime is not None:
+        t = _ns(mtime) / NS
+        os.utime(p, (t, t))
+    return p
+
+
+def _fixed_mtime(src: Path, tmp_path: Path) -> Path:
+    """A neutral-named copy with the corpus recording date as mtime (year inference)."""
+    return _write(tmp_path, src.read_bytes(), mtime="2026-11-27T23:00:00Z")
+
+
+@pytest.mark.parametrize("name", sorted(CORPUS))
+def test_corpus_counts_and_detection(corpus, tmp_path, name):
+    records, rows, merged, rejected = CORPUS[name]
+    tl = load_neutral(corpus / "syslog" / name, tmp_path)
+    assert_accounted(tl)
+    s = _src(tl)
+    assert s["format"] == "syslog"
+    assert (s["records"], s["rows"], s["merged"], s["rejected"]) == (records, rows, merged, rejected)
+    assert s["clock"] == "realtime" and s["aligned"]
+
+
+def test_rsyslog_file_format_and_cron(corpus, tmp_path):
+    tl = load_neutral(corpus / "syslog" / "recorded_rsyslog_fileformat_rfc3339.log", tmp_path)
+    ev = _rows(tl)
+    assert ev[0]["ts_src"] == _ns("2026-11-27T22:45:20.039525Z")
+    assert ev[-1]["ts_src"] == _ns("2026-11-27T22:46:02.723935Z")
+    assert ev[0]["name"] == "rsyslogd" and ev[0]["host"] == "vm" and ev[0]["pid"] is None
+    # a 5424-origin line written without the tag's colon; one without a fraction (1 s precision)
+    e = next(r for r in ev if r["message"] == "two SD elements plus timeQuality")
+    assert (e["name"], e["pid"]) == ("myapp", 4242)
+    e = next(r for r in ev if r["name"] == "legacyapp")
+    assert e["ts_prec"] == dt.timedelta(seconds=1) and e["pid"] == 2308
+    assert next(r for r in ev if r["message"].startswith("nohost"))["host"] is None
+    cmds = [r for r in ev if r["name"] == "cron.cmd"]
+    assert [dict(r["attrs"])["cron.command"] for r in cmds] == [
+        "/usr/bin/env LC_ALL=C date -u >/dev/null 2>&1", "true", "/bin/sh -c 'sleep 1; exit 3'"]
+    assert [dict(r["attrs"])["cron.user"] for r in cmds] == ["nobody", "root", "root"]
+    assert cmds[2]["entity"] == "cron/vm//bin/sh -c 'sleep 1; exit 3'"
+    assert cmds[2]["kind"] == "state" and cmds[2]["state"] == "started" and cmds[2]["pid"] == 2346
+    assert dict(cmds[2]["attrs"])["cron.child_pid"] == "2349"
+    # the failed grandchild is linked to its CMD: same entity, exit status in value
+    err = next(r for r in ev if r["name"] == "cron.error")
+    assert err["entity"] == cmds[2]["entity"] and err["state"] == "failed" and err["value"] == 3.0
+    ends = [r for r in ev if r["name"] == "cron.end"]
+    assert {r["entity"] for r in ends} == {r["entity"] for r in cmds}
+    assert all(r["state"] == "finished" for r in ends)
+    names = [r["name"] for r in ev]
+    assert names.count("cron.session_opened") == 3 and names.count("cron.session_closed") == 3
+    assert names.count("cron.info") == 2
+    assert dict(next(r for r in ev if r["name"] == "cron.cmd")["attrs"])["syslog.tag"] == "CRON"
+    # pam_limits lines keep the tag as name
+    assert names.count("CRON") == 6
+    # firings of the same command group on one entity
+    tl2 = tl.sql("select entity, count(*) n from events where name='cron.cmd' group by entity")
+    assert tl2.num_rows == 3
+
+
+def test_rfc5424_sd_pri_and_nil(corpus, tmp_path):
+    tl = load_neutral(corpus / "syslog" / "recorded_rsyslog_rfc5424.log", tmp_path)
+    ev = _rows(tl)
+    first = ev[0]
+    assert first["name"] == "rsyslogd" and first["category"] == "syslog" and first["severity"] == "info"
+    assert first["message"].startswith('[origin software="rsyslogd"')  # two spaces: SD nil + MSG
+    e = next(r for r in ev if r["message"] == "An application event log entry...")
+    a = dict(e["attrs"])
+    assert a["sd.exampleSDID@32473.eventID"] == "1011" and a["sd.timeQuality.tzKnown"] == "1"
+    assert a["syslog.msgid"] == "ID47" and e["category"] == "local4" and e["severity"] == "notice"
+    e = next(r for r in ev if r["message"].startswith("SD param value"))
+    assert dict(e["attrs"])["sd.exampleSDID@32473.note"] == 'a "quoted" ] value'
+    assert "syslog.msgid" not in dict(e["attrs"])  # nil MSGID
+    e = next(r for r in ev if r["message"].startswith("[not-sd]"))
+    assert dict(e["attrs"]) == {} and e["severity"] == "error" and e["category"] == "user"
+    e = next(r for r in ev if r["message"].startswith("two SD"))
+    assert dict(e["attrs"])["sd.examplePriority@32473.class"] == "high" and e["pid"] == 4242
+    e = next(r for r in ev if r["message"].startswith("UTF-8"))
+    assert e["message"] == "UTF-8 text: café 日本語 ✓" and e["severity"] == "debug"
+    assert [r["category"] for r in ev if r["name"] == "cron.session_opened"] == ["authpriv"] * 3
+
+
+def test_wire_forms(corpus, tmp_path):
+    tl = load_neutral(corpus / "syslog" / "recorded_wire_rfc5424_logger.txt", tmp_path)
+    rej = tl.rejects.to_pylist()
+    assert len(rej) == 1 and rej[0]["line"] == 6 and "nil" in rej[0]["reason"]
+    assert rej[0]["raw"].startswith("<19>1 - vm myapp")
+    ev = _rows(tl)
+    assert ev[-1]["name"] == "root" and ev[-1]["category"] == "user" and ev[-1]["severity"] == "critical"
+
+    tl = load_neutral(corpus / "syslog" / "recorded_wire_rfc3164_logger.txt", _sub(tmp_path, "a"), year=2026)
+    ev = _rows(tl)
+    assert ev[0]["ts_src"] == _ns("2026-11-27T22:45:53Z") and ev[0]["pid"] is None
+    assert (ev[1]["pid"], ev[2]["pid"], ev[2]["severity"], ev[2]["category"]) == (2312, 77, "critical", "auth")
+    assert ev[4]["name"] == "very-long-tag-name-that-goes-on-and-on-beyond-32-chars"
+    assert ev[5]["name"] == "root" and ev[5]["severity"] == "critical" and ev[5]["category"] == "user"
+
+    tl = load_neutral(corpus / "syslog" / "recorded_wire_tcp_octet_counted.txt", _sub(tmp_path, "b"), year=2026)
+    ev = _rows(tl)
+    assert [r["message"] for r in ev] == [
+        "first message on the connection", "second message, UTF-8 café", "third message",
+        "rfc3164 payload with octet counting"]
+    assert [r["line"] for r in ev] == [1, 2, 3, 4]  # frame numbers
+    assert [r["offset"] for r in ev] == [0, 157, 310, 449]  # each frame's "LEN " starts here
+    assert ev[3]["pid"] == 4198 and ev[3]["ts_src"] == _ns("2026-11-27T22:49:38Z")
+    assert dict(ev[0]["attrs"])["sd.exampleSDID@32473.iut"] == "3"
+
+    tl = load_neutral(corpus / "syslog" / "recorded_wire_tcp_lf_framed.txt", _sub(tmp_path, "c"), year=2026)
+    ev = _rows(tl)
+    assert [r["pid"] for r in ev] == [None, None, 4201]
+    assert ev[1]["message"] == "second message"
+
+    tl = load_neutral(corpus / "syslog" / "recorded_wire_rfc3164_rsyslog_fwd.txt", _sub(tmp_path, "d"), year=2026)
+    ev = _rows(tl)
+    assert ev[3]["name"] == "myapp" and ev[3]["message"] == "An application event log entry..."
+    assert ev[7]["host"] is None  # host "-" kept by rsyslog: nil
+    assert sum(r["name"] == "cron.cmd" for r in ev) == 3
+
+
+def _sub(tmp_path: Path, name: str) -> Path:
+    d = tmp_path / name
+    d.mkdir()
+    return d
+
+
+def test_lnav_files(corpus, tmp_path):
+    tl = tk.load(_fixed_mtime(corpus / "syslog" / "lnav_macos_asl_multiline.log", tmp_path))
+    ev = _rows(tl)
+    assert ev[2]["message"] == ('Configuration Notice:\n\tASL Module "com.apple.cdscheduler" claims selected '
+                                "messages.\n\tThose messages may not appear in standard system log files or in "
+                                "the ASL database.")
+    assert (ev[2]["line"], ev[2]["line_end"]) == (3, 5) and (ev[-1]["line"], ev[-1]["line_end"]) == (15, 17)
+    assert ev[0]["ts_src"] == _ns("2026-08-16T00:10:45Z")
+
+    p = _fixed_mtime(corpus / "syslog" / "lnav_ubuntu_syslog_cron.log", _sub(tmp_path, "u"))
+    tl = tk.load(p)
+    ev = _rows(tl)
+    # December is later than the file's mtime (Nov 27, 2026): the previous year
+    assert ev[0]["ts_src"] == _ns("2025-12-06T13:01:34Z")
+    assert dict(_src(tl)["assumed"])["year"].startswith("2025 (inferred from file mtime 2026-11-27")
+    cron = ev[-1]
+    assert cron["name"] == "cron.cmd" and cron["pid"] == 3883
+    assert dict(cron["attrs"])["cron.command"] == "command -v debian-sa1 > /dev/null && debian-sa1 1 1"
+    assert cron["entity"] == "cron/ubu-mac/command -v debian-sa1 > /dev/null && debian-sa1 1 1"
+    assert ev[5]["name"] == "dnsmasq-dhcp" and ev[5]["pid"] == 1840
+
+    tl = tk.load(_fixed_mtime(corpus / "syslog" / "lnav_rfc3164_bad_line.log", _sub(tmp_path, "b")))
+    ev = _rows(tl)
+    # no "tag:" — the first word is read as the tag (as for rsyslog's colon-less tags)
+    assert ev[2]["name"] == "lookup" and ev[2]["message"] == "for opt failed"
+    assert ev[3]["name"] == "sudo" and ev[3]["pid"] is None and ev[3]["message"].startswith("timstack : TTY")
+
+    tl = tk.load(_fixed_mtime(corpus / "syslog" / "lnav_macos_mixed_times.log", _sub(tmp_path, "m")))
+    ev = _rows(tl)
+    ts = [r["ts_src"] for r in ev]
+    assert ts[5] < ts[4]  # out of order in the file: kept as written, no year bump
+    assert ts[5] == _ns("2026-09-13T01:25:39Z") and ev[0]["pid"] == 0
+    assert {r["host"] for r in ev} == {"Tim-Stacks-iMac", "Tim-Stacks-iMac.local"}
+
+
+def test_year_option_and_rollover(tmp_path):
+    text = ("Dec 31 23:59:58 h app[1]: a\n"
+            "Dec 31 23:59:59 h app[1]: b\n"
+            "Jan  1 00:00:01 h app[1]: c\n"
+            "Jan  1 00:00:00 h app[1]: d (a second out of order)\n")
+    p = _write(tmp_path, text, mtime="2026-01-01T08:00:00Z")
+    tl = tk.load(p)
+    ts = [r["ts_src"] for r in _rows(tl)]
+    assert ts == [_ns("2025-12-31T23:59:58Z"), _ns("2025-12-31T23:59:59Z"),
+                  _ns("2026-01-01T00:00:01Z"), _ns("2026-01-01T00:00:00Z")]
+    assert dict(_src(tl)["assumed"])["year"].startswith("2025–2026 (inferred from file mtime 2026-01-01")
+    tl = tk.load(p, year=2019)
+    ts = [r["ts_src"] for r in _rows(tl)]
+    assert ts[0] == _ns("2019-12-31T23:59:58Z") and ts[2] == _ns("2020-01-01T00:00:01Z")
+    assert dict(_src(tl)["assumed"])["year"] == "2019 (given; 1 Dec→Jan roll-over(s))"
+    # two year boundaries in one file
+    p2 = _write(tmp_path, text + "Dec  1 00:00:00 h app: e\nJan  2 00:00:00 h app: f\n", name="two.bin")
+    ts = [r["ts_src"] for r in _rows(tk.load(p2, year=2020))]
+    assert ts[-1] == _ns("2022-01-02T00:00:00Z") and ts[-2] == _ns("2021-12-01T00:00:00Z")
+
+
+def test_tz_repeated_dst_hour(tmp_path):
+    # Europe/Berlin, 2025-10-26: 03:00 CEST → 02:00 CET, so 02:00–02:59 happens twice
+    text = ("Oct 26 01:59:00 h app: before\n"
+            "Oct 26 02:30:00 h app: first pass (CEST)\n"
+            "Oct 26 02:59:59 h app: first pass end\n"
+            "Oct 26 02:00:05 h app: clock went back (CET)\n"
+            "Oct 26 02:30:00 h app: second pass (CET)\n"
+            "Oct 26 03:10:00 h app: after\n")
+    p = _write(tmp_path, text)
+    tl = tk.load(p, year=2025, tz="Europe/Berlin")
+    ts = [r["ts_src"] for r in _rows(tl)]
+    assert ts == [_ns("2025-10-25T23:59:00Z"), _ns("2025-10-26T00:30:00Z"), _ns("2025-10-26T00:59:59Z"),
+                  _ns("2025-10-26T01:00:05Z"), _ns("2025-10-26T01:30:00Z"), _ns("2025-10-26T02:10:00Z")]
+    assert np.all(np.diff(ts) > 0)
+    a = dict(_src(tl)["assumed"])
+    assert a["tz"].startswith("Europe/Berlin") and "4 in the repeated DST hour" in a["tz"]
+    # RFC 3339 times carry their offset: tz= does not touch them
+    p2 = _write(tmp_path, "2025-10-26T02:30:00+02:00 h app: x\n", name="iso.bin")
+    assert _rows(tk.load(p2, tz="Europe/Berlin"))[0]["ts_src"] == _ns("2025-10-26T00:30:00Z")
+    with pytest.raises(OptionError, match="unknown time zone"):
+        tk.load(p, tz="Mars/Olympus")
+
+
+def test_boot_anchor_from_kernel_lines(tmp_path):
+    text = ("Mar 14 09:00:00 web-02 kernel: [  100.250000] eth0: Link is Up\n"
+            "Mar 14 09:00:10 web-02 kernel: [  110.500000] EXT4-fs (vda1): re-mounted\n"
+            "Mar 14 09:00:11 web-03 kernel: [    5.000000] booted\n"
+            "Mar 14 09:00:12 web-02 sshd[5]: hello [1.0]\n")
+    p = _write(tmp_path, text)
+    res = _read(p, year=2024)
+    anchors = res.meta["extra"]["boot_anchors"]
+    assert set(anchors) == {"web-02", "web-03"}
+    a = anchors["web-02"]
+    assert a["n"] == 2 and a["prec_ns"] == NS
+    assert a["min_ns"] == _ns("2024-03-14T09:00:10Z") - 110_500_000_000
+    assert a["max_ns"] == _ns("2024-03-14T09:00:00Z") - 100_250_000_000
+    assert anchors["web-03"]["boot_ns"] == _ns("2024-03-14T09:00:06Z")
+    tl = tk.load(p, year=2024)
+    ev = _rows(tl)
+    assert ev[0]["message"] == "eth0: Link is Up" and dict(ev[0]["attrs"])["kernel.uptime"] == "100.250000"
+    assert dict(ev[3]["attrs"]) == {} and ev[3]["message"] == "hello [1.0]"
+
+
+def test_hostile_input(tmp_path):
+    good = "Nov  3 09:23:38 host app[1]: ok\n"
+    # garbage before the first record: rejected; garbage after one: continuation (merged)
+    text = ("\x00\x01 binary junk\n" + good + "not a header line\n" + "\n"
+            + "Nov 99 99:99:99 host app: bad date\n" + "  its continuation\n"
+            + "<999>Nov  3 09:23:39 host app: PRI too big\n"
+            + "Nov  3 09:23:40 host app: invalid utf-8 \xff\n" + good + "Nov  3 09:2")
+    raw = text.encode("latin-1")
+    p = _write(tmp_path, raw)
+    tl = tk.load(p, year=2024)
+    assert_accounted(tl)
+    s = _src(tl)
+    assert (s["records"], s["rows"], s["merged"], s["rejected"]) == (9, 3, 1, 5)
+    reasons = [(r["line"], r["reason"].split(" (")[0]) for r in tl.rejects.to_pylist()]
+    assert reasons == [
+        (1, "continuation line with no syslog record before it"),
+        (5, "invalid date or time in the header"),
+        (6, "continuation of a rejected line"),
+        (7, "PRI over 191"),
+        (10, "malformed syslog header"),
+    ]
+    ev = _rows(tl)
+    assert ev[0]["message"] == "ok\nnot a header line" and ev[0]["line_end"] == 3
+    assert ev[1]["message"] == "invalid utf-8 \\xff" and "invalid UTF-8" in s["note"]
+    # empty input: the loader skips it; the reader itself returns nothing
+    e = _write(tmp_path, b"", name="empty.log")
+    res = _read(e)
+    assert res.records == 0 and res.emitted == 0
+    # huge line (4 MB message)
+    big = "Nov  3 09:23:38 host app: " + "x" * (4 << 20) + "\n" + good
+    tl = tk.load(_write(tmp_path, big, name="big.bin"), year=2024)
+    assert tl.events.num_rows == 2 and max(len(m) for m in tl.events.column("message").to_pylist()) == 4 << 20
+    # CRLF line ends
+    tl = tk.load(_write(tmp_path, good.replace("\n", "\r\n") * 2, name="crlf.bin"), year=2024)
+    assert [r["message"] for r in _rows(tl)] == ["ok", "ok"]
+
+
+def test_rejects_detail(tmp_path):
+    text = "\x00junk\n" + "Nov  3 09:23:38 host app[1]: ok\n" + "<999>Nov  3 09:23:39 host app: x\n" + "Nov  3 09:2"
+    tl = tk.load(_write(tmp_path, text), year=2024)
+    rej = tl.rejects.to_pylist()
+    assert [r["line"] for r in rej] == [1, 3, 4]
+    assert rej[1]["reason"].startswith("PRI over 191") and rej[2]["raw"] == "Nov  3 09:2"
+    assert rej[2]["offset"] == len(text) - len("Nov  3 09:2")
+
+
+def test_rotated_flag_and_concatenated_input(tmp_path):
+    assert get_reader("syslog").rotated
+    # a rotated set joined oldest first reads as one source with increasing times
+    old = "Dec 31 23:00:00 h app: old\n"
+    new = "Jan  1 01:00:00 h app: new\n"
+    p = _write(tmp_path, old + new, mtime="2026-01-01T02:00:00Z")
+    ts = [r["ts_src"] for r in _rows(tk.load(p))]
+    assert ts == [_ns("2025-12-31T23:00:00Z"), _ns("2026-01-01T01:00:00Z")]
+
+
+def test_bench_workload_sample(tmp_path):
+    gen = Path(os.environ.get("TRACEKIT_CORPUS", "../shared/corpus")).parent / "bench" / "gen_workloads.py"
+    if not gen.is_file():
+        pytest.skip(f"{gen} not found")
+    subprocess.run([sys.executable, str(gen), "--n", "3000", "--out", str(tmp_path), "--formats", "syslog"],
+                   check=True, capture_output=True)
+    p = tmp_path / "syslog.log"
+    res = _read(p, year=2024)
+    assert res.records == res.emitted == 3000 and res.rejects is None
+    tl = tk.load(p, year=2024)
+    ev = tl.events
+    assert ev.column("ts").cast(pa.int64())[0].as_py() == _ns("2024-03-14T09:00:00Z")
+    cmds = tl.sql("select attrs['cron.command'] c from events where name = 'cron.cmd'").column("c").to_pylist()
+    assert len(cmds) > 100 and "/usr/bin/certbot -q renew" in cmds
+    assert set(res.meta["extra"]["boot_anchors"]) >= {"web-01", "web-02"}

@@ -1,0 +1,252 @@
+"""Helpers shared by the syslog and dmesg readers: local time → UTC, years, severities,
+continuation lines, attrs maps. Everything works on whole columns (numpy / polars / Arrow).
+
+Example::
+
+    >>> from tracekit._time import to_time_ns as t
+    >>> loc = np.array([t("2025-10-26T02:30:00Z"), t("2025-10-26T02:10:00Z")])  # Berlin wall clock
+    >>> utc, info = localize(loc, np.ones(2, bool), "Europe/Berlin")
+    >>> [(u - t("2025-10-26T00:00:00Z")) // 60_000_000_000 for u in utc.tolist()], info["ambiguous"]
+    ([30, 70], 2)
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from ..errors import OptionError
+from ..schema import ATTRS_TYPE
+
+NS = 1_000_000_000
+DAY_NS = 86400 * NS
+
+MONTHS = {m: i + 1 for i, m in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"))}
+
+#: syslog severity number (PRI & 7) → tracekit severity
+SEV_BY_NUM = ("critical", "critical", "critical", "error", "warning", "notice", "info", "debug")
+#: syslog facility number (PRI >> 3) → name (RFC 5424 table 1, Linux names)
+FACILITIES = ("kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
+              "authpriv", "ftp", "ntp", "security", "console", "solaris-cron", "local0", "local1",
+              "local2", "local3", "local4", "local5", "local6", "local7")
+#: level words of ``dmesg -x`` → tracekit severity
+LEVEL_WORDS = {"emerg": "critical", "alert": "critical", "crit": "critical", "err": "error",
+               "warn": "warning", "notice": "notice", "info": "info", "debug": "debug"}
+
+_SEV_DICT = pa.array(["trace", "debug", "info", "notice", "warning", "error", "critical"])
+_SEV_INDEX = {s: i for i, s in enumerate(_SEV_DICT.to_pylist())}
+
+
+def severity_from_num(num: np.ndarray, valid: np.ndarray) -> pa.DictionaryArray:
+    """Syslog severity numbers 0..7 → a dictionary-encoded severity column (null where invalid)."""
+    lut = np.array([_SEV_INDEX[s] for s in SEV_BY_NUM], dtype=np.int32)
+    idx = lut[np.clip(num, 0, 7)]
+    return pa.DictionaryArray.from_arrays(pa.array(idx, mask=~valid), _SEV_DICT)
+
+
+def severity_from_words(words: pl.Series) -> pa.DictionaryArray:
+    """``dmesg -x`` level words (``warn``, ``err`` …) → severity column."""
+    mapped = words.replace_strict({k: _SEV_INDEX[v] for k, v in LEVEL_WORDS.items()}, default=None,
+                                  return_dtype=pl.Int32)
+    return pa.DictionaryArray.from_arrays(mapped.to_arrow().cast(pa.int32()), _SEV_DICT)
+
+
+def facility_names(fac: np.ndarray, valid: np.ndarray) -> pa.Array:
+    """Facility numbers → names (null where there was no PRI)."""
+    names = pa.array(FACILITIES)
+    idx = pa.array(np.clip(fac, 0, len(FACILITIES) - 1).astype(np.int32), mask=~valid)
+    return names.take(idx)
+
+
+def num(series: pl.Series, default: int = 0) -> np.ndarray:
+    """A polars column of digit strings → int64 numpy (``default`` where null/invalid)."""
+    return series.cast(pl.Int64, strict=False).fill_null(default).to_numpy().astype(np.int64, copy=False)
+
+
+def zone(tz: str | None, where: str) -> Any:
+    """A tz option → ``None`` for UTC, else a ZoneInfo (OptionError if unknown)."""
+    if tz is None or str(tz).upper() in ("UTC", "Z", "GMT", "ETC/UTC"):
+        return None
+    import zoneinfo
+
+    try:
+        return zoneinfo.ZoneInfo(str(tz))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as e:
+        raise OptionError(f"{where}: unknown time zone {tz!r} (use an IANA name such as 'Europe/Berlin')") from e
+
+
+def localize(local_ns: np.ndarray, valid: np.ndarray, tz: Any) -> tuple[np.ndarray, dict[str, int]]:
+    """Local wall-clock ns (as if UTC) → UTC ns in zone ``tz`` (name, ZoneInfo or None = UTC).
+
+    Ambiguous times (the hour repeated when daylight saving ends) are resolved by file order:
+    the first pass is read as daylight time (fold=0); once the local time goes back inside the
+    repeated hour, the rest of that day's repeated hour is standard time (fold=1). Times in the
+    hour skipped when daylight saving starts are moved forward by the gap. Returns the UTC ns
+    and counts ``{"ambiguous": n, "nonexistent": n}``.
+    """
+    if isinstance(tz, str):
+        tz = zone(tz, "tz")
+    if tz is None or len(local_ns) == 0:
+        return local_ns, {"ambiguous": 0, "nonexistent": 0}
+    import pandas as pd
+
+    key = str(tz)
+    loc = np.where(valid, local_ns, 0)
+    idx = pd.DatetimeIndex(loc.view("datetime64[ns]"))
+    first = idx.tz_localize(key, ambiguous="NaT", nonexistent="NaT")
+    nat = np.asarray(first.isna())
+    info = {"ambiguous": 0, "nonexistent": 0}
+    if not nat.any():
+        return first.asi8.copy(), info
+    fwd = idx.tz_localize(key, ambiguous="NaT", nonexistent="shift_forward")
+    amb = np.asarray(fwd.isna()) & valid
+    info["nonexistent"] = int((nat & ~amb & valid).sum())
+    info["ambiguous"] = int(amb.sum())
+    dst = np.ones(len(loc), dtype=bool)
+    if amb.any():
+        pos = np.flatnonzero(amb)
+        la = loc[pos]
+        day = la // DAY_NS
+        back = np.zeros(len(pos), dtype=bool)
+        back[1:] = (la[1:] < la[:-1]) & (day[1:] == day[:-1])
+        c = np.cumsum(back)
+        start = np.ones(len(pos), dtype=bool)
+        start[1:] = day[1:] != day[:-1]
+        base = np.maximum.accumulate(np.where(start, c - back, 0))
+        fold = (c - base) > 0
+        dst[pos] = ~fold
+    out = idx.tz_localize(key, ambiguous=dst, nonexistent="shift_forward")
+    return out.asi8.copy(), info
+
+
+def infer_years(month: np.ndarray, day: np.ndarray, valid: np.ndarray, year: int | None,
+                mtime: float | None, tz: Any) -> tuple[np.ndarray, str]:
+    """Years for year-less (RFC 3164) dates, in file order.
+
+    A month that falls back by more than six (Dec → Jan) starts a new year. With ``year``
+    given it is the first record's year; otherwise the last record's year is the file's
+    modification year (the year before when its date is later than the mtime's), falling back
+    to the current year. Returns the per-row years and a note for ``meta["assumed"]``.
+    """
+    n = len(month)
+    years = np.zeros(n, dtype=np.int64)
+    if not valid.any():
+        return years, ""
+    vm = np.where(valid, month, 0)
+    # forward-fill the previous valid month
+    pos = np.where(valid, np.arange(n), -1)
+    np.maximum.accumulate(pos, out=pos)
+    prev = np.empty(n, dtype=np.int64)
+    prev[0] = -1
+    prev[1:] = pos[:-1]
+    prev_m = np.where(prev >= 0, vm[np.maximum(prev, 0)], 0)
+    wrap = valid & (prev >= 0) & (prev_m - vm > 6)
+    cum = np.cumsum(wrap)
+    total = int(cum[-1])
+    if year is not None:
+        years = int(year) + cum
+        return years, f"{int(year)} (given; {total} Dec→Jan roll-over(s))" if total else f"{int(year)} (given)"
+    if mtime is not None:
+        mt = _dt.datetime.fromtimestamp(float(mtime), tz if tz is not None else _dt.timezone.utc)
+        src = f"file mtime {mt.date().isoformat()}"
+    else:
+        mt = _dt.datetime.now(tz if tz is not None else _dt.timezone.utc)
+        src = f"no file mtime; current date {mt.date().isoformat()}"
+    last = int(np.flatnonzero(valid)[-1])
+    last_year = mt.year
+    if (int(month[last]), int(day[last])) > (mt.month, mt.day + 1):
+        last_year -= 1
+    years = last_year - (total - cum)
+    first_year = int(years[np.flatnonzero(valid)[0]])
+    rng = f"{first_year}" if first_year == last_year else f"{first_year}–{last_year}"
+    return years, f"{rng} (inferred from {src}; pass year= to set the first record's year)"
+
+
+def attrs_map(n: int, parts: list[tuple[np.ndarray, str, Any]]) -> pa.Array:
+    """Build an attrs ``map<string,string>`` column of ``n`` rows from long-format parts.
+
+    Each part is ``(rows, key, values)``: the row indices, one key (or an Arrow/numpy array of
+    keys) and the values (Arrow/polars column of the same length; nulls are dropped).
+    """
+    rows_l, keys_l, vals_l = [], [], []
+    for rows, key, vals in parts:
+        if isinstance(vals, pl.Series):
+            vals = vals.to_arrow()
+        vals = pa.array(vals) if not isinstance(vals, (pa.Array, pa.ChunkedArray)) else vals
+        if isinstance(vals, pa.ChunkedArray):
+            vals = vals.combine_chunks()
+        vals = vals.cast(pa.string())
+        ok = np.asarray(vals.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        if not ok.any():
+            continue
+        rows = np.asarray(rows)[ok]
+        vals = vals.filter(pa.array(ok))
+        if isinstance(key, str):
+            k = pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(rows), np.int32)), pa.array([key]))
+            k = k.dictionary_decode()
+        else:
+            k = (key.to_arrow() if isinstance(key, pl.Series) else pa.array(key)).cast(pa.string())
+            k = k.filter(pa.array(ok))
+        rows_l.append(rows.astype(np.int64))
+        keys_l.append(k)
+        vals_l.append(vals)
+    if not rows_l:
+        offsets = pa.array(np.zeros(n + 1, dtype=np.int32))
+        return pa.MapArray.from_arrays(offsets, pa.array([], pa.string()), pa.array([], pa.string()))
+    rows_all = np.concatenate(rows_l)
+    order = np.argsort(rows_all, kind="stable")
+    keys = pa.concat_arrays(keys_l).take(pa.array(order))
+    vals = pa.concat_arrays(vals_l).take(pa.array(order))
+    counts = np.bincount(rows_all, minlength=n)
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    return pa.MapArray.from_arrays(pa.array(offsets), keys, vals).cast(ATTRS_TYPE)
+
+
+def group_continuations(is_head: np.ndarray, is_cont: np.ndarray) -> np.ndarray:
+    """For each line, the index of the header line it belongs to (-1: none before it).
+
+    ``is_head`` marks lines that start a record (parsed or rejected); ``is_cont`` lines that
+    continue the previous one. Other lines (blank) get -1.
+    """
+    n = len(is_head)
+    pos = np.where(is_head, np.arange(n), -1)
+    np.maximum.accumulate(pos, out=pos)
+    return np.where(is_head | is_cont, pos, -1)
+
+
+def merge_text(head_idx: np.ndarray, cont_idx: np.ndarray, owner: np.ndarray,
+               head_text: pl.Series, cont_text: pl.Series) -> tuple[np.ndarray, pl.Series]:
+    """Join continuation lines onto their header's text with ``\\n``.
+
+    ``head_idx``: line indices of the headers that have continuations; ``head_text`` their
+    text; ``cont_idx``/``cont_text``: the continuation lines; ``owner``: header line index of
+    each continuation. Returns (header line indices, merged texts) in header order.
+    """
+    df = pl.DataFrame({
+        "o": np.concatenate([head_idx, owner]).astype(np.int64),
+        "i": np.concatenate([head_idx, cont_idx]).astype(np.int64),
+        "t": pl.concat([head_text.cast(pl.String), cont_text.cast(pl.String)]),
+    }).sort(["o", "i"])
+    g = df.group_by("o", maintain_order=True).agg(pl.col("t").str.join("\n"))
+    return g["o"].to_numpy(), g["t"]
+
+
+def anchors_summary(host: pl.Series, diff_ns: np.ndarray, prec_ns: np.ndarray) -> dict[str, dict]:
+    """Per host: median, min, max of (wall ns − uptime ns) and the count — a boot-time anchor."""
+    if len(diff_ns) == 0:
+        return {}
+    df = pl.DataFrame({"h": host.fill_null("").cast(pl.String), "d": diff_ns, "p": prec_ns})
+    g = df.group_by("h", maintain_order=True).agg(
+        pl.col("d").median().alias("median"), pl.col("d").min().alias("min"),
+        pl.col("d").max().alias("max"), pl.len().alias("n"), pl.col("p").max().alias("prec"))
+    out = {}
+    for r in g.iter_rows(named=True):
+        out[r["h"] or "?"] = {"boot_ns": int(r["median"]), "min_ns": int(r["min"]),
+                              "max_ns": int(r["max"]), "n": int(r["n"]), "prec_ns": int(r["prec"])}
+    return out

@@ -1,0 +1,509 @@
+"""syslog: RFC 3164, RFC 5424, rsyslog's RFC 3339 file format, wire captures, CRON lines.
+
+Forms read (one file may mix them; each line is recognised on its own)::
+
+    Nov  3 09:23:38 host tag[pid]: msg                      RFC 3164 (BSD; /var/log/messages)
+    <78>Nov 27 22:45:31 vm cron[2204]: (CRON) INFO (...)     RFC 3164 on the wire (with <PRI>)
+    2026-11-27T22:45:53.069523+00:00 vm myapp[4242] msg     rsyslog RSYSLOG_FileFormat (Debian)
+    <165>1 2026-11-27T22:45:53.06Z vm app 42 ID47 [sd@1 a="1"] msg   RFC 5424
+    153 <166>1 2026-...                                     RFC 6587 octet-counted TCP stream
+
+Columns: ``name`` = the program tag (``sshd``, ``CRON``, ``kernel``; RFC 5424 APP-NAME) —
+except cron events, see below; ``category`` = the facility name from ``<PRI>`` (``cron``,
+``authpriv``, ``local4``; null without a PRI); ``severity`` from ``PRI & 7``; ``host``,
+``pid`` (the ``[pid]`` of the tag, or a numeric RFC 5424 PROCID), ``message``. ``attrs``:
+``syslog.msgid``, ``syslog.procid`` (non-numeric), RFC 5424 structured data as
+``sd.<SD-ID>.<param>`` (an element without params: ``sd.<SD-ID>`` = ""), ``kernel.uptime``
+(seconds, as written) for kernel lines carrying ``[  12.345678]``.
+
+Times: RFC 3164 has no year and no zone. ``year=`` is the first record's year; by default the
+last record's year is the file's modification year (the year before if the record's date is
+later than the mtime). A month falling back by more than six (Dec → Jan) starts the next year.
+``tz=`` (IANA name, default UTC) is the zone of times written without an offset; the hour
+repeated when daylight saving ends is read in file order (first pass daylight time, second
+pass, after the clock goes back, standard time). Both choices are in ``meta["assumed"]``.
+
+CRON lines (Debian/Ubuntu cron, cronie) become events named ``cron.<verb>``: ``cron.cmd``
+(``(root) CMD ([2349] /bin/sh -c 'x')``), ``cron.end``, ``cron.error``, ``cron.info``,
+``cron.mail`` …, and ``cron.session_opened`` / ``cron.session_closed`` (pam_unix). attrs:
+``cron.user``, ``cron.command``, ``cron.child_pid``; ``cron.cmd``/``cron.end``/failed
+``cron.error`` rows are ``kind="state"`` with entity ``cron/<host>/<command>`` (recurring
+firings group), state ``started``/``finished``/``failed``, and a grandchild's exit status in
+``value`` (the error line is linked to its CMD by host and child pid). The tag is then in
+attrs ``syslog.tag``.
+
+Kernel lines with an uptime stamp give ``meta["extra"]["boot_anchors"]``: per host the median,
+min and max of (wall ns − uptime ns), so boot-clock sources (dmesg) of that host can be put on
+UTC.
+
+Lines that do not start with a timestamp or ``<PRI>`` continue the previous record (macOS
+TAB-indented lines): merged, message joined with ``\\n``, provenance ``line..line_end``. A line
+that starts like a header but is malformed is rejected, and so are its continuations; so is a
+continuation with no record before it, and an RFC 5424 record whose TIMESTAMP is nil (``-``)
+(it carries no time). Blank lines are not records. Octet-counted streams: ``line`` is the frame
+number and ``offset`` the frame's byte offset.
+
+Example::
+
+    >>> import tracekit as tk
+    >>> tl = tk.load("/var/log/syslog", year=2026, tz="Europe/Berlin")   # doctest: +SKIP
+    >>> tl.sql("select ts, attrs['cron.command'] from events where name = 'cron.cmd'")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import _time
+from ..errors import OptionError
+from . import _syslogish as sx
+from ._base import Input, Lines, Reader, ReadResult, _decode, make_rejects, register, split_lines
+
+CHUNK = 1 << 20  # lines per regex pass (bounds the memory of the extraction)
+
+_MON = r"(?P<mon>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+_H3164 = _MON + r" {1,2}(?P<day>\d{1,2}) (?P<hh>\d{2}):(?P<mi>\d{2}):(?P<ss>\d{2})(?:\.(?P<frac>\d{1,9}))?"
+_H3339 = r"(?P<iso>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?)"
+_TAIL = r" (?P<host>\S+)(?: (?P<tag>[^\s\[:]+)(?:\[(?P<pid>\d{1,10})\])?:? ?(?P<msg>.*))?\n?$"
+_SD_ELEM = r'\[(?:[^\]"\\]|\\.|"(?:[^"\\]|\\.)*")*\]'
+_H5424 = (r"(?P<v>1) (?P<ts5>-|\d{4}-\d{2}-\d{2}T\S+) (?P<host5>\S+) (?P<app>\S+) (?P<procid>\S+)"
+          r" (?P<msgid>\S+) (?P<sd>-|(?:" + _SD_ELEM + r")+)(?: ?(?P<msg5> ?.*))?\n?$")
+LINE_RE = r"^(?:<(?P<pri>\d{1,3})>)?(?:" + _H5424 + r"|(?:" + _H3164 + r"|" + _H3339 + r")" + _TAIL + r")"
+#: a line that starts like a header (rejected when the whole header does not parse)
+START_RE = r"^(?:<\d{1,3}>|(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) {1,2}\d|\d{4}-\d{2}-\d{2}T)"
+_OCTET = re.compile(rb"^\d{1,7} <\d{1,3}>")
+
+_GROUPS = ("pri", "v", "ts5", "host5", "app", "procid", "msgid", "sd", "msg5", "mon", "day", "hh",
+           "mi", "ss", "frac", "iso", "host", "tag", "pid", "msg")
+
+CRON_TAGS = ("CRON", "cron", "crond", "CROND", "anacron")
+_CRON_EV = r"^\((?P<user>[^)]*)\) (?P<verb>[^()]*?) \((?P<arg>.*)\)\s*$"
+_CRON_ARG = r"^(?:\[(?P<cpid>\d+)\] )?(?P<cmd>.*)$"
+_CRON_GRAND = r"grandchild #(?P<gpid>\d+) failed with exit status (?P<status>-?\d+)"
+_CRON_PAM = r"^pam_unix\(cron:session\): session (?P<act>opened|closed) for user (?P<puser>[^\s(]+)"
+_KUPTIME = r"^\[\s*(?P<us>\d+)\.(?P<uf>\d{1,9})\] ?(?P<rest>.*)$"
+
+# ------------------------------------------------------------------------------ sniffing
+
+_S3164 = re.compile(r"^(?:<\d{1,3}>)?(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) {1,2}\d{1,2} "
+                    r"\d{2}:\d{2}:\d{2}(?:\.\d+)? \S+ \S")
+_S3339 = re.compile(r"^(?:<\d{1,3}>)?\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?"
+                    r"(?:Z|[+-]\d{2}:?\d{2})? \S+ [^\s\[:]+(?:\[\d+\])?:? ")
+_S5424 = re.compile(r"^<\d{1,3}>1 (?:-|\d{4}-\d{2}-\d{2}T\S+) \S+ \S+ \S+ \S+ (?:-|\[)")
+
+
+def _sniff(head: bytes, name: str) -> float:
+    """Confidence that ``head`` is syslog: the share of lines with a syslog header."""
+    if _OCTET.match(head):
+        frames = re.findall(rb"(?:^|[^\d])(\d{1,7}) <\d{1,3}>(?:1 |[A-Z][a-z]{2} )", head[:4096])
+        return 0.85 if frames else 0.0
+    lines = [ln for ln in head.split(b"\n")[:60]]
+    if len(lines) > 1 and len(head) >= 65536:
+        lines = lines[:-1]  # the head may cut the last line
+    hit = cont = other = 0
+    for raw in lines:
+        if not raw.strip():
+            continue
+        s = raw.decode("utf-8", "replace")
+        if _S3164.match(s) or _S3339.match(s) or _S5424.match(s):
+            hit += 1
+        elif s[:1] in (" ", "\t"):
+            cont += 1
+        else:
+            other += 1
+    if hit == 0:
+        return 0.0
+    share = hit / (hit + other)
+    if share < 0.5:
+        return 0.3 * share
+    return 0.6 + 0.3 * share  # all lines: 0.9
+
+
+# ------------------------------------------------------------------------------ framing
+
+
+def _octet_frames(buf: pa.Buffer) -> tuple[Lines, pa.Table | None]:
+    """RFC 6587 octet counting (``LEN SP MSG``, no separators) → frames as a Lines set.
+
+    The framing is sequential (each length gives the next start), so this walks the frames in
+    Python; it is meant for captures, not bulk logs. A broken length ends the framing: the
+    rest is returned as one unframed tail (rejected by the caller).
+    """
+    data = memoryview(buf)
+    raw = bytes(data)
+    n = len(raw)
+    starts, ends, offs = [], [], []
+    pos = 0
+    tail = None
+    lenre = re.compile(rb"\s*(\d{1,7}) ")
+    while pos < n:
+        m = lenre.match(raw, pos)
+        if not m:
+            if raw[pos:].strip():
+                tail = pos
+            break
+        size = int(m.group(1))
+        s = m.end()
+        if s + size > n:
+            tail = pos
+            break
+        offs.append(pos + (len(m.group(0)) - len(m.group(0).lstrip())))
+        starts.append(s)
+        ends.append(s + size)
+        pos = s + size
+    frames = [raw[s:e].rstrip(b"\r\n") for s, e in zip(starts, ends)]
+    if tail is not None:
+        frames.append(raw[tail:].rstrip(b"\r\n"))
+        offs.append(tail)
+    arr = pa.array(frames, pa.large_binary())
+    text, bad = _decode(arr, 1)
+    lines = Lines(text=text, line=np.arange(1, len(frames) + 1, dtype=np.int64),
+                  offset=np.array(offs, dtype=np.int64), bad_utf8=bad, nbytes=n)
+    return lines, (None if tail is None else len(frames) - 1)
+
+
+# ------------------------------------------------------------------------------ reading
+
+
+def _extract(text: pa.Array) -> pl.DataFrame:
+    """Regex pass over lines (terminators kept: the pattern ends ``\\n?$``).
+
+    Runs in slices of :data:`CHUNK` lines; each slice is cut into one column per polars thread
+    so the extraction runs on every core (one expression per column in one ``select``).
+    """
+    k = max(1, min(pl.thread_pool_size(), 8))
+    parts = []
+    for i in range(0, max(len(text), 1), CHUNK):
+        s = pl.from_arrow(text.slice(i, CHUNK))
+        if not isinstance(s, pl.Series):
+            s = s.to_series()
+        n = len(s)
+        kk = k if n >= 20000 else 1
+        step = -(-n // kk)
+        cols = {}
+        for j in range(kk):
+            c = s.slice(j * step, step)
+            cols[f"c{j}"] = c if len(c) == step else c.extend_constant(None, step - len(c))
+        df = pl.DataFrame(cols)
+        out = df.select([pl.col(c).str.extract_groups(LINE_RE) for c in cols]
+                        + [pl.col(c).str.contains(START_RE).alias(f"s{c}") for c in cols])
+        g = pl.concat([out[c] for c in cols]).slice(0, n).struct.unnest()
+        g = g.with_columns(start=pl.concat([out[f"s{c}"] for c in cols]).slice(0, n))
+        parts.append(g)
+    return pl.concat(parts, rechunk=False) if len(parts) > 1 else parts[0]
+
+
+def _read(inp: Input, year: int | None = None, tz: str | None = None) -> ReadResult:
+    zi = sx.zone(tz, inp.path)
+    if year is not None and not (1 <= int(year) <= 9999):
+        raise OptionError(f"{inp.path}: year must be 1..9999, not {year!r}")
+    buf = inp.buffer()
+    framing = "lines"
+    broken_tail = None
+    if _OCTET.match(inp.head(64)):
+        lines, broken_tail = _octet_frames(buf)
+        framing = "octet-counted (RFC 6587)"
+    else:
+        lines = split_lines(buf)
+    text = lines.text
+    n = len(text)
+    g = _extract(text) if n else None
+    if g is None:
+        return ReadResult(events={"ts_src": pa.array([], pa.int64())}, records=0, emitted=0,
+                          meta={"clock": "realtime", "note": "empty input"})
+    is5 = g["v"].is_not_null().to_numpy()
+    is3164 = g["mon"].is_not_null().to_numpy()
+    isiso = g["iso"].is_not_null().to_numpy()
+    parsed = is5 | is3164 | isiso
+    blank = np.zeros(n, dtype=bool)
+    unparsed = np.flatnonzero(~parsed)
+    if len(unparsed):
+        blank[unparsed] = _blank(text.take(pa.array(unparsed)))
+    starts = g["start"].fill_null(False).to_numpy() & ~blank
+    if broken_tail is not None:
+        parsed[broken_tail] = False
+        starts[broken_tail] = True
+    pri = sx.num(g["pri"], -1)
+    bad_pri = parsed & (pri > 191)
+
+    # ---- times
+    ts = np.zeros(n, dtype=np.int64)
+    prec = np.full(n, sx.NS, dtype=np.int64)
+    bad_time = np.zeros(n, dtype=bool)
+    nil_time = np.zeros(n, dtype=bool)
+    assumed: dict[str, str] = {}
+    tz_info = {"ambiguous": 0, "nonexistent": 0}
+    local_mask = np.zeros(n, dtype=bool)
+    if is3164.any():
+        mon = g["mon"].replace_strict(sx.MONTHS, default=0, return_dtype=pl.Int64).to_numpy()
+        day, hh, mi, ss = sx.num(g["day"]), sx.num(g["hh"]), sx.num(g["mi"]), sx.num(g["ss"])
+        ok3 = is3164 & (day >= 1) & (day <= 31) & (hh <= 23) & (mi <= 59) & (ss <= 60)
+        bad_time |= is3164 & ~ok3
+        years, note = sx.infer_years(mon, day, ok3, year, inp.mtime, zi)
+        assumed["year"] = note
+        days = _time.days_from_civil(np.where(ok3, years, 1970), np.where(ok3, mon, 1), np.where(ok3, day, 1))
+        frac = g["frac"]
+        fns = _time._frac_ns(frac)
+        loc = (days * 86400 + hh * 3600 + mi * 60 + ss) * sx.NS + fns
+        ts = np.where(ok3, loc, ts)
+        flen = frac.str.len_chars().fill_null(0).to_numpy()
+        prec = np.where(is3164 & (flen > 0), 10 ** (9 - np.minimum(flen, 9)), prec)
+        local_mask |= ok3
+    for col, mask in (("iso", isiso), ("ts5", is5)):
+        if not mask.any():
+            continue
+        vals = g[col]
+        if col == "ts5":
+            nil = mask & (vals == "-").fill_null(False).to_numpy()
+            nil_time |= nil
+            mask = mask & ~nil
+        r = _time.parse_iso8601(vals.fill_null(""))
+        ok = r["ok"] & mask
+        bad_time |= mask & ~r["ok"]
+        ts = np.where(ok, r["ns"], ts)
+        prec = np.where(ok, r["prec"], prec)
+        local_mask |= ok & ~r["tz"]
+    if local_mask.any():
+        utc, tz_info = sx.localize(ts, local_mask, zi)
+        ts = np.where(local_mask, utc, ts)
+        assumed["tz"] = (str(tz) if zi is not None else "UTC") + " (times written without a UTC offset)"
+        if tz_info["ambiguous"]:
+            assumed["tz"] += f"; {tz_info['ambiguous']} in the repeated DST hour, resolved by file order"
+        if tz_info["nonexistent"]:
+            assumed["tz"] += f"; {tz_info['nonexistent']} in the skipped DST hour, moved forward"
+
+    good = parsed & ~bad_pri & ~bad_time & ~nil_time
+    head = good | starts | (parsed & ~good)
+    cont = ~head & ~blank
+    owner = sx.group_continuations(head, cont)
+    orphan = cont & (owner < 0)
+    cont_of_bad = cont & (owner >= 0) & ~good[np.maximum(owner, 0)]
+    merged_mask = cont & (owner >= 0) & good[np.maximum(owner, 0)]
+
+    # ---- rejects
+    reasons = np.full(n, None, dtype=object)
+    reasons[head & ~parsed] = "malformed syslog header (a timestamp or <PRI> but not a full header)"
+    reasons[bad_pri] = "PRI over 191 (not a syslog priority)"
+    reasons[bad_time & ~bad_pri] = "invalid date or time in the header"
+    reasons[nil_time & ~bad_pri] = "RFC 5424 TIMESTAMP is nil (-): the record carries no time"
+    reasons[orphan] = "continuation line with no syslog record before it"
+    reasons[cont_of_bad] = "continuation of a rejected line"
+    rej_idx = np.flatnonzero(reasons != None)  # noqa: E711
+    rejects = None
+    if len(rej_idx):
+        rejects = make_rejects(inp.name, inp.path, lines.line[rej_idx], lines.offset[rej_idx],
+                               list(reasons[rej_idx]), _stripped(text, rej_idx))
+
+    # ---- records
+    rows = np.flatnonzero(good)
+    m = len(rows)
+    r = g if m == n else g[pl.Series(rows)]
+    r5 = is5[rows]
+    pri_r = pri[rows]
+    five = pl.col("v").is_not_null()
+    rf = r.select(
+        host=pl.when(five).then(pl.col("host5")).otherwise(pl.col("host")),
+        tag=pl.when(five).then(pl.col("app")).otherwise(pl.col("tag")),
+        msg=pl.when(five).then(pl.col("msg5").str.strip_prefix(" ").str.strip_prefix("\ufeff"))
+        .otherwise(pl.col("msg")),
+        pid=pl.when(five).then(pl.col("procid")).otherwise(pl.col("pid")),
+    ).with_columns(pl.col(c).replace("-", None) for c in ("host", "tag", "pid"))
+    msg = rf["msg"].fill_null("")
+    if msg.str.ends_with("\r").any():  # CRLF files
+        msg = msg.str.strip_suffix("\r")
+    line_end = lines.line[rows].copy()
+    if merged_mask.any():
+        cont_idx = np.flatnonzero(merged_mask)
+        own = owner[cont_idx]
+        heads = np.unique(own)
+        hpos = np.searchsorted(rows, heads)
+        cont_text = pl.from_arrow(_stripped(text, cont_idx))
+        o, joined = sx.merge_text(heads, cont_idx, own, msg[pl.Series(hpos)], cont_text)
+        msg = msg.scatter(pl.Series(np.searchsorted(rows, o)), joined)
+        last = np.zeros(n, dtype=np.int64)
+        np.maximum.at(last, own, lines.line[cont_idx])
+        line_end = np.maximum(line_end, last[rows])
+
+    pid_s = rf["pid"]
+    pid_num = pid_s.cast(pl.Int64, strict=False)
+    parts: list[tuple[np.ndarray, str, Any]] = []
+    idx_all = np.arange(m)
+    if r5.any():
+        procid_bad = pid_s.is_not_null() & pid_num.is_null()
+        if procid_bad.any():
+            pb = procid_bad.to_numpy()
+            parts.append((idx_all[pb], "syslog.procid", pid_s.filter(procid_bad)))
+        msgid = r["msgid"].replace("-", None)
+        if msgid.is_not_null().any():
+            parts.append((idx_all, "syslog.msgid", msgid))
+        sd = r["sd"]
+        if (sd.is_not_null() & (sd != "-")).any():
+            parts.extend(_sd_attrs(sd))
+
+    name = rf["tag"]
+    kind_state = np.zeros(m, dtype=bool)
+    entity = state = value = None
+    tag = rf["tag"]
+    is_cron = tag.is_in(CRON_TAGS).fill_null(False)
+    if is_cron.any():
+        name, entity, state, value, cron_parts, kind_state = _cron(rf, is_cron, msg)
+        parts.extend(cron_parts)
+        cname = (name != tag).fill_null(False).to_numpy()
+        if cname.any():
+            parts.append((idx_all[cname], "syslog.tag", tag.filter(pl.Series(cname))))
+
+    # kernel uptime stamps
+    extra: dict[str, Any] = {"framing": framing, "forms": {
+        "rfc5424": int(is5[rows].sum()), "rfc3164": int(is3164[rows].sum()), "rfc3339": int(isiso[rows].sum())}}
+    is_k = (tag == "kernel").fill_null(False)
+    if is_k.any():
+        kpos = np.flatnonzero(is_k.to_numpy())
+        ku = msg.filter(is_k).str.extract_groups(_KUPTIME).struct.unnest()
+        kok = ku["us"].is_not_null().to_numpy()
+        if kok.any():
+            kp = kpos[kok]
+            kg = ku.filter(pl.Series(kok))
+            up_ns = sx.num(kg["us"]) * sx.NS + _time._frac_ns(kg["uf"])
+            msg = msg.scatter(pl.Series(kp), kg["rest"])
+            parts.append((kp, "kernel.uptime", kg["us"] + "." + kg["uf"]))
+            wall = ts[rows][kp]
+            extra["boot_anchors"] = sx.anchors_summary(rf["host"][pl.Series(kp)], wall - up_ns,
+                                                       prec[rows][kp])
+    kinds = pa.DictionaryArray.from_arrays(pa.array(kind_state.astype(np.int32)), pa.array(["log", "state"]))
+    hosts = rf["host"].drop_nulls().unique()
+    meta: dict[str, Any] = {"clock": "realtime", "assumed": assumed, "extra": extra}
+    if len(hosts) == 1:
+        meta["host"] = hosts[0]
+    elif len(hosts) > 1:
+        extra["hosts"] = sorted(hosts.to_list())[:100]
+    if lines.bad_utf8.size:
+        meta["note"] = f"{lines.bad_utf8.size} lines with invalid UTF-8 (kept, bytes escaped as \\xNN)"
+    fac_ok = (pri_r >= 0) & (pri_r <= 191)
+    cols: dict[str, Any] = {
+        "ts_src": ts[rows],
+        "ts_prec": prec[rows],
+        "kind": kinds,
+        "name": name.to_arrow(),
+        "category": sx.facility_names(pri_r >> 3, fac_ok),
+        "severity": sx.severity_from_num(pri_r & 7, fac_ok),
+        "host": rf["host"].to_arrow(),
+        "pid": pid_num.to_arrow(),
+        "message": msg.to_arrow(),
+        "attrs": sx.attrs_map(m, parts),
+        "line": lines.line[rows],
+        "line_end": line_end,
+        "offset": lines.offset[rows],
+    }
+    if entity is not None:
+        cols.update(entity=entity.to_arrow(), state=state.to_arrow(), value=value.to_arrow())
+    nrec = int((~blank).sum())
+    return ReadResult(events=cols, records=nrec, emitted=m, merged=int(merged_mask.sum()),
+                      rejects=rejects, meta=meta)
+
+
+def _stripped(text: pa.Array, idx: np.ndarray) -> pa.Array:
+    """The lines at ``idx`` without their terminators."""
+    return pc.utf8_rtrim(text.take(pa.array(idx)), characters="\r\n")
+
+
+def _blank(text: pa.Array) -> np.ndarray:
+    """Mask of lines holding only white space."""
+    trimmed = pc.utf8_length(pc.utf8_trim_whitespace(text))
+    return np.asarray(pc.equal(trimmed, 0).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _unescape_sd(s: pl.Series) -> pl.Series:
+    return s.str.replace_all(r'\\(["\\\]])', "$1")
+
+
+def _sd_attrs(sd: pl.Series) -> list[tuple[np.ndarray, Any, Any]]:
+    """RFC 5424 STRUCTURED-DATA → long-format attrs ``sd.<SD-ID>.<param>``."""
+    df = pl.DataFrame({"i": np.arange(len(sd)), "sd": sd}).filter(
+        pl.col("sd").is_not_null() & (pl.col("sd") != "-"))
+    el = df.with_columns(e=pl.col("sd").str.extract_all(_SD_ELEM)).explode("e").drop("sd")
+    el = el.with_columns(sid=pl.col("e").str.extract(r"^\[([^\s\]]+)", 1),
+                         kv=pl.col("e").str.extract_all(r'[^\s=\]"]+="(?:[^"\\]|\\.)*"'))
+    out: list[tuple[np.ndarray, Any, Any]] = []
+    bare = el.filter(pl.col("kv").list.len() == 0)
+    if bare.height:
+        out.append((bare["i"].to_numpy(), ("sd." + bare["sid"]), pl.repeat("", bare.height, eager=True)))
+    kv = el.filter(pl.col("kv").list.len() > 0).explode("kv").with_columns(
+        k=pl.col("kv").str.extract(r'^([^=]+)=', 1),
+        v=pl.col("kv").str.extract(r'^[^=]+="(.*)"$', 1))
+    if kv.height:
+        out.append((kv["i"].to_numpy(), "sd." + kv["sid"] + "." + kv["k"], _unescape_sd(kv["v"])))
+    return out
+
+
+def _cron(rf: pl.DataFrame, is_cron: pl.Series, msg: pl.Series):
+    """Cron daemon lines → names, entity/state/value columns and attrs parts."""
+    m = rf.height
+    pos = np.flatnonzero(is_cron.to_numpy())
+    cm = msg.filter(is_cron)
+    ev = cm.str.extract_groups(_CRON_EV).struct.unnest()
+    pam = cm.str.extract_groups(_CRON_PAM).struct.unnest()
+    arg = ev["arg"].str.extract_groups(_CRON_ARG).struct.unnest()
+    gr = ev["arg"].str.extract_groups(_CRON_GRAND).struct.unnest()
+    cdf = pl.DataFrame({
+        "i": pos, "host": rf["host"].filter(is_cron),
+        "verb": ev["verb"].str.to_lowercase().str.replace_all(" ", "_"),
+        "user": ev["user"], "act": pam["act"], "puser": pam["puser"],
+        "cpid": arg["cpid"], "acmd": arg["cmd"], "grand": gr["gpid"], "status": gr["status"],
+    }).with_columns(
+        cname=pl.when(pl.col("verb").is_not_null()).then("cron." + pl.col("verb"))
+        .when(pl.col("act").is_not_null()).then("cron.session_" + pl.col("act")),
+        user=pl.when(pl.col("user") != "CRON").then(pl.col("user")).otherwise(pl.col("puser")),
+        cmd=pl.when(pl.col("verb").is_in(["cmd", "end"])).then(pl.col("acmd")),
+    ).drop("act", "puser", "acmd")
+    # link "grandchild #N failed" to the CMD that started child N on that host
+    cmds = cdf.filter((pl.col("verb") == "cmd") & pl.col("cpid").is_not_null()).select(
+        "i", "host", pl.col("cpid").alias("grand"), pl.col("cmd").alias("cmd_of"))
+    if cmds.height and cdf["grand"].is_not_null().any():
+        cdf = cdf.join_asof(cmds.sort("i"), on="i", by=["host", "grand"], strategy="backward",
+                             check_sortedness=False)
+        cdf = cdf.with_columns(pl.col("cmd").fill_null(pl.col("cmd_of"))).drop("cmd_of")
+    hostp = pl.col("host").fill_null("-")
+    cdf = cdf.with_columns(
+        entity=pl.when(pl.col("cmd").is_not_null()).then(pl.lit("cron/") + hostp + "/" + pl.col("cmd")),
+        state=pl.when(pl.col("verb") == "cmd").then(pl.lit("started"))
+        .when(pl.col("verb") == "end").then(pl.lit("finished"))
+        .when(pl.col("status").is_not_null()).then(pl.lit("failed")),
+        value=pl.col("status").cast(pl.Float64, strict=False),
+    )
+    ix = pl.Series(pos)
+    name = rf["tag"].scatter(ix, cdf["cname"].fill_null(rf["tag"].filter(is_cron)))
+
+    def spread(col: str, dtype: pl.DataType) -> pl.Series:
+        return pl.Series(col, [None], dtype=dtype).extend_constant(None, m - 1).scatter(ix, cdf[col]) \
+            if m else pl.Series(col, [], dtype=dtype)
+
+    full = {c: spread(c, t) for c, t in (("entity", pl.String), ("state", pl.String), ("value", pl.Float64))}
+    kind_state = full["state"].is_not_null().to_numpy() & full["entity"].is_not_null().to_numpy()
+    parts = [
+        (pos, "cron.user", cdf["user"]),
+        (pos, "cron.command", cdf["cmd"]),
+        (pos, "cron.child_pid", cdf.select(pl.coalesce("cpid", "grand")).to_series()),
+    ]
+    return name, full["entity"], full["state"], full["value"], parts, kind_state
+
+
+register(
+    Reader(
+        name="syslog",
+        description="syslog: RFC 3164/5424, rsyslog RFC 3339 files, UDP/TCP captures, CRON lines",
+        sniff=_sniff,
+        read=_read,
+        options={
+            "year": "year of the first RFC 3164 record (no year in the format); default: from the file's mtime",
+            "tz": "IANA zone of times without a UTC offset (RFC 3164), e.g. 'Europe/Berlin'; default UTC",
+        },
+        extensions=(".log", "syslog", "messages"),
+        rotated=True,
+    )
+)
