@@ -1,0 +1,401 @@
+"""Shared helpers for the span readers (OTLP JSON, Jaeger JSON, Zipkin v2 JSON).
+
+Everything here works on whole Arrow columns: nested JSON is parsed by pyarrow's or DuckDB's
+JSON readers into list/struct columns, flattened with ``list_flatten``/``list_parent_indices``,
+and per-row ``attrs`` maps are assembled from several entry pools (a span's own attributes,
+its resource's, its scope's, fields of the span) with one numpy gather, never a Python object
+per span. Python only touches rare values (nested OTLP ``arrayValue``/``kvlistValue``, base64
+ids, rejected records).
+
+Example::
+
+    >>> import pyarrow as pa
+    >>> m = build_map(2, [Part(np.array([0, 1, 1]), pa.array(["k"]), pa.array(["v"]))])
+    >>> m.to_pylist()
+    [[], [('k', 'v')]]
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..schema import ATTRS_TYPE
+from ._base import Input, make_rejects, split_lines
+
+_DIGITS = r"^\s*-?\d{1,19}\s*$"
+
+
+# --------------------------------------------------------------------------- column helpers
+
+
+def arr(a: Any) -> pa.Array:
+    """A ChunkedArray (or Array) as one Array."""
+    return a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
+
+
+def field(a: pa.Array, name: str, n: int | None = None) -> pa.Array:
+    """Child ``name`` of a struct array (nulls where the parent is null, or absent)."""
+    a = arr(a)
+    if a.type.get_field_index(name) < 0:
+        return pa.nulls(len(a) if n is None else n, pa.string())
+    return arr(pc.struct_field(a, name))
+
+
+def as_str(a: pa.Array) -> pa.Array:
+    """Numbers/booleans to their text, strings unchanged (``large_string`` → ``string``)."""
+    a = arr(a)
+    if pa.types.is_string(a.type):
+        return a
+    if pa.types.is_null(a.type):
+        return a.cast(pa.string())
+    if pa.types.is_dictionary(a.type):
+        a = a.dictionary_decode()
+    return a.cast(pa.string())
+
+
+def as_int(a: pa.Array) -> pa.Array:
+    """Integers from ints or digit strings (null where not an integer that fits int64)."""
+    a = arr(a)
+    if pa.types.is_integer(a.type):
+        return a.cast(pa.int64())
+    s = as_str(a)
+    ok = pc.fill_null(pc.match_substring_regex(s, _DIGITS), False)
+    s = pc.if_else(ok, pc.utf8_trim_whitespace(s), pa.scalar(None, pa.string()))
+    try:
+        return s.cast(pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # 19 digits beyond int64
+        vals = [int(v) if v is not None and -(2**63) <= int(v) < 2**63 else None for v in s.to_pylist()]
+        return pa.array(vals, pa.int64())
+
+
+def np_int(a: pa.Array, fill: int = 0) -> np.ndarray:
+    """An int64 Arrow column as numpy, nulls → ``fill``."""
+    return np.asarray(pc.fill_null(arr(a), fill).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def valid(a: pa.Array) -> np.ndarray:
+    return np.asarray(pc.is_valid(arr(a)).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def nonempty(a: pa.Array) -> np.ndarray:
+    """Not null and not the empty string."""
+    s = as_str(a)
+    return np.asarray(pc.fill_null(pc.greater(pc.utf8_length(s), 0), False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def flatten(lists: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """Flatten a list column: (the items, each item's parent row index)."""
+    lists = arr(lists)
+    if pa.types.is_null(lists.type):
+        return pa.array([], pa.null()), np.zeros(0, np.int64)
+    if pa.types.is_map(lists.type):  # entries as struct<key, value>
+        off = np.asarray(lists.offsets, dtype=np.int64)
+        lo, hi = int(off[0]), int(off[-1])
+        items = pa.StructArray.from_arrays([lists.keys.slice(lo, hi - lo), lists.items.slice(lo, hi - lo)],
+                                           ["key", "value"])
+        return items, np.repeat(np.arange(len(lists), dtype=np.int64), np.diff(off))
+    items = arr(pc.list_flatten(lists))
+    parents = np.asarray(pc.list_parent_indices(lists).to_numpy(zero_copy_only=False), dtype=np.int64)
+    return items, parents
+
+
+def offsets_from_parents(parents: np.ndarray, n: int) -> np.ndarray:
+    """Group offsets (len n+1) for items whose (sorted) parent index is ``parents``."""
+    counts = np.bincount(parents, minlength=n) if len(parents) else np.zeros(n, np.int64)
+    off = np.zeros(n + 1, np.int64)
+    np.cumsum(counts, out=off[1:])
+    return off
+
+
+def null_where(a: pa.Array, mask: np.ndarray) -> pa.Array:
+    """``a`` with nulls where ``mask`` is true."""
+    if not mask.any():
+        return a
+    return pc.if_else(pa.array(mask), pa.scalar(None, a.type), a)
+
+
+def lower_ids(a: pa.Array) -> pa.Array:
+    """Ids as given, lower-cased; the empty string is no id (null)."""
+    s = as_str(a)
+    s = null_where(s, ~nonempty(s) & valid(s))
+    return pc.utf8_lower(s)
+
+
+_B64_ID = re.compile(r"^[A-Za-z0-9+/_-]+={0,2}$")
+
+
+def hex_ids(a: pa.Array) -> tuple[pa.Array, int]:
+    """OTLP ids to lower-case hex. OTLP JSON writes hex, but some producers write the proto
+    bytes as base64 (``AAAAAAAAAAEAAAAAAAAAAA==``): those are detected (not all hex, valid
+    base64 of 8 or 16 bytes) and converted. Returns the ids and how many were converted.
+    """
+    s = lower_ids(a)
+    raw = as_str(a)
+    nothex = pc.fill_null(pc.invert(pc.match_substring_regex(raw, r"^[0-9A-Fa-f]*$")), False)
+    idx = np.flatnonzero(np.asarray(nothex.to_numpy(zero_copy_only=False), dtype=bool))
+    if not len(idx):
+        return s, 0
+    vals = raw.take(pa.array(idx)).to_pylist()
+    out: list[str | None] = []
+    conv = 0
+    for v in vals:
+        h = None
+        if v and _B64_ID.match(v):
+            try:
+                b = base64.b64decode(v.replace("-", "+").replace("_", "/") + "=" * (-len(v) % 4), validate=True)
+                if len(b) in (8, 16):
+                    h = b.hex()
+            except ValueError:
+                h = None
+        if h is None:
+            out.append(v.lower() if v else None)
+        else:
+            conv += 1
+            out.append(h)
+    s = pc.replace_with_mask(s, pa.array(np.isin(np.arange(len(s)), idx)), pa.array(out, pa.string()))
+    return s, conv
+
+
+# --------------------------------------------------------------------------- attrs maps
+
+
+@dataclass
+class Part:
+    """Entries for an attrs map: group ``g`` owns ``keys/vals[offsets[g]:offsets[g+1]]``;
+    row ``i`` takes group ``rows[i]`` (``rows=None``: row i is group i; -1: none)."""
+
+    offsets: np.ndarray
+    keys: pa.Array
+    vals: pa.Array
+    rows: np.ndarray | None = None
+
+
+def scalar_part(key: str, values: pa.Array, present: np.ndarray | None = None) -> Part:
+    """One entry ``key → value`` per row, where ``present`` (default: value not null)."""
+    values = as_str(values)
+    if present is None:
+        present = valid(values)
+    idx = np.flatnonzero(present)
+    off = np.zeros(len(values) + 1, np.int64)
+    np.cumsum(present.astype(np.int64), out=off[1:])
+    vals = values.take(pa.array(idx)) if len(idx) != len(values) else values
+    vals = pc.fill_null(vals, "null")
+    return Part(off, pa.repeat(pa.scalar(key), len(idx)).cast(pa.string()), vals)
+
+
+def build_map(n: int, parts: list[Part]) -> pa.Array:
+    """Assemble ``n`` attrs maps (``map<string,string>``) from entry pools, one gather."""
+    if not parts:
+        return pa.MapArray.from_arrays(pa.array(np.zeros(n + 1, np.int32)), pa.array([], pa.string()),
+                                       pa.array([], pa.string())).cast(ATTRS_TYPE)
+    starts = np.zeros((n, len(parts)), np.int64)
+    lens = np.zeros((n, len(parts)), np.int64)
+    base = 0
+    keys = []
+    vals = []
+    for j, p in enumerate(parts):
+        off = p.offsets.astype(np.int64)
+        if p.rows is None:
+            g = np.arange(n)
+            has = np.ones(n, bool)
+        else:
+            g = np.where(p.rows >= 0, p.rows, 0)
+            has = p.rows >= 0
+        if len(off) > 1:
+            st = off[:-1][g] if n else np.zeros(0, np.int64)
+            ln = (off[1:] - off[:-1])[g] if n else np.zeros(0, np.int64)
+        else:
+            st = np.zeros(n, np.int64)
+            ln = np.zeros(n, np.int64)
+        starts[:, j] = np.where(has, st + base, 0)
+        lens[:, j] = np.where(has, ln, 0)
+        base += len(p.keys)
+        keys.append(as_str(p.keys))
+        vals.append(pc.fill_null(as_str(p.vals), "null"))
+    s = starts.ravel()
+    ln = lens.ravel()
+    total = int(ln.sum())
+    seg = np.zeros(len(ln), np.int64)
+    np.cumsum(ln[:-1], out=seg[1:]) if len(ln) > 1 else None
+    idx = np.arange(total, dtype=np.int64) + np.repeat(s - seg, ln)
+    ktab = pa.concat_arrays(keys) if keys else pa.array([], pa.string())
+    vtab = pa.concat_arrays(vals) if vals else pa.array([], pa.string())
+    take = pa.array(idx)
+    row_tot = lens.sum(axis=1)
+    moff = np.zeros(n + 1, np.int32)
+    np.cumsum(row_tot, out=moff[1:])
+    return pa.MapArray.from_arrays(pa.array(moff), ktab.take(take), vtab.take(take)).cast(ATTRS_TYPE)
+
+
+def typed_kv(lists: pa.Array, prefix: str = "") -> tuple[Part, np.ndarray]:
+    """Jaeger-style typed tag lists (``[{key, type, value}]``, value already text) → a Part
+    keyed by list row, and the parent row of each entry."""
+    items, parents = flatten(lists)
+    off = offsets_from_parents(parents, len(lists))
+    keys = as_str(field(items, "key", len(items)))
+    if prefix:
+        keys = pc.binary_join_element_wise(pa.scalar(prefix), pc.fill_null(keys, ""), "")
+    vals = as_str(field(items, "value", len(items)))
+    return Part(off, keys, vals), parents
+
+
+def lookup(part: Part, key: str, groups: int) -> pa.Array:
+    """The value of ``key`` in each group of ``part`` (last one wins; null if absent)."""
+    k = as_str(part.keys)
+    hit = np.flatnonzero(np.asarray(pc.fill_null(pc.equal(k, key), False).to_numpy(zero_copy_only=False), dtype=bool))
+    pos = np.full(groups, -1, np.int64)
+    if len(hit):
+        owner = np.searchsorted(part.offsets, hit, side="right") - 1
+        pos[owner] = hit
+    return as_str(part.vals).take(pa.array(pos, mask=pos < 0))
+
+
+# --------------------------------------------------------------------------- document splitting
+
+
+@dataclass
+class Docs:
+    """The JSON documents of an input: one per line (JSON lines), or one for the whole file."""
+
+    text: pa.Array  # string, one per document
+    line: np.ndarray  # first line of each document
+    offset: np.ndarray  # byte offset of each document
+    rejects: pa.Table | None  # documents (lines) that are not valid JSON
+    note: str | None = None
+
+
+def split_documents(inp: Input, kinds: tuple[str, ...] = ("OBJECT", "ARRAY")) -> Docs:
+    """Find the JSON documents of an input: the whole file if it is one JSON value (pretty
+    printed or not), else one per non-blank line (the collector's file exporter writes one
+    request per line). A line that is not valid JSON is a reject; a file that is neither is
+    one reject (the whole document) with the parser's message and position.
+    """
+    import duckdb
+
+    buf = inp.buffer()
+    lines = split_lines(buf)
+    note = None
+    if lines.bad_utf8.size:
+        fixed = buf.to_pybytes().decode("utf-8", errors="replace").encode()
+        lines = split_lines(fixed)
+        buf = pa.py_buffer(fixed)
+        note = f"{len(split_lines(inp).bad_utf8)} lines with invalid UTF-8 (bytes replaced by U+FFFD)"
+    blank = lines.blank()
+    keep = np.flatnonzero(~blank)
+    empty = pa.array([], pa.string())
+    if not len(keep):
+        return Docs(empty, np.zeros(0, np.int64), np.zeros(0, np.int64), None, note)
+    text = lines.stripped().take(pa.array(keep)).cast(pa.string())
+    kinds_sql = ", ".join(f"'{k}'" for k in kinds)
+    con = duckdb.connect()
+    try:
+        con.register("l", pa.table({"t": text}))
+        ok = np.asarray(
+            con.sql(f"select CASE WHEN json_valid(t) THEN json_type(t) in ({kinds_sql}) ELSE false END from l")
+            .to_arrow_table().column(0).to_numpy(zero_copy_only=False), dtype=bool)
+        if ok.all():
+            return Docs(text, lines.line[keep], lines.offset[keep], None, note)
+        whole = pa.array([buf.to_pybytes().decode("utf-8")], pa.string())
+        con.register("w", pa.table({"t": whole}))
+        wok = con.sql(f"select CASE WHEN json_valid(t) THEN json_type(t) in ({kinds_sql}) ELSE false END from w").fetchall()[0][0]
+    finally:
+        con.close()
+    if wok:
+        if len(buf) <= _STRICT_MAX:  # DuckDB's parser forgives trailing commas: say so
+            reason, _ = _json_error(buf.to_pybytes())
+            if reason.startswith("invalid JSON"):
+                note = "; ".join(x for x in (note, f"read leniently: {reason}") if x)
+        return Docs(whole, lines.line[keep[:1]], lines.offset[keep[:1]], None, note)
+    if ok[0] and len(keep) > 1:
+        bad = np.flatnonzero(~ok)
+        rej = make_rejects(inp.name, inp.path, lines.line[keep[bad]], lines.offset[keep[bad]],
+                           "not a JSON document (invalid or truncated JSON line)", text.take(pa.array(bad)))
+        good = np.flatnonzero(ok)
+        return Docs(text.take(pa.array(good)), lines.line[keep[good]], lines.offset[keep[good]], rej, note)
+    reason, line = _json_error(buf.to_pybytes())
+    rej = make_rejects(inp.name, inp.path, line, lines.offset[keep[0]] if line is None else _line_offset(lines, line),
+                       reason, buf.to_pybytes()[:2000].decode("utf-8", errors="replace"))
+    return Docs(empty, np.zeros(0, np.int64), np.zeros(0, np.int64), rej, note)
+
+
+_STRICT_MAX = 32 << 20  # documents up to this size are also checked with a strict parser
+
+
+def _line_offset(lines: Any, line: int) -> int:
+    i = min(max(line - 1, 0), len(lines.offset) - 1)
+    return int(lines.offset[i])
+
+
+def _json_error(data: bytes) -> tuple[str, int]:
+    try:
+        orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        msg = str(e)
+        line = int(getattr(e, "lineno", 1) or 1)
+        return f"invalid JSON: {msg}", line
+    return "not a JSON object or array of the expected shape", 1
+
+
+def rejects_for(inp: Input, where: np.ndarray, line: np.ndarray, offset: np.ndarray,
+                reason: str, records: pa.Array) -> pa.Table:
+    """Reject rows for records (struct values) at positions ``where``; raw = their JSON."""
+    raw = []
+    for v in records.take(pa.array(where)).to_pylist():
+        if isinstance(v, dict):
+            v = {k: x for k, x in v.items() if x is not None}
+        try:
+            raw.append(orjson.dumps(v).decode())
+        except TypeError:
+            raw.append(str(v))
+    return make_rejects(inp.name, inp.path, line[where], offset[where], reason, raw)
+
+
+def concat_rejects(parts: list[pa.Table | None]) -> pa.Table | None:
+    ps = [p for p in parts if p is not None and p.num_rows]
+    if not ps:
+        return None
+    return pa.concat_tables(ps)
+
+
+def duck_transform(docs: pa.Array, expr: str, structure: str) -> pa.Array:
+    """Parse each document with DuckDB's ``json_transform(expr, structure)`` (``expr`` may
+    refer to the document as ``doc``); returns one struct per document."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.register("d", pa.table({"doc": docs, "i": np.arange(len(docs), dtype=np.int64)}))
+        s = structure.replace("'", "''")
+        t = con.sql(f"select json_transform({expr}, '{s}') as j from d order by i").to_arrow_table()
+    finally:
+        con.close()
+    return arr(t.column("j"))
+
+
+def ns_from_us(a: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Whole microseconds (ints or digit strings) → (int64 ns, ok mask).
+
+    Example::
+
+        >>> ns, ok = ns_from_us(pa.array(["5", None]))
+        >>> ns.tolist(), ok.tolist()
+        ([5000, 0], [True, False])
+    """
+    i = as_int(a)
+    ok = valid(i)
+    v = np_int(i)
+    ok &= np.abs(v) < 2**63 // 1000
+    return np.where(ok, v * 1000, 0), ok
+
+
+def json_text(v: Any) -> str:
+    """Compact JSON text of a Python value (for attrs)."""
+    return orjson.dumps(v).decode()

@@ -1,0 +1,600 @@
+"""OpenTelemetry OTLP/JSON: traces (``resourceSpans``) and logs (``resourceLogs``).
+
+A file holds one ``Export…ServiceRequest`` document (pretty-printed or not), or several, one
+per line, as the collector's file exporter writes them.
+
+**Records.** A record is a span or a log record; ``records`` counts them, plus one for each
+document (line) that is not valid JSON (its spans cannot be counted). A span makes one
+``span`` row, and extra rows of the same record: one ``instant`` per span event, one
+``flow`` per link, one ``loss`` per non-zero ``dropped{Attributes,Events,Links}Count``
+(``value`` = the count). ``emitted`` counts records, ``rows`` counts rows. A span with no
+start time (or a log record with neither ``timeUnixNano`` nor ``observedTimeUnixNano``) is
+rejected with its JSON.
+
+**Columns.** ``ts_src`` = ``startTimeUnixNano`` (exact int64 ns), ``dur`` = end − start,
+``name`` = span name (logs: ``eventName``, else the body), ``trace_id``/``span_id``/
+``parent_id`` lower-case hex (ids written as base64 by some producers are detected and
+converted; ``parentSpanId: ""`` is no parent), ``category`` = the resource's
+``service.name``, ``host`` = ``host.name``, ``pid`` = ``process.pid``. ``severity`` is
+``error`` for spans with status ERROR (and for ``exception`` span events); for logs it comes
+from ``severityNumber`` (1–4 trace, 5–8 debug, 9–12 info, 13–16 warning, 17–20 error,
+21–24 critical), else from ``severityText``. ``message`` = status message / log body.
+
+**Entity and state.** ``entity`` is ``service/<service.name>`` and span rows carry
+``state`` ``error`` (status ERROR) or ``ok`` (OK or UNSET — UNSET is the "no error" default
+every OTel backend reads as success; the raw code is kept in ``attrs['otel.status_code']``).
+DESIGN's ``span/<trace>/<span>`` would name a thing that has exactly one state, so it can
+never show a transition, and the ids are already in ``trace_id``/``span_id``; the service
+is what goes from OK to failing after a deploy, so that is what transitions are found for.
+
+**attrs.** Span/log/event/link attributes under their own keys; resource attributes as
+``resource.<key>``, scope attributes as ``scope.<key>``; ``otel.scope.name``,
+``otel.scope.version``, ``otel.status_code`` (UNSET/OK/ERROR) and ``span.kind``
+(internal/server/client/producer/consumer) as the OpenTelemetry spec names them for
+non-OTLP exporters; other span fields under their OTLP/JSON names (``traceState``,
+``flags``, ``droppedAttributesCount``…). AnyValues become strings as :mod:`tracekit.schema`
+says: ``stringValue`` itself, ``intValue``/``doubleValue``/``boolValue`` as JSON text, arrays
+and kvlists as compact plain JSON (``["many","values"]``, ``{"k":"v"}``), ``bytesValue``
+as the base64 text. Links: ``flow_id`` = the linked span id, ``flow_dir`` = ``in``, linked
+trace id in ``attrs['link.trace_id']``. Fields outside the OTLP schema are named in the
+source note (not kept).
+
+**Speed.** The whole file goes through ``pyarrow.json`` with an explicit schema (one pass,
+no Python object per span), nested lists are flattened with Arrow compute and attrs maps
+assembled with one numpy gather. Files pyarrow refuses (numbers written as strings or the
+other way round, enum names instead of numbers, a bad line) go through DuckDB's lenient
+``json_transform`` per document instead; bad lines become rejects.
+
+Example::
+
+    >>> import tracekit as tk
+    >>> tl = tk.load("trace.json", format="otlp")            # doctest: +SKIP
+    >>> tl.events.filter(pc.equal(tl.events["kind"], "span"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+
+from ..schema import conform, normalize_severity
+from ._base import Input, Reader, ReadResult, register, split_lines
+from ._spans import (
+    Part,
+    arr,
+    as_int,
+    as_str,
+    build_map,
+    concat_rejects,
+    duck_transform,
+    field,
+    flatten,
+    hex_ids,
+    lookup,
+    np_int,
+    null_where,
+    offsets_from_parents,
+    rejects_for,
+    scalar_part,
+    split_documents,
+    valid,
+)
+
+# --------------------------------------------------------------------------- schema
+
+_S, _I, _F, _B = pa.string(), pa.int64(), pa.float64(), pa.bool_()
+_SCALARS = [("stringValue", _S), ("intValue", _S), ("doubleValue", _F), ("boolValue", _B), ("bytesValue", _S)]
+_ANY = pa.struct(_SCALARS + [
+    ("arrayValue", pa.struct([("values", pa.list_(pa.struct(_SCALARS)))])),
+    ("kvlistValue", pa.struct([("values", pa.list_(pa.struct([("key", _S), ("value", pa.struct(_SCALARS))])))])),
+])
+_ATTRS = pa.list_(pa.struct([("key", _S), ("value", _ANY)]))
+_RESOURCE = pa.struct([("attributes", _ATTRS), ("droppedAttributesCount", _I)])
+_SCOPE = pa.struct([("name", _S), ("version", _S), ("attributes", _ATTRS), ("droppedAttributesCount", _I)])
+_EVENT = pa.struct([("timeUnixNano", _S), ("name", _S), ("attributes", _ATTRS), ("droppedAttributesCount", _I)])
+_LINK = pa.struct([("traceId", _S), ("spanId", _S), ("traceState", _S), ("attributes", _ATTRS),
+                   ("droppedAttributesCount", _I), ("flags", _I)])
+_SPAN = pa.struct([
+    ("traceId", _S), ("spanId", _S), ("traceState", _S), ("parentSpanId", _S), ("flags", _I), ("name", _S),
+    ("kind", _I), ("startTimeUnixNano", _S), ("endTimeUnixNano", _S), ("attributes", _ATTRS),
+    ("droppedAttributesCount", _I), ("events", pa.list_(_EVENT)), ("droppedEventsCount", _I),
+    ("links", pa.list_(_LINK)), ("droppedLinksCount", _I), ("status", pa.struct([("code", _I), ("message", _S)])),
+])
+_LOG = pa.struct([
+    ("timeUnixNano", _S), ("observedTimeUnixNano", _S), ("severityNumber", _I), ("severityText", _S),
+    ("body", _ANY), ("attributes", _ATTRS), ("droppedAttributesCount", _I), ("flags", _I), ("traceId", _S),
+    ("spanId", _S), ("eventName", _S),
+])
+SCHEMA = pa.schema([
+    ("resourceSpans", pa.list_(pa.struct([
+        ("resource", _RESOURCE), ("schemaUrl", _S),
+        ("scopeSpans", pa.list_(pa.struct([("scope", _SCOPE), ("schemaUrl", _S), ("spans", pa.list_(_SPAN))]))),
+    ]))),
+    ("resourceLogs", pa.list_(pa.struct([
+        ("resource", _RESOURCE), ("schemaUrl", _S),
+        ("scopeLogs", pa.list_(pa.struct([("scope", _SCOPE), ("schemaUrl", _S), ("logRecords", pa.list_(_LOG))]))),
+    ]))),
+])
+
+
+def _duck_structure(t: pa.DataType) -> str:
+    """The same shape for DuckDB's lenient ``json_transform``: scalars as text, nested
+    AnyValues as raw JSON."""
+    if pa.types.is_list(t):
+        return "[" + _duck_structure(t.value_type) + "]"
+    if pa.types.is_struct(t):
+        names = [t.field(i).name for i in range(t.num_fields)]
+        if "arrayValue" in names:  # AnyValue
+            inner = [f'"{k}":"VARCHAR"' for k, _ in _SCALARS] + ['"arrayValue":"JSON"', '"kvlistValue":"JSON"']
+            return "{" + ",".join(inner) + "}"
+        return "{" + ",".join(f'"{t.field(i).name}":{_duck_structure(t.field(i).type)}' for i in range(t.num_fields)) + "}"
+    return '"VARCHAR"'
+
+
+_STRUCTURE = "{" + ",".join(f'"{f.name}":{_duck_structure(f.type)}' for f in SCHEMA) + "}"
+
+_KINDS = {"0": "unspecified", "1": "internal", "2": "server", "3": "client", "4": "producer", "5": "consumer"}
+_STATUS = {"0": "UNSET", "1": "OK", "2": "ERROR"}
+
+
+def _enum(values: pa.Array, table: dict[str, str], prefix: str, upper: bool) -> pa.Array:
+    """Enum numbers or names (``2``, ``"SPAN_KIND_SERVER"``) to words, over distinct values."""
+    s = as_str(values)
+    if len(s) == 0:
+        return s
+    enc = pc.dictionary_encode(s)
+    words = []
+    for w in enc.dictionary.to_pylist():
+        v = table.get(w.strip()) if w is not None else None
+        if v is None and w:
+            v = w.strip().upper().removeprefix(prefix)
+            v = v.upper() if upper else v.lower()
+        words.append(v)
+    return pc.take(pa.array(words, pa.string()), enc.indices)
+
+
+# --------------------------------------------------------------------------- AnyValue
+
+
+def _plain(av: Any) -> Any:
+    """An OTLP AnyValue (dict) as a plain JSON value."""
+    if not isinstance(av, dict):
+        return av
+    if av.get("stringValue") is not None:
+        return av["stringValue"]
+    if av.get("boolValue") is not None:
+        b = av["boolValue"]
+        return b if isinstance(b, bool) else str(b).lower() == "true"
+    if av.get("intValue") is not None:
+        try:
+            return int(av["intValue"])
+        except (TypeError, ValueError):
+            return av["intValue"]
+    if av.get("doubleValue") is not None:
+        try:
+            return float(av["doubleValue"])
+        except (TypeError, ValueError):
+            return av["doubleValue"]
+    if av.get("bytesValue") is not None:
+        return av["bytesValue"]
+    for k in ("arrayValue", "kvlistValue"):
+        v = av.get(k)
+        if v is None:
+            continue
+        if isinstance(v, str):
+            v = orjson.loads(v)
+        vals = (v or {}).get("values") or []
+        if k == "arrayValue":
+            return [_plain(x) for x in vals]
+        return {kv.get("key"): _plain(kv.get("value")) for kv in vals}
+    return None
+
+
+def _anyvalue_str(v: pa.Array) -> pa.Array:
+    """AnyValue structs → attrs strings (schema.py encoding); absent → null."""
+    v = arr(v)
+    n = len(v)
+    if pa.types.is_null(v.type) or n == 0:
+        return pa.nulls(n, pa.string())
+    cols = [as_str(field(v, k, n)) for k, _ in _SCALARS if v.type.get_field_index(k) >= 0]
+    out = pc.coalesce(*cols) if cols else pa.nulls(n, pa.string())
+    need = np.zeros(n, bool)
+    for k in ("arrayValue", "kvlistValue"):
+        if v.type.get_field_index(k) >= 0:
+            need |= valid(field(v, k))
+    need &= ~valid(out)
+    if need.any():
+        idx = np.flatnonzero(need)
+        texts = [orjson.dumps(_plain(x)).decode() for x in v.take(pa.array(idx)).to_pylist()]
+        out = pc.replace_with_mask(out, pa.array(need), pa.array(texts, pa.string()))
+    # doubles pyarrow printed as "72.5" stay; an AnyValue with nothing set is JSON null
+    return out
+
+
+def _kv(lists: pa.Array, prefix: str = "") -> Part:
+    """OTLP ``[{key, value: AnyValue}]`` lists → a Part keyed by list row."""
+    lists = arr(lists)
+    items, parents = flatten(lists)
+    n = len(items)
+    keys = as_str(field(items, "key", n)) if n else pa.array([], pa.string())
+    keys = pc.fill_null(keys, "")
+    if prefix:
+        keys = pc.binary_join_element_wise(pa.scalar(prefix), keys, "")
+    vals = _anyvalue_str(field(items, "value", n)) if n else pa.array([], pa.string())
+    return Part(offsets_from_parents(parents, len(lists)), keys, pc.fill_null(vals, "null"))
+
+
+def _rows(part: Part, rows: np.ndarray) -> Part:
+    return Part(part.offsets, part.keys, part.vals, rows)
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _parse(inp: Input) -> tuple[pa.Array, np.ndarray | None, np.ndarray | None, pa.Table | None, list[str]]:
+    """Documents as one struct per request, with each one's first line and byte offset."""
+    notes: list[str] = []
+    buf = inp.buffer()
+    first = _first_nonspace(buf)
+    if first < 0:
+        return pa.array([], pa.struct([])), None, None, None, notes
+    try:
+        opts = pj.ParseOptions(explicit_schema=SCHEMA, unexpected_field_behavior="infer", newlines_in_values=True)
+        tab = pj.read_json(pa.BufferReader(buf), read_options=pj.ReadOptions(block_size=len(buf) + 64),
+                           parse_options=opts)
+        docs = arr(tab.to_struct_array())
+        extra = _extra_fields(tab.schema)
+        if extra:
+            notes.append("fields outside the OTLP schema were not kept: " + ", ".join(extra[:20]))
+        if len(docs) == 1:
+            nl = int(np.count_nonzero(np.frombuffer(buf, dtype=np.uint8, count=first) == 10))
+            return docs, np.array([nl + 1]), np.array([first]), None, notes
+        ls = split_lines(buf)
+        keep = ~ls.blank()
+        if int(keep.sum()) == len(docs):
+            return docs, ls.line[keep], ls.offset[keep], None, notes
+        return docs, None, None, None, notes
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        pass
+    d = split_documents(inp, ("OBJECT",))
+    if d.note:
+        notes.append(d.note)
+    notes.append("read with DuckDB's lenient JSON reader (the file does not fit pyarrow's strict OTLP schema)")
+    docs = duck_transform(d.text, "doc", _STRUCTURE) if len(d.text) else pa.array([], pa.struct([]))
+    return docs, d.line, d.offset, d.rejects, notes
+
+
+def _first_nonspace(buf: pa.Buffer) -> int:
+    """Offset of the first non-white-space byte (-1: none)."""
+    step = 65536
+    for start in range(0, len(buf), step):
+        chunk = buf.slice(start, min(step, len(buf) - start)).to_pybytes()
+        stripped = chunk.lstrip(b" \t\r\n")
+        if stripped:
+            return start + len(chunk) - len(stripped)
+    return -1
+
+
+def _extra_fields(schema: pa.Schema) -> list[str]:
+    out: list[str] = []
+
+    def walk(t: pa.DataType, ref: pa.DataType, path: str) -> None:
+        if pa.types.is_list(t) and pa.types.is_list(ref):
+            walk(t.value_type, ref.value_type, path)
+        elif pa.types.is_struct(t) and pa.types.is_struct(ref):
+            for i in range(t.num_fields):
+                f = t.field(i)
+                j = ref.get_field_index(f.name)
+                if j < 0:
+                    out.append(f"{path}{f.name}")
+                else:
+                    walk(f.type, ref.field(j).type, f"{path}{f.name}.")
+
+    for f in schema:
+        if SCHEMA.get_field_index(f.name) < 0:
+            out.append(f.name)
+        else:
+            walk(f.type, SCHEMA.field(f.name).type, f"{f.name}.")
+    # nested AnyValues (arrays of arrays, kvlists in arrays) are expected, not extra
+    return [p for p in out if "Value." not in p and not p.endswith(("arrayValue", "kvlistValue"))]
+
+
+def _sev_number(num: pa.Array) -> pa.Array:
+    v = np_int(num)
+    ok = valid(num) & (v >= 1) & (v <= 24)
+    words = np.array([None, "trace", "debug", "info", "warning", "error", "critical"], dtype=object)
+    idx = np.where(ok, (np.clip(v, 1, 24) - 1) // 4 + 1, 0)
+    return pa.array(words[idx], pa.string())
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _read(inp: Input) -> ReadResult:
+    docs, dline, doff, rej_docs, notes = _parse(inp)
+    nd = len(docs)
+    dline = dline if dline is not None else np.full(nd, -1, np.int64)
+    doff = doff if doff is not None else np.full(nd, -1, np.int64)
+    tables: list[pa.Table] = []
+    rejects = [rej_docs]
+    meta_extra: dict[str, Any] = {}
+    hosts: set[str] = set()
+    b64 = 0
+    emitted = 0
+    records = rej_docs.num_rows if rej_docs is not None else 0
+    for kind in ("spans", "logs"):
+        res = _read_kind(inp, docs, dline, doff, kind)
+        if res is None:
+            continue
+        tabs, rej, n_rec, n_ok, info = res
+        tables.extend(tabs)
+        rejects.append(rej)
+        records += n_rec
+        emitted += n_ok
+        b64 += info.pop("base64_ids", 0)
+        hosts |= info.pop("hosts", set())
+        meta_extra.update(info)
+    if b64:
+        notes.append(f"{b64} ids were base64 (converted to hex)")
+    events = pa.concat_tables(tables) if tables else conform({"ts_src": pa.array([], pa.int64())})
+    meta: dict[str, Any] = {"clock": "realtime", "assumed": {}, "extra": meta_extra}
+    if len(hosts) == 1:
+        meta["host"] = next(iter(hosts))
+    if notes:
+        meta["note"] = "; ".join(notes)
+    return ReadResult(events=events, records=records, emitted=emitted, rejects=concat_rejects(rejects), meta=meta)
+
+
+def _read_kind(inp: Input, docs: pa.Array, dline: np.ndarray, doff: np.ndarray, kind: str):
+    top, mid, leaf = ("resourceSpans", "scopeSpans", "spans") if kind == "spans" else \
+        ("resourceLogs", "scopeLogs", "logRecords")
+    if not len(docs) or docs.type.get_field_index(top) < 0:
+        return None
+    rs, rs_doc = flatten(field(docs, top))
+    if not len(rs):
+        return None
+    res = field(rs, "resource")
+    res_part = _kv(field(res, "attributes"))
+    nrs = len(rs)
+    service = lookup(res_part, "service.name", nrs)
+    host = lookup(res_part, "host.name", nrs)
+    pid = as_int(lookup(res_part, "process.pid", nrs))
+    res_part = Part(res_part.offsets, pc.binary_join_element_wise(pa.scalar("resource."), res_part.keys, ""),
+                    res_part.vals)
+    ss, ss_rs = flatten(field(rs, mid))
+    sc = field(ss, "scope")
+    sc_parts = [
+        scalar_part("otel.scope.name", null_where(as_str(field(sc, "name", len(ss))), ~_nonempty(field(sc, "name", len(ss))))),
+        scalar_part("otel.scope.version", null_where(as_str(field(sc, "version", len(ss))),
+                                                     ~_nonempty(field(sc, "version", len(ss))))),
+        _kv(field(sc, "attributes"), "scope."),
+    ]
+    recs, r_ss = flatten(field(ss, leaf))
+    n = len(recs)
+    if n == 0:
+        return [], None, 0, 0, {}
+    r_rs = ss_rs[r_ss]
+    r_doc = rs_doc[r_rs]
+    line = dline[r_doc]
+    line_col = pa.array(line, mask=line < 0)
+    elem = np.arange(n, dtype=np.int64)
+    common_parts = [_rows(p, r_ss) for p in sc_parts] + [_rows(res_part, r_rs)]
+    svc = service.take(pa.array(r_rs))
+    rec_host = host.take(pa.array(r_rs))
+    rec_pid = pid.take(pa.array(r_rs))
+    entity = pc.binary_join_element_wise(pa.scalar("service/"), svc, "")
+    hosts = {h for h in pc.unique(rec_host).to_pylist() if h}
+    base = {"category": svc, "host": rec_host, "pid": rec_pid, "entity": entity, "line": line_col, "offset": elem}
+    if kind == "spans":
+        return _spans(inp, recs, n, base, common_parts, line, doff[r_doc], hosts)
+    return _logs(inp, recs, n, base, common_parts, line, doff[r_doc], hosts)
+
+
+def _nonempty(a: pa.Array) -> np.ndarray:
+    s = as_str(a)
+    return np.asarray(pc.fill_null(pc.greater(pc.utf8_length(s), 0), False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _take(cols: dict[str, Any], idx: np.ndarray, n: int = -1) -> dict[str, Any]:
+    """Rows ``idx`` of every column (``n``: the row count; all rows in order → no copy)."""
+    if len(idx) == n:
+        return cols
+    ix = pa.array(idx)
+    out = {}
+    for k, v in cols.items():
+        if isinstance(v, np.ndarray):
+            out[k] = v[idx]
+        elif isinstance(v, (pa.Array, pa.ChunkedArray)):
+            out[k] = v.take(ix)
+        else:
+            out[k] = v
+    return out
+
+
+def _spans(inp, sp, n, base, common_parts, line, off, hosts):
+    trace_id, c1 = hex_ids(field(sp, "traceId", n))
+    span_id, c2 = hex_ids(field(sp, "spanId", n))
+    parent_id, c3 = hex_ids(field(sp, "parentSpanId", n))
+    start = as_int(field(sp, "startTimeUnixNano", n))
+    end = as_int(field(sp, "endTimeUnixNano", n))
+    s_np, e_np = np_int(start), np_int(end)
+    ok = valid(start) & (s_np > 0)
+    dur = pa.array(e_np - s_np, mask=~(valid(end) & (e_np > 0)))
+    status = field(sp, "status")
+    code = _enum(field(status, "code", n), _STATUS, "STATUS_CODE_", True)
+    code = pc.fill_null(code, "UNSET")
+    err = np.asarray(pc.equal(code, "ERROR").to_numpy(zero_copy_only=False), dtype=bool)
+    smsg = as_str(field(status, "message", n))
+    smsg = null_where(smsg, ~_nonempty(smsg))
+    kind_w = _enum(field(sp, "kind", n), _KINDS, "SPAN_KIND_", False)
+    dropped = {k: as_int(field(sp, k, n)) for k in ("droppedAttributesCount", "droppedEventsCount", "droppedLinksCount")}
+    ts_state = as_str(field(sp, "traceState", n))
+    parts = [
+        _kv(field(sp, "attributes")),
+        scalar_part("span.kind", kind_w),
+        scalar_part("otel.status_code", code),
+        scalar_part("traceState", null_where(ts_state, ~_nonempty(ts_state))),
+        scalar_part("flags", as_str(field(sp, "flags", n))),
+    ] + [scalar_part(k, v, valid(v) & (np_int(v) > 0)) for k, v in dropped.items()] + common_parts
+    attrs = build_map(n, parts)
+    cols = dict(base)
+    cols.update({
+        "ts_src": s_np, "ts_prec": np.ones(n, np.int64), "dur": dur, "kind": "span",
+        "name": as_str(field(sp, "name", n)), "severity": pa.array(np.where(err, "error", None), pa.string()),
+        "state": pa.array(np.where(err, "error", "ok")), "trace_id": trace_id, "span_id": span_id,
+        "parent_id": parent_id, "message": smsg, "attrs": attrs,
+    })
+    cols["entity"] = cols["entity"]
+    keep = np.flatnonzero(ok)
+    tables = [conform(_take(cols, keep, n))]
+    okrow = np.full(n, -1, np.int64)
+    okrow[keep] = keep
+    shared = {k: cols[k] for k in ("category", "host", "pid", "entity", "line", "offset", "trace_id", "span_id")}
+    # span events → instants
+    ev, ev_sp = flatten(field(sp, "events"))
+    n_ev = 0
+    if len(ev):
+        sel = ok[ev_sp]
+        ev_parts = [_kv(field(ev, "attributes"))]
+        da = as_int(field(ev, "droppedAttributesCount", len(ev)))
+        ev_parts.append(scalar_part("droppedAttributesCount", da, valid(da) & (np_int(da) > 0)))
+        t = as_int(field(ev, "timeUnixNano", len(ev)))
+        t_np = np_int(t)
+        tok = valid(t) & (t_np > 0)
+        ev_parts.append(scalar_part("tk.time", pa.array(np.where(tok, None, "missing: the span's start"), pa.string())))
+        ev_attrs = build_map(len(ev), ev_parts)
+        name = as_str(field(ev, "name", len(ev)))
+        name = null_where(name, ~_nonempty(name))
+        ecols = _take(shared, ev_sp)
+        ecols.update({
+            "ts_src": np.where(tok, t_np, s_np[ev_sp]), "ts_prec": np.ones(len(ev), np.int64), "kind": "instant",
+            "name": name, "attrs": ev_attrs,
+            "severity": pa.array(np.where(np.asarray(pc.fill_null(pc.equal(name, "exception"), False)), "error", None),
+                                 pa.string()),
+        })
+        keep_ev = np.flatnonzero(sel)
+        n_ev = len(keep_ev)
+        tables.append(conform(_take(ecols, keep_ev)))
+    # links → flows
+    lk, lk_sp = flatten(field(sp, "links"))
+    n_lk = 0
+    if len(lk):
+        m = len(lk)
+        ltid, c4 = hex_ids(field(lk, "traceId", m))
+        lsid, c5 = hex_ids(field(lk, "spanId", m))
+        lts = as_str(field(lk, "traceState", m))
+        lparts = [_kv(field(lk, "attributes")), scalar_part("link.trace_id", ltid),
+                  scalar_part("traceState", null_where(lts, ~_nonempty(lts))),
+                  scalar_part("flags", as_str(field(lk, "flags", m)))]
+        da = as_int(field(lk, "droppedAttributesCount", m))
+        lparts.append(scalar_part("droppedAttributesCount", da, valid(da) & (np_int(da) > 0)))
+        lcols = _take(shared, lk_sp)
+        lcols.update({"ts_src": s_np[lk_sp], "ts_prec": np.ones(m, np.int64), "kind": "flow", "name": "link",
+                      "flow_id": lsid, "flow_dir": "in", "attrs": build_map(m, lparts)})
+        keep_lk = np.flatnonzero(ok[lk_sp])
+        n_lk = len(keep_lk)
+        tables.append(conform(_take(lcols, keep_lk)))
+        c2 += c4 + c5
+    # dropped counts → loss rows
+    n_loss = 0
+    for k, v in dropped.items():
+        vv = np_int(v)
+        sel = np.flatnonzero(ok & valid(v) & (vv > 0))
+        if not len(sel):
+            continue
+        what = k.removeprefix("dropped").removesuffix("Count").lower()
+        lc = _take(shared, sel)
+        lc.update({"ts_src": s_np[sel], "ts_prec": np.ones(len(sel), np.int64), "kind": "loss",
+                   "name": f"dropped {what}", "value": vv[sel].astype(np.float64),
+                   "message": pa.array([f"the producer dropped {c} {what}" for c in vv[sel]], pa.string())})
+        n_loss += len(sel)
+        tables.append(conform(lc))
+    bad = np.flatnonzero(~ok)
+    rej = rejects_for(inp, bad, np.where(line < 0, 0, line), off, "span without a start time (startTimeUnixNano)",
+                      sp) if len(bad) else None
+    info = {"spans": int(len(keep)), "span_events": n_ev, "links": n_lk, "loss_rows": n_loss,
+            "base64_ids": c1 + c2 + c3, "hosts": hosts}
+    return tables, rej, n, int(len(keep)), info
+
+
+def _logs(inp, lr, n, base, common_parts, line, off, hosts):
+    t = as_int(field(lr, "timeUnixNano", n))
+    o = as_int(field(lr, "observedTimeUnixNano", n))
+    t_np, o_np = np_int(t), np_int(o)
+    has_t = valid(t) & (t_np > 0)
+    has_o = valid(o) & (o_np > 0)
+    ok = has_t | has_o
+    ts = np.where(has_t, t_np, o_np)
+    trace_id, c1 = hex_ids(field(lr, "traceId", n))
+    span_id, c2 = hex_ids(field(lr, "spanId", n))
+    num = as_int(field(lr, "severityNumber", n))
+    text = as_str(field(lr, "severityText", n))
+    sev = pc.coalesce(_sev_number(num), normalize_severity(text).cast(pa.string()) if n else text)
+    body = _anyvalue_str(field(lr, "body"))
+    ev_name = as_str(field(lr, "eventName", n))
+    ev_name = null_where(ev_name, ~_nonempty(ev_name))
+    da = as_int(field(lr, "droppedAttributesCount", n))
+    parts = [
+        _kv(field(lr, "attributes")),
+        scalar_part("severityText", null_where(text, ~_nonempty(text))),
+        scalar_part("severityNumber", as_str(num)),
+        scalar_part("observedTimeUnixNano", as_str(o), has_o),
+        scalar_part("tk.time", pa.array(np.where(has_t, None, "observedTimeUnixNano (timeUnixNano unset)"), pa.string())),
+        scalar_part("flags", as_str(field(lr, "flags", n))),
+        scalar_part("droppedAttributesCount", da, valid(da) & (np_int(da) > 0)),
+    ] + common_parts
+    cols = dict(base)
+    cols.update({
+        "ts_src": ts, "ts_prec": np.ones(n, np.int64), "kind": "log", "name": pc.coalesce(ev_name, body),
+        "message": body, "severity": sev, "trace_id": trace_id, "span_id": span_id, "attrs": build_map(n, parts),
+    })
+    keep = np.flatnonzero(ok)
+    tables = [conform(_take(cols, keep, n))]
+    sel = np.flatnonzero(ok & valid(da) & (np_int(da) > 0))
+    if len(sel):
+        shared = {k: cols[k] for k in ("category", "host", "pid", "entity", "line", "offset", "trace_id", "span_id")}
+        lc = _take(shared, sel)
+        dv = np_int(da)[sel]
+        lc.update({"ts_src": ts[sel], "ts_prec": np.ones(len(sel), np.int64), "kind": "loss",
+                   "name": "dropped attributes", "value": dv.astype(np.float64),
+                   "message": pa.array([f"the producer dropped {c} attributes" for c in dv], pa.string())})
+        tables.append(conform(lc))
+    bad = np.flatnonzero(~ok)
+    rej = rejects_for(inp, bad, np.where(line < 0, 0, line), off,
+                      "log record without timeUnixNano or observedTimeUnixNano", lr) if len(bad) else None
+    return tables, rej, n, int(len(keep)), {"logs": int(len(keep)), "base64_ids": c1 + c2, "hosts": hosts}
+
+
+# --------------------------------------------------------------------------- sniffing
+
+_FIRST_KEY = re.compile(rb'^\s*\{\s*"resource(Spans|Logs)"\s*:\s*\[')
+_ANY_KEY = re.compile(rb'"resource(Spans|Logs)"\s*:\s*\[')
+_SCOPE_KEY = re.compile(rb'"scope(Spans|Logs)"\s*:|"instrumentationLibrary(Spans|Logs)"\s*:')
+
+
+def _sniff(head: bytes, name: str) -> float:
+    """OTLP/JSON: a JSON object whose key is ``resourceSpans``/``resourceLogs``."""
+    if not head.lstrip().startswith(b"{"):
+        return 0.0
+    if _FIRST_KEY.match(head):
+        return 0.95
+    if _ANY_KEY.search(head) and _SCOPE_KEY.search(head):
+        return 0.85
+    return 0.0
+
+
+register(
+    Reader(
+        name="otlp",
+        description="OpenTelemetry OTLP/JSON traces and logs (export requests; file exporter JSON lines)",
+        sniff=_sniff,
+        read=_read,
+        extensions=(".json", ".jsonl"),
+    )
+)
