@@ -73,7 +73,7 @@ def test_csv_default_columns_and_detection(tmp_path):
     e = _rows(tl)[0]
     assert (e["severity"], e["message"], e["kind"]) == ("error", "disk full", "log")
     assert dict(e["attrs"]) == {"host": "db-1"}
-    tl = tk.load(p, host="host", tz="+02:00")
+    tl = tk.load(p, host_column="host", tz="+02:00")
     assert _rows(tl)[0]["host"] == "db-1"
     assert _rows(tl)[0]["ts_src"] == 1710399600_000000000
 

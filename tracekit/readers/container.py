@@ -42,6 +42,7 @@ from .. import _time
 from ..errors import OptionError
 from ..schema import conform
 from ._base import HEAD_BYTES, Input, Reader, ReadResult, make_rejects, register, split_lines
+from .logfmt import _input_buffer
 
 _TS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)"
 _CRI_SNIFF = re.compile(rb"^\d{4}-\d\d-\d\dT\S+ (?:stdout|stderr) [PF](?::\S*)?(?: |$)")
@@ -100,7 +101,7 @@ def _read(
     opts = {k: v for k, v in (("pod", pod), ("container", container), ("namespace", namespace)) if v is not None}
     who.update(opts)
 
-    lines = split_lines(inp)
+    lines = split_lines(_input_buffer(inp))
     keep = np.flatnonzero(~lines.blank())
     n = len(keep)
     text = pc.utf8_rtrim(lines.text.take(pa.array(keep)), characters="\r\n") if n else pa.array([], pa.large_string())

@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import _time
-from ..errors import OptionError
+from ..errors import OptionError, ParseError
 from ..schema import EVENT_SCHEMA, REJECT_SCHEMA, conform, normalize_severity
 from ._base import HEAD_BYTES, Input, Reader, ReadResult, make_rejects, register, split_lines
 
@@ -127,7 +127,7 @@ def _read(
         raise OptionError(f"{inp.path}: fields= maps columns {list(_FIELD_COLUMNS)} to keys; not {sorted(bad)}")
     _check_tz(tz, inp.path)
 
-    lines = split_lines(inp)
+    lines = split_lines(_input_buffer(inp))
     keep = np.flatnonzero(~lines.blank())
     text = pc.utf8_rtrim(lines.text.take(pa.array(keep)), characters="\r\n") if len(keep) else pa.array([], pa.large_string())
     lno, offs = lines.line[keep], lines.offset[keep]
@@ -177,6 +177,15 @@ def _read(
         rejects = pa.concat_tables(rej_parts)
         rejects = rejects.take(pc.sort_indices(rejects.column("line")))
     return ReadResult(events=events, records=n, emitted=emitted, rejects=rejects, meta=meta)
+
+
+def _input_buffer(inp: Input) -> pa.Buffer:
+    """The input's bytes; a stream that cannot be read or decompressed (a truncated or corrupt
+    ``.gz``) is a :class:`ParseError` naming the file, not a reader crash."""
+    try:
+        return inp.buffer()
+    except Exception as e:  # gzip.BadGzipFile, EOFError, zlib/lzma/zstd errors, OSError
+        raise ParseError(f"cannot read the input: {type(e).__name__}: {e}", file=inp.path) from None
 
 
 def _check_tz(tz: str, path: str) -> None:

@@ -1,7 +1,7 @@
 """CSV and Parquet tables, with a column mapping onto the canonical fields.
 
 Options name the column for each canonical field: ``time``, ``level``, ``message``, ``name``,
-``entity``, ``state``, ``host``, ``pid``, ``tid``, ``trace_id``, ``span_id``, ``value``,
+``entity``, ``state``, ``host_column`` (``host=`` is the loader's own option), ``pid``, ``tid``, ``trace_id``, ``span_id``, ``value``,
 ``dur``; ``time_unit`` (epoch numbers: s, ms, us, ns; default guessed from magnitude),
 ``dur_unit`` (numbers in ``dur``: default ns; ``"250ms"`` strings carry their own),
 ``tz`` (times written without an offset; default UTC) and, for CSV, ``delimiter`` (default:
@@ -38,7 +38,7 @@ import pyarrow.compute as pc
 from ..errors import OptionError, ParseError
 from ..schema import conform, normalize_severity
 from ._base import HEAD_BYTES, Input, Reader, ReadResult, make_rejects, register, split_lines
-from .logfmt import _check_tz, _localize, _parse_times
+from .logfmt import _check_tz, _input_buffer, _localize, _parse_times
 
 FIELDS = ("time", "level", "message", "name", "entity", "state", "host", "pid", "tid",
           "trace_id", "span_id", "value", "dur")
@@ -137,8 +137,16 @@ def _mapping(names: list[str], opts: dict[str, str | None], path: str) -> dict[s
 def _read_csv(inp: Input, delimiter: str | None = None, **opts: Any) -> ReadResult:
     import pyarrow.csv as pacsv
 
-    buf = inp.buffer()
+    buf = _input_buffer(inp)
     lines = split_lines(buf)
+    starts = lines.offset
+    if lines.bad_utf8.size:
+        # pyarrow cannot hand a bad row with invalid UTF-8 to the handler: parse the lines as
+        # split_lines decoded them (bytes escaped as \xNN; line numbers are unchanged)
+        offs = lines.text.cast(pa.large_string()).buffers()[1]
+        o = np.frombuffer(offs, dtype=np.int64)[lines.text.offset:lines.text.offset + len(lines) + 1]
+        buf = lines.text.buffers()[2][int(o[0]):int(o[-1])]
+        starts = o[:-1] - o[0]
     if len(lines) == 0 or lines.blank().all():
         return ReadResult(events={"ts_src": pa.array([], pa.int64())}, records=0, emitted=0,
                           meta={"clock": "realtime", "note": "empty table"})
@@ -168,7 +176,7 @@ def _read_csv(inp: Input, delimiter: str | None = None, **opts: Any) -> ReadResu
         bad.append((row.number, text))
         return "skip"
 
-    data = pa.py_buffer(buf)[lines.offset[first]:] if first else buf
+    data = buf[int(starts[first]):] if first else buf
     try:
         table = pacsv.read_csv(
             pa.BufferReader(data),
@@ -263,7 +271,7 @@ def _read_parquet(inp: Input, **opts: Any) -> ReadResult:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(pa.BufferReader(inp.buffer()))
+        table = pq.read_table(pa.BufferReader(_input_buffer(inp)))
     except (pa.ArrowException, OSError, ValueError) as e:
         raise ParseError(f"cannot read as Parquet: {e}", file=inp.path) from None
     names = table.column_names
@@ -443,6 +451,8 @@ _OPTIONS = {f: f"column holding {f}" + (" (default: a column named like a time)"
                                          " (default: level/severity…)" if f == "level" else
                                          " (default: message/msg…)" if f == "message" else "")
             for f in FIELDS}
+del _OPTIONS["host"]  # tk.load's own host= names the machine of a source
+_OPTIONS["host_column"] = "column holding the host of each row (tk.load's host= names the whole source's)"
 _OPTIONS.update({
     "time_unit": "unit of epoch-number times: s, ms, us or ns; default: guessed from magnitude",
     "dur_unit": "unit of plain numbers in the dur column: ns (default), us, ms, s",
@@ -451,6 +461,8 @@ _OPTIONS.update({
 
 
 def _check(opts: dict[str, Any], path: str) -> None:
+    if "host_column" in opts:  # tk.load(host=) names the source's machine, so the column is host_column=
+        opts["host"] = opts.pop("host_column")
     if opts.get("time_unit") not in (None, "s", "ms", "us", "ns"):
         raise OptionError(f"{path}: time_unit must be one of s, ms, us, ns, not {opts['time_unit']!r}")
     if opts.get("dur_unit") not in (None, "ns", "us", "ms", "s"):
