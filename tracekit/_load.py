@@ -36,6 +36,7 @@ def load(
     format: str | None = None,
     options: Mapping[str, Mapping[str, Any]] | None = None,
     progress: bool | None = None,
+    host: str | Mapping[str, str] | None = None,
     **reader_options: Any,
 ) -> Timeline:
     """Read dumps into a :class:`~tracekit.Timeline`.
@@ -45,6 +46,10 @@ def load(
     decompressed. Each file's reader is chosen from its content unless ``format=`` forces one.
     Reader options are keyword arguments (``time_field="when"``) or per source selector
     (``options={"*.jsonl": {"time_field": "when"}}``); a selector's value beats a global one.
+    ``host`` names the machine of sources whose reader found none: a name for all of them, a
+    mapping selector → name (both override what a reader found), or ``"{dir}"`` for the first
+    folder of each source's name where the reader found none (a per-node layout such as
+    ``node-a/syslog``); it decides the sources' clock domains.
 
     Example::
 
@@ -123,6 +128,13 @@ def load(
             for m in members:
                 m.release()
         row["seconds"] = time.perf_counter() - t0
+        given = _host_for(inp.name, reader.name, host)
+        if given and (not row.get("host") or host != "{dir}"):  # an explicit host= wins
+            old = row.get("host") or "?"
+            row["host"] = given
+            row["domain"] = row["domain"].replace(f"host={old};", f"host={given};", 1)
+            note = f"host {given!r} from tk.load(host=...)"
+            row["note"] = f"{row['note']}; {note}" if row["note"] else note
         tables.append(ev)
         rejects.append(rej)
         srows.append(row)
@@ -148,6 +160,19 @@ def assemble(tables: list[pa.Table], rejects: list[pa.Table], srows: list[dict],
     meta = {r["source"]: r.pop("_meta") for r in srows if "_meta" in r}
     sources = pa.Table.from_pylist(srows, schema=SOURCE_SCHEMA) if srows else SOURCE_SCHEMA.empty_table()
     return Timeline(events, sources, rej, params, meta=meta)
+
+
+def _host_for(name: str, fmt: str, host: str | Mapping[str, str] | None) -> str | None:
+    if host is None:
+        return None
+    if isinstance(host, str):
+        if host == "{dir}":
+            return name.split("/", 1)[0] if "/" in name else None
+        return host
+    for sel, h in host.items():
+        if _select.matches(sel, name, fmt, None):
+            return h
+    return None
 
 
 _ROTATED = re.compile(r"^(?P<base>.+?)(?:\.(?P<num>\d{1,3}))?(?P<comp>\.(?:gz|zst|bz2|xz))?$")

@@ -116,9 +116,9 @@ def _domains(tl: Timeline) -> dict[str, str]:
     their own domain (nothing says two unknown machines share a clock)."""
     hosts: dict[str, str] = {}
     if tl.events.num_rows:
-        g = tl.sql("select source::VARCHAR s, min(host) h, count(distinct host) n from events "
-                   "where host is not null group by 1")
-        hosts = {s: h for s, h, n in zip(*(g.column(i).to_pylist() for i in range(3))) if n == 1}
+        g = tl.sql("select source::VARCHAR s, min(host) h, count(distinct host) n, count(host) c, count(*) t "
+                   "from events group by 1")
+        hosts = {s: h for s, h, n, c, t in zip(*(g.column(i).to_pylist() for i in range(5))) if n == 1 and c == t}
     out = {}
     for r in tl.sources.to_pylist():
         if r["status"] != "loaded":
@@ -129,7 +129,7 @@ def _domains(tl: Timeline) -> dict[str, str]:
             continue
         dom = f"host={host or '?'};clock={r['clock']}"
         boot = (r["domain"] or "").partition(";boot=")[2]
-        if boot:
+        if boot and r["clock"] in ("boot", "monotonic"):  # a wall clock runs on across reboots
             dom += f";boot={boot.split(';')[0]}"
         if r["clock"] == "relative":
             dom += f";source={r['source']}"
@@ -251,34 +251,47 @@ def _anchor_evidence(tl: Timeline, domains: dict[str, str]) -> list[_Ev]:
         wall_dom = domains[src]
         pairs_wall: list[np.ndarray] = []
         pairs_boot: list[np.ndarray] = []
-        # journald: realtime ts_src with monotonic_ns in attrs
+        # journald: realtime ts_src with the record's monotonic time in attrs
+        halfs: list[np.ndarray] = []
         mask = pc.equal(ev.column("source").cast(pa.string()), src)
         sub = ev.filter(mask)
-        if sub.num_rows:
-            mono = pc.map_lookup(sub.column("attrs"), "monotonic_ns", "first")
+        for key in ("tk.monotonic_ns", "monotonic_ns"):
+            if not sub.num_rows:
+                break
+            mono = pc.map_lookup(sub.column("attrs"), key, "first")
             ok = pc.is_valid(mono)
             if pc.any(ok).as_py():
-                w = sub.column("ts_src").filter(ok).to_numpy()
-                mv = mono.filter(ok).cast(pa.int64(), safe=False).to_numpy()
-                pairs_wall.append(w)
-                pairs_boot.append(mv)
-        extra = (tl.meta.get(src) or {}).get("extra") or {}
-        for anc in extra.get("boot_anchors", []) or []:
-            try:
-                pairs_wall.append(np.array([int(anc["wall_ns"])]))
-                pairs_boot.append(np.array([int(anc["boot_ns"])]))
-            except (KeyError, TypeError, ValueError):
-                continue
+                pairs_wall.append(sub.column("ts_src").filter(ok).to_numpy())
+                pairs_boot.append(mono.filter(ok).cast(pa.int64(), safe=False).to_numpy())
+                halfs.append(np.full(len(pairs_wall[-1]), 500, np.int64))
+                break
+        if not pairs_wall:
+            # summaries readers recorded: boot time on the wall clock (syslog [uptime] stamps,
+            # journald per boot id): {key: {"anchor_ns"|"boot_ns": ..., "prec_ns"|"spread_ns": ...}}
+            extra = (tl.meta.get(src) or {}).get("extra") or {}
+            anchors = extra.get("boot_anchors") or {}
+            items = anchors.values() if isinstance(anchors, dict) else anchors
+            for anc in items:
+                if not isinstance(anc, dict):
+                    continue
+                base = anc.get("anchor_ns", anc.get("boot_ns"))
+                if base is None:
+                    continue
+                half = int(anc.get("prec_ns") or 0) // 2 + int(anc.get("spread_ns") or 0) // 2 + 1
+                pairs_wall.append(np.array([int(base)], np.int64))  # wall = base + boot (boot = 0)
+                pairs_boot.append(np.array([0], np.int64))
+                halfs.append(np.array([half], np.int64))
         if not pairs_wall:
             continue
         w = np.concatenate(pairs_wall)
         b = np.concatenate(pairs_boot)
+        h = np.concatenate(halfs)
         for bd in set(boot_domains[host]):
             # c_boot - c_wall = w - b
             if wall_dom < bd:
-                out.append(_Ev(wall_dom, bd, "clock-anchor", "equality", b, w - b, np.full(len(w), 500, np.int64)))
+                out.append(_Ev(wall_dom, bd, "clock-anchor", "equality", b, w - b, h))
             else:
-                out.append(_Ev(bd, wall_dom, "clock-anchor", "equality", w, b - w, np.full(len(w), 500, np.int64)))
+                out.append(_Ev(bd, wall_dom, "clock-anchor", "equality", w, b - w, h))
     return out
 
 
@@ -498,7 +511,7 @@ def align(
     """Estimate every clock domain against a reference; see the module docstring.
 
     ``reference``: a source selector (name, glob, ``host:NAME``, ``format:NAME``); default the
-    wall-clock domain with the most evidence. ``pin``: selector → ``{"boot_time": ...}``,
+    wall-clock domain most sources share (ties: the best connected). ``pin``: selector → ``{"boot_time": ...}``,
     ``{"offset": "-2.7s"}`` and/or ``{"drift_ppm": ...}``, fixed by hand. ``keys``: columns or
     attrs keys whose equal values in two domains mark the same occurrence (e.g. a request id).
 
@@ -570,7 +583,8 @@ def align(
             degree[b] += f.n
         nev = {d: sum(srows[s]["rows"] or 0 for s in dom_sources[d]) for d in dom_sources}
         cands = wall or list(fixed) or list(dom_sources)
-        ref = max(cands, key=lambda d: (degree.get(d, 0), nev[d], d))
+        # the clock most sources share (a control-plane node), then the best connected
+        ref = max(cands, key=lambda d: (len(dom_sources[d]), degree.get(d, 0), nev[d], d))
     if ref not in fixed:
         fixed[ref] = (0, 0.0, "reference")
 
