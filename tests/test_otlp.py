@@ -232,12 +232,13 @@ def test_garbage_and_empty(tmp_path):
 
 
 def test_invalid_utf8_kept(tmp_path):
-    body = json.dumps(_request([_span(1, 1_700_000_000_000_000_000, name="caf\u00e9")])).encode()
+    body = json.dumps(_request([_span(1, 1_700_000_000_000_000_000, name="caf\u00e9")]), ensure_ascii=False).encode()
     p = tmp_path / "bad.json"
     p.write_bytes(body.replace("caf\u00e9".encode(), b"caf\xff"))
     tl = tk.load(p)
     assert _counts(tl) == (1, 1, 0, 1)
-    assert tl.events.column("name")[0].as_py().startswith("caf")
+    assert tl.events.column("name")[0].as_py() == "caf\ufffd"
+    assert "UTF-8" in _src(tl)["note"]
     assert_accounted(tl)
 
 

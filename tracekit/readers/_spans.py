@@ -349,13 +349,21 @@ def rejects_for(inp: Input, where: np.ndarray, line: np.ndarray, offset: np.ndar
     """Reject rows for records (struct values) at positions ``where``; raw = their JSON."""
     raw = []
     for v in records.take(pa.array(where)).to_pylist():
-        if isinstance(v, dict):
-            v = {k: x for k, x in v.items() if x is not None}
+        v = _drop_nulls(v)
         try:
             raw.append(orjson.dumps(v).decode())
         except TypeError:
             raw.append(str(v))
     return make_rejects(inp.name, inp.path, line[where], offset[where], reason, raw)
+
+
+def _drop_nulls(v: Any) -> Any:
+    """Fields the parser filled with null because the record lacks them, removed (raw text)."""
+    if isinstance(v, dict):
+        return {k: _drop_nulls(x) for k, x in v.items() if x is not None}
+    if isinstance(v, list):
+        return [_drop_nulls(x) for x in v]
+    return v
 
 
 def concat_rejects(parts: list[pa.Table | None]) -> pa.Table | None:

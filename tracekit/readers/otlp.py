@@ -245,6 +245,8 @@ def _parse(inp: Input) -> tuple[pa.Array, np.ndarray | None, np.ndarray | None, 
     if first < 0:
         return pa.array([], pa.struct([])), None, None, None, notes
     try:
+        if not _utf8_ok(buf):  # pyarrow.json would pass invalid UTF-8 into string columns
+            raise pa.ArrowInvalid("invalid UTF-8")
         opts = pj.ParseOptions(explicit_schema=SCHEMA, unexpected_field_behavior="infer", newlines_in_values=True)
         tab = pj.read_json(pa.BufferReader(buf), read_options=pj.ReadOptions(block_size=len(buf) + 64),
                            parse_options=opts)
@@ -268,6 +270,17 @@ def _parse(inp: Input) -> tuple[pa.Array, np.ndarray | None, np.ndarray | None, 
     notes.append("read with DuckDB's lenient JSON reader (the file does not fit pyarrow's strict OTLP schema)")
     docs = duck_transform(d.text, "doc", _STRUCTURE) if len(d.text) else pa.array([], pa.struct([]))
     return docs, d.line, d.offset, d.rejects, notes
+
+
+def _utf8_ok(buf: pa.Buffer) -> bool:
+    """Whether the whole buffer is valid UTF-8 (Arrow's vectorised validation, no copy)."""
+    offs = pa.py_buffer(np.array([0, len(buf)], dtype=np.int64))
+    raw = pa.LargeBinaryArray.from_buffers(pa.large_binary(), 1, [None, offs, buf])
+    try:
+        raw.cast(pa.large_string())
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 def _first_nonspace(buf: pa.Buffer) -> int:
