@@ -1,0 +1,780 @@
+"""strace text output: ``strace [-f|-ff] [-t|-tt|-ttt|-r] [-T] [-y|-yy] [-o FILE]``.
+
+One row per syscall, signal, exit and strace message, in file order.
+
+Line forms read (any mix of these prefixes, then the body)::
+
+    [pid  1234] 12:00:00.123456 read(3</etc/passwd>, "x"..., 8192) = 8192 <0.000012>
+    1234 1710406800.123456 openat(AT_FDCWD, "/nope", O_RDONLY) = -1 ENOENT (No such file ...)
+         0.000232 brk(NULL) = 0x5628cf431000                        (-r: delta since previous)
+    1234 read(3,  <unfinished ...>           ...    1234 <... read resumed>"ab", 8192) = 2
+    --- SIGCHLD {si_signo=SIGCHLD, si_code=CLD_EXITED, ...} ---
+    +++ exited with 0 +++        +++ killed by SIGKILL (core dumped) +++
+    strace: Process 1234 attached
+
+Columns: ``name`` = syscall (``????`` kept), signal name, ``exit``, ``killed``, ``attached``
+/ ``detached`` (or ``strace`` for other strace messages); ``kind`` = ``span`` when a duration
+is known (``-T``, or an unfinished/resumed pair), else ``instant``; strace messages are
+``marker``. ``message`` = the raw argument text (``-y``/``-yy`` fd annotations kept; for a
+signal its ``{siginfo}``); ``value`` = the numeric return value (hex parsed; null for ``?``)
+or the exit code; ``attrs``: ``retval`` (raw return text), ``errno``, ``errno_text``,
+``signal``, ``core_dumped``, ``tk.unmatched`` (``unfinished``: the trace ended inside the
+call; ``resumed``: a resumed line without its start), ``tk.ts`` = ``inherited`` (strace
+messages carry no time: they take the previous line's), ``tk.pid`` = ``file name`` /
+``inferred``. ``state`` = ``exec`` (successful execve) or ``exit`` (``exit`` and ``killed``
+rows), as the ftrace reader names them. The ``exit`` syscall row shares the name ``exit``
+with the ``+++ exited +++`` row; its ``state`` is null.
+
+Processes: ``tid`` is the id strace prints (with ``-f`` it is a thread id); ``pid`` is the
+thread-group id where the trace shows it (the child of a ``clone(...CLONE_THREAD...)`` belongs
+to its caller's group), else the printed id. With ``-ff`` the id comes from the file name
+suffix (``trace.1234``). Lines of a ``-f`` trace printed without ``[pid N]`` (strace omits it
+while only one process is traced) are given the root process: the one id seen in prefixes that
+was never attached or returned by clone/fork. ``entity`` = ``proc/<host>/<pid>@<start>`` with
+``<host>`` from the reader option ``host`` (``?`` when unknown; ``tk.load(host=...)`` is the
+loader's own parameter and does not reach readers, so give it per source:
+``tk.load(path, options={"*.strace": {"host": "vm"}})``) and ``<start>`` the ``ts_src`` (int ns) at which
+that pid is first seen in the file (a pid seen again after its exit starts a new entity).
+
+Times: ``-ttt`` is epoch (clock ``realtime``); ``-t``/``-tt`` carry no date: ``date=``
+(``YYYY-MM-DD``, the date of the first line) or, by default, the date that puts the last line
+at or before the file's mtime; midnight roll-overs (a step back of over 12 h) add a day; ``tz=``
+(default UTC) gives the zone; both recorded in ``meta["assumed"]``. ``-r`` deltas are summed into
+a ``relative`` clock from the first line. Without timestamps ``ts_src`` is the line's ordinal
+(0, 1, 2 ... ns) in a ``relative`` clock with ``ts_prec`` null (order only, no durations).
+
+Accounting: one record per non-blank line. A matched ``<... X resumed>`` line, and the rest of
+a syscall line that strace split (``clone(...SIGCHLDstrace: Process 2370 attached`` then
+``, child_tidptr=...) = 2370`` on a later line) are ``merged`` (``line``/``line_end`` give both
+lines); a message spliced into a syscall line becomes its own marker row. Anything else that is
+not an strace line is a reject.
+
+Vectorised: one regex over all lines with polars ``str.extract_groups`` (chunks on two threads),
+pairing by a sort on (pid, syscall, line); no Python loop per line.
+
+Example::
+
+    >>> import tracekit as tk                                    # doctest: +SKIP
+    >>> tl = tk.load("trace.2499", date="2026-11-27", host="vm")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import OptionError
+from ..schema import conform
+from ._base import Input, Reader, ReadResult, empty_rejects, make_rejects, register, split_lines
+
+NS = 1_000_000_000
+DAY = 86400 * NS
+CHUNK = 1 << 18  # lines per regex chunk (bounds the memory of the extracted groups)
+
+_LINE_RE = (
+    r"^(?:\[pid +)?(?:(?P<pid>\d+)\]? +)?"
+    r"(?: *(?P<t>\d\d:\d\d:\d\d(?:\.\d+)?|\d+\.\d+) +)?"
+    r"(?:(?P<res><\.\.\. )?(?P<name>[A-Za-z_?][\w?]*)(?: resumed>|\()"
+    r"(?:(?P<args>.*)\) += (?P<ret>.*?)|(?P<uargs>.*?)(?P<unf> ?<unfinished \.\.\.>)?)"
+    r"|--- (?P<sig>.*?) ---|\+\+\+ (?P<exit>.*?) \+\+\+|strace: (?P<smsg>.*?))"
+    r"(?: <(?P<dur>\d+\.\d+)>)?\r?\n?$"
+)
+_RET_RE = r"^(?P<num>0x[0-9a-fA-F]+|-?\d+)?\S*(?: (?P<errno>E[A-Z][A-Z0-9_]*) \((?P<etext>.*)\))?"
+_SPLICE_RE = r"^(?P<head>.*?)strace: (?P<msg>Process \d+ (?:attached|detached).*)\r?\n?$"
+_MSG_RE = r"^Process (?P<p>\d+) (?P<w>attached|detached|suspended|resumed)"
+_EXIT_RE = r"^(?:exited with (?P<code>-?\d+)|killed by (?P<ksig>\S+)(?P<core> \(core dumped\))?)"
+
+# row types
+NONE, SYSCALL, UNFIN, RESUMED, HEAD, SIGNAL, EXIT, MSG = range(8)
+
+_SNIFF_RE = re.compile(
+    r"^(?:\[pid +\d+\] +|\d+ +)?(?: *(?:\d\d:\d\d:\d\d(?:\.\d+)?|\d+\.\d+) +)?"
+    r"(?:[a-z_?][\w?]*\(.*(?:\) += .+|<unfinished \.\.\.>)"
+    r"|<\.\.\. [\w?]+ resumed>.*|--- SIG\w+ .*---|\+\+\+ (?:exited with -?\d+|killed by \S+.*) \+\+\+)$"
+)
+_SNIFF_MSG = re.compile(r"^strace: ")
+
+
+def _sniff(head: bytes, name: str) -> float:
+    """Confidence that ``head`` is strace output: the share of its first lines in strace form.
+
+    Example::
+
+        >>> _sniff(b'1234 1710406800.5 close(3) = 0 <0.000002>\\n', "x")
+        0.9
+    """
+    lines = head.split(b"\n")
+    if len(head) >= 65536 and len(lines) > 1:
+        lines = lines[:-1]  # cut by the head limit
+    text = [ln.decode("utf-8", "replace").rstrip("\r") for ln in lines[:60]]
+    text = [t for t in text if t.strip()]
+    if not text:
+        return 0.0
+    hits = sum(1 for t in text if _SNIFF_RE.match(t))
+    msgs = sum(1 for t in text if _SNIFF_MSG.match(t))
+    if hits == 0:
+        return 0.0
+    share = (hits + msgs) / len(text)
+    if share >= 0.6:
+        return 0.9
+    return 0.6 * share
+
+
+# --------------------------------------------------------------------------- extraction
+
+_STR_COLS = ("name", "args", "ret", "errno", "etext", "other")
+
+
+def _extract(text: pa.Array | pl.Series) -> dict[str, Any]:
+    """Regex-extract one chunk of lines into compact columns: numpy arrays for numbers, Arrow
+    string arrays for text (no polars string views are kept: they cost 16 bytes a cell)."""
+    s = text if isinstance(text, pl.Series) else pl.from_arrow(text)
+    g = s.str.extract_groups(_LINE_RE).struct.unnest()
+    t = pl.col("t")
+    colon = t.str.contains(":", literal=True)
+    frac = t.str.extract(r"\.(\d+)$", 1)
+    ipart = pl.when(colon).then(t.str.slice(6, 2)).otherwise(t.str.extract(r"^(\d+)", 1))
+    hm = (t.str.slice(0, 2).cast(pl.Int64, strict=False).fill_null(0) * 3600
+          + t.str.slice(3, 2).cast(pl.Int64, strict=False).fill_null(0) * 60)
+    secs = ipart.cast(pl.Int64, strict=False).fill_null(0) + pl.when(colon).then(hm).otherwise(0)
+    dur = pl.col("dur")
+    num = pl.col("rg").struct.field("num")
+    typ = (
+        pl.when(pl.col("name").is_null())
+        .then(
+            pl.when(pl.col("sig").is_not_null()).then(SIGNAL)
+            .when(pl.col("exit").is_not_null()).then(EXIT)
+            .when(pl.col("smsg").is_not_null()).then(MSG)
+            .otherwise(NONE)
+        )
+        .when(pl.col("res").is_not_null()).then(RESUMED)
+        .when(pl.col("ret").is_not_null()).then(SYSCALL)
+        .when(pl.col("unf").is_not_null()).then(UNFIN)
+        .otherwise(HEAD)
+        .cast(pl.Int8)
+    )
+    out = (
+        g.lazy()
+        .with_columns(rg=pl.col("ret").str.extract_groups(_RET_RE))
+        .select(
+            typ=typ,
+            pid=pl.col("pid").str.to_integer(strict=False).fill_null(-1),
+            tkind=pl.when(t.is_null()).then(0).when(colon).then(1)
+            .when(ipart.str.len_bytes() >= 9).then(2).otherwise(3).cast(pl.Int8),
+            tns=secs * NS + _frac_expr(frac),
+            flen=frac.str.len_bytes().fill_null(0).cast(pl.Int8),
+            hasdur=dur.is_not_null(),
+            dur=(dur.str.extract(r"^(\d+)", 1).cast(pl.Int64, strict=False).fill_null(0) * NS
+                 + _frac_expr(dur.str.extract(r"\.(\d+)$", 1))),
+            value=pl.when(num.str.starts_with("0x"))
+            .then(num.str.slice(2).str.to_integer(base=16, strict=False).cast(pl.Float64))
+            .otherwise(num.str.to_integer(strict=False).cast(pl.Float64)),
+            name=pl.col("name"),
+            args=pl.coalesce(pl.col("args"), pl.col("uargs")),
+            ret=pl.col("ret"),
+            errno=pl.col("rg").struct.field("errno"),
+            etext=pl.col("rg").struct.field("etext"),
+            other=pl.coalesce(pl.col("sig"), pl.col("exit"), pl.col("smsg")),
+        )
+        .collect()
+    )
+    del g
+    res: dict[str, Any] = {}
+    for c in out.columns:
+        col = out[c]
+        if c in _STR_COLS:
+            res[c] = col.to_arrow().cast(pa.large_string())
+        elif c == "value":
+            res[c] = col.fill_null(np.nan).to_numpy().astype(np.float64)
+        else:
+            res[c] = col.to_numpy()
+    return res
+
+
+def _frac_expr(frac: pl.Expr) -> pl.Expr:
+    """Fraction digit strings → ns (``"5"`` → 500000000; null → 0)."""
+    return frac.str.pad_end(9, "0").str.slice(0, 9).cast(pl.Int64, strict=False).fill_null(0)
+
+
+def _parse_all(text: pa.Array) -> dict[str, Any]:
+    """:func:`_extract` over chunks of lines on two threads; numbers concatenated, strings kept
+    as the list of per-chunk Arrow arrays."""
+    n = len(text)
+    parts = [text.slice(i, CHUNK) for i in range(0, n, CHUNK)] or [text]
+    if len(parts) == 1:
+        frames = [_extract(parts[0])]
+    else:
+        with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as ex:
+            frames = list(ex.map(_extract, parts))
+    res: dict[str, Any] = {}
+    for c in frames[0]:
+        if c in _STR_COLS:
+            res[c] = [f[c] for f in frames]
+        else:
+            res[c] = np.concatenate([f[c] for f in frames])
+    return res
+
+
+class _Str:
+    """A string column as Arrow chunks plus a row → position index, so rows can be redirected
+    (to a partner row's value, or to new values) without rewriting the column."""
+
+    def __init__(self, chunks: list[pa.Array], n: int):
+        self.chunks = chunks
+        self.size = sum(len(c) for c in chunks)
+        self.idx = np.arange(n, dtype=np.int64)
+
+    def set(self, rows: np.ndarray, values: pa.Array) -> None:
+        self.idx[rows] = self.size + np.arange(len(values), dtype=np.int64)
+        self.chunks.append(values.cast(pa.large_string()))
+        self.size += len(values)
+
+    def get(self, rows: np.ndarray) -> pa.Array:
+        arr = pa.chunked_array(self.chunks, pa.large_string())
+        return arr.take(pa.array(self.idx[rows])).combine_chunks()
+
+
+def _prec(flen: np.ndarray) -> np.ndarray:
+    f = np.minimum(flen.astype(np.int64), 9)
+    return np.where(f > 0, 10 ** (9 - f), NS).astype(np.int64)
+
+
+def _parse_date(value: Any, path: str) -> int:
+    """A ``date=`` option → days since the epoch."""
+    if isinstance(value, _dt.datetime):
+        value = value.date()
+    if isinstance(value, _dt.date):
+        return (value - _dt.date(1970, 1, 1)).days
+    m = re.fullmatch(r"\s*(\d{4})-(\d{2})-(\d{2})\s*", str(value))
+    if not m:
+        raise OptionError(f"{path}: date must be YYYY-MM-DD, not {value!r}")
+    try:
+        d = _dt.date(int(m[1]), int(m[2]), int(m[3]))
+    except ValueError as e:
+        raise OptionError(f"{path}: date {value!r}: {e}") from None
+    return (d - _dt.date(1970, 1, 1)).days
+
+
+def _zone(tz: str, path: str) -> _dt.tzinfo:
+    if tz.upper() in ("UTC", "Z", "GMT"):
+        return _dt.timezone.utc
+    m = re.fullmatch(r"([+-])(\d{2}):?(\d{2})", tz)
+    if m:
+        off = (int(m[2]) * 60 + int(m[3])) * (-1 if m[1] == "-" else 1)
+        return _dt.timezone(_dt.timedelta(minutes=off))
+    try:
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(tz)
+    except Exception:  # ZoneInfoNotFoundError, ValueError
+        raise OptionError(f"{path}: unknown tz {tz!r} (use an IANA name like 'Europe/Berlin', "
+                          "'UTC' or '+01:00')") from None
+
+
+def _local_to_utc(local_ns: np.ndarray, tz: str, zone: _dt.tzinfo) -> np.ndarray:
+    if zone is _dt.timezone.utc:
+        return local_ns
+    if isinstance(zone, _dt.timezone):
+        off = zone.utcoffset(None)
+        return local_ns - (off.days * 86400 + off.seconds) * NS
+    arr = pa.array(local_ns, pa.timestamp("ns"))
+    aware = pc.assume_timezone(arr, timezone=tz, ambiguous="earliest", nonexistent="earliest")
+    return aware.cast(pa.int64()).to_numpy()
+
+
+def _date_from_mtime(mtime: float | None, zone: _dt.tzinfo, last_sod_ns: int, rolls: int) -> int:
+    """Days since the epoch of the first line: the last line's date is the mtime's local date,
+    or the day before when the last line's time of day is after the mtime's."""
+    if mtime is None:
+        return 0
+    local = _dt.datetime.fromtimestamp(mtime, tz=zone)
+    d = (local.date() - _dt.date(1970, 1, 1)).days
+    sod = (local.hour * 3600 + local.minute * 60 + local.second) * NS + local.microsecond * 1000
+    if last_sod_ns > sod + 60 * NS:
+        d -= 1
+    return d - rolls
+
+
+# --------------------------------------------------------------------------- attrs
+
+
+def _attrs(cols: dict[str, tuple[np.ndarray, pa.Array] | None], n: int) -> pa.Array:
+    """``map<string,string>`` rows from per-key (sorted row indices, values) pairs.
+
+    Example::
+
+        >>> _attrs({"a": (np.array([1]), pa.array(["x"]))}, 2).to_pylist()
+        [[], [('a', 'x')]]
+    """
+    keys = [(k, v) for k, v in cols.items() if v is not None and len(v[0])]
+    if not keys:
+        return pa.MapArray.from_arrays(pa.array(np.zeros(n + 1, np.int32)),
+                                       pa.array([], pa.string()), pa.array([], pa.string()))
+    counts = np.zeros(n, dtype=np.int64)
+    for _, (rows, _v) in keys:
+        counts[rows] += 1
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    total = int(offsets[-1])
+    fill = offsets[:-1].astype(np.int64)
+    key_at = np.empty(total, dtype=np.int32)
+    val_at = np.empty(total, dtype=np.int64)
+    base = 0
+    for j, (_, (rows, _vals)) in enumerate(keys):
+        pos = fill[rows]
+        key_at[pos] = j
+        val_at[pos] = base + np.arange(len(rows))
+        fill[rows] += 1
+        base += len(rows)
+    allvals = pa.chunked_array([v.cast(pa.large_string()) for _, (_r, v) in keys], pa.large_string())
+    values = allvals.take(pa.array(val_at)).combine_chunks().cast(pa.string())
+    karr = pa.DictionaryArray.from_arrays(pa.array(key_at), pa.array([k for k, _ in keys])).cast(pa.string())
+    return pa.MapArray.from_arrays(pa.array(offsets), karr, values)
+
+
+def _const(rows: np.ndarray, value: str) -> tuple[np.ndarray, pa.Array]:
+    return rows, pa.repeat(pa.scalar(value, pa.large_string()), len(rows))
+
+
+def _present(rows: np.ndarray, arr: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """(rows, values) for the non-null cells of ``arr`` (aligned with ``rows``)."""
+    ok = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    if ok.all():
+        return rows, arr
+    return rows[ok], arr.filter(pa.array(ok))
+
+
+# --------------------------------------------------------------------------- read
+
+
+def _read(
+    inp: Input,
+    date: Any = None,
+    tz: str = "UTC",
+    host: str | None = None,
+    pid: int | None = None,
+) -> ReadResult:
+    zone = _zone(str(tz), inp.path)
+    lines = split_lines(inp)
+    text, lno, offs = lines.text, lines.line, lines.offset
+    n = len(text)
+    meta: dict[str, Any] = {"host": host, "assumed": {}}
+    if n == 0:
+        meta["clock"] = "unknown"
+        return ReadResult(events={"ts_src": np.zeros(0, np.int64)}, records=0, emitted=0,
+                          rejects=empty_rejects(), meta=meta)
+    c = _parse_all(text)
+    typ = c.pop("typ").copy()
+    strs = {k: _Str(c.pop(k), n) for k in _STR_COLS}
+    pid_i, tkind, tns, flen = c["pid"].astype(np.int64), c["tkind"], c["tns"], c["flen"]
+    has_dur, dur_ns, value = c["hasdur"], c["dur"], c["value"]
+
+    # blank lines are not records
+    blank = np.zeros(n, dtype=bool)
+    none_idx = np.flatnonzero(typ == NONE)
+    if len(none_idx):
+        sub = text.take(pa.array(none_idx))
+        empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(sub)), 0)
+        blank[none_idx[np.asarray(empty.to_numpy(zero_copy_only=False), dtype=bool)]] = True
+        typ[blank] = -1
+    merged = np.zeros(n, dtype=bool)
+    line_end = lno.copy()
+    spliced: tuple[np.ndarray, pa.Array] | None = None
+
+    # syscall lines split by strace (a message spliced in, or the program's own stderr)
+    heads = np.flatnonzero(typ == HEAD)
+    if len(heads):
+        spliced = _join_split(c, strs, typ, text, heads, merged, line_end, lno)
+        pid_i = c["pid"].astype(np.int64)
+    reasons: list[tuple[str, np.ndarray]] = []
+    if (typ == HEAD).any():
+        reasons.append(("incomplete syscall line (no '= result' and no continuation)", typ == HEAD))
+    if (typ == NONE).any():
+        reasons.append(("not an strace line", (typ == NONE) & ~merged))
+
+    is_msg = typ == MSG
+    row_ok = typ > NONE
+    row_ok &= typ != HEAD
+    # ---- pids
+    msg_idx = np.flatnonzero(is_msg)
+    msg_pid = np.full(len(msg_idx), -1, dtype=np.int64)
+    msg_word: pa.Array | None = None
+    if len(msg_idx):
+        mg = pl.from_arrow(strs["other"].get(msg_idx)).str.extract_groups(_MSG_RE).struct.unnest()
+        msg_pid = mg["p"].str.to_integer(strict=False).fill_null(-1).to_numpy()
+        msg_word = mg["w"].fill_null("strace").to_arrow()
+    pid_src = np.zeros(n, dtype=np.int8)  # 0 printed, 1 file name, 2 inferred, 3 option
+    unknown = pid_i < 0
+    if pid is not None:
+        pid_src[unknown] = 3
+        pid_i = np.where(unknown, int(pid), pid_i)
+    elif not (~unknown & row_ok & ~is_msg).any():
+        m = re.search(r"\.(\d+)$", inp.name)
+        if m:
+            pid_src[unknown] = 1
+            pid_i = np.where(unknown, int(m[1]), pid_i)
+            meta["assumed"]["pid"] = f"{m[1]} (from the -ff file name)"
+    unk = (pid_i < 0) & row_ok & ~is_msg
+    if unk.any() and (pid_i >= 0).any():
+        seen = set(np.unique(pid_i[(pid_i >= 0) & row_ok & ~is_msg]).tolist())
+        attached = set(msg_pid[msg_pid >= 0].tolist())
+        fk = np.flatnonzero(row_ok & (value > 0))
+        forkish = np.asarray(pc.is_in(strs["name"].get(fk), value_set=pa.array(
+            ["clone", "clone3", "fork", "vfork"], pa.large_string())).to_numpy(zero_copy_only=False), bool)
+        children = set(value[fk[forkish]].astype(np.int64).tolist())
+        roots = seen - attached - children
+        if len(roots) == 1:
+            root = roots.pop()
+            pid_i = np.where(unk, root, pid_i)
+            pid_src[unk] = 2
+            meta["assumed"]["root_pid"] = f"{root} (lines without [pid N])"
+    if len(msg_idx):  # strace messages speak of the process they name
+        pid_i[msg_idx] = np.where(msg_pid >= 0, msg_pid, pid_i[msg_idx])
+        pid_src[msg_idx] = np.where(msg_pid >= 0, 0, pid_src[msg_idx])
+
+    # ---- times
+    timed = row_ok & ~is_msg & (tkind > 0)
+    counts = np.bincount(tkind[timed], minlength=4)
+    mode = int(np.argmax(counts)) if counts.sum() else 0
+    if mode:
+        wrong = row_ok & ~is_msg & (tkind != mode)
+        if wrong.any():
+            reasons.append(("timestamp missing or in another format than the rest of the file", wrong))
+            row_ok &= ~wrong
+    use = row_ok & ~is_msg & (tkind == mode) if mode else np.zeros(n, bool)
+    ts = tns
+    if mode == 1:
+        idx = np.flatnonzero(use)
+        sod = tns[idx]
+        roll = np.zeros(len(idx), dtype=np.int64)
+        if len(idx) > 1:
+            roll[1:] = np.cumsum(np.diff(sod) < -DAY // 2)
+        days = np.zeros(n, dtype=np.int64)
+        days[idx] = roll
+        total_roll = int(roll[-1]) if len(roll) else 0
+        if date is not None:
+            day0 = _parse_date(date, inp.path)
+            how = "date="
+        else:
+            day0 = _date_from_mtime(inp.mtime, zone, int(sod[-1]) if len(sod) else 0, total_roll)
+            how = "from the file's mtime" if inp.mtime is not None else "no date= and no file time"
+        meta["assumed"]["date"] = f"{_dt.date(1970, 1, 1) + _dt.timedelta(days=day0)} ({how})"
+        meta["assumed"]["tz"] = str(tz)
+        ts = _local_to_utc((day0 + days) * DAY + tns, str(tz), zone)
+        meta["clock"] = "realtime"
+    elif mode == 2:
+        meta["clock"] = "realtime"
+    elif mode == 3:
+        ts = np.cumsum(np.where(use, tns, 0))
+        meta["clock"] = "relative"
+        meta["note"] = "strace -r: ts_src is the sum of the per-line deltas since the first line"
+    else:
+        ts = np.arange(n, dtype=np.int64)  # line ordinal
+        meta["clock"] = "relative"
+        meta["note"] = "no timestamps: ts_src is the line's ordinal (order only)"
+    if mode:  # rows without a time of their own (strace messages) take the previous one's
+        first = np.flatnonzero(use)
+        if len(first):
+            idx = np.where(use, np.arange(n), -1)
+            np.maximum.accumulate(idx, out=idx)
+            ts = ts[np.where(idx < 0, first[0], idx)]
+
+    # ---- unfinished / resumed pairing (per pid and syscall, in line order)
+    is_u = (typ == UNFIN) & row_ok
+    is_r = (typ == RESUMED) & row_ok
+    partner = np.full(n, -1, dtype=np.int64)
+    if is_u.any() and is_r.any():
+        cand = np.flatnonzero(is_u | is_r)
+        codes = pc.dictionary_encode(strs["name"].get(cand)).indices.to_numpy(zero_copy_only=False)
+        order = np.lexsort((cand, codes, pid_i[cand]))
+        cs, nm = cand[order], codes[order]
+        pp = pid_i[cs]
+        ok = is_u[cs[:-1]] & is_r[cs[1:]] & (pp[:-1] == pp[1:]) & (nm[:-1] == nm[1:])
+        partner[cs[:-1][ok]] = cs[1:][ok]
+    has_p = partner >= 0
+    ui = np.flatnonzero(has_p)
+    ri = partner[ui]
+    merged[ri] = True
+    unmatched_u = is_u & ~has_p
+    orphan_r = is_r & ~merged
+
+    # ---- rejects
+    rej_mask = np.zeros(n, dtype=bool)
+    why = np.empty(n, dtype=object) if reasons else None
+    for reason, mask in reasons:
+        new = mask & ~rej_mask & ~merged
+        why[new] = reason
+        rej_mask |= new
+    rejects = empty_rejects()
+    if rej_mask.any():
+        rj = np.flatnonzero(rej_mask)
+        raw = pc.utf8_rtrim(text.take(pa.array(rj)), characters="\r\n")
+        rejects = make_rejects(inp.name, inp.path, lno[rj], offs[rj], list(why[rj]), raw)
+    keep = row_ok & ~rej_mask & ~merged
+    records = int(n - blank.sum())
+    emitted = int(keep.sum())
+
+    # ---- merged rows take the result from their resumed line
+    if len(ui):
+        for k in ("ret", "errno", "etext"):
+            strs[k].idx[ui] = strs[k].idx[ri]
+        joined = pc.binary_join_element_wise(strs["args"].get(ui), strs["args"].get(ri), pa.scalar("", pa.large_string()),
+                                             null_handling="replace")
+        strs["args"].set(ui, joined)
+        value[ui] = value[ri]
+        line_end[ui] = line_end[ri]
+        dur_ns[ui] = np.where(has_dur[ri], dur_ns[ri], ts[ri] - ts[ui])
+    dur_known = (has_dur & (typ == SYSCALL)) | (has_p & (has_dur[partner] | (mode > 0)))
+
+    # ---- signals, exits, messages: name / message / value / state
+    sig_idx = np.flatnonzero(typ == SIGNAL)
+    ex_idx = np.flatnonzero(typ == EXIT)
+    state_code = np.zeros(n, dtype=np.int8)  # 0 none, 1 exec, 2 exited, 3 killed
+    attr_extra: dict[str, tuple[np.ndarray, pa.Array]] = {}
+    if len(sig_idx):
+        sg = pl.from_arrow(strs["other"].get(sig_idx))
+        sname = sg.str.extract(r"^(\S+)", 1).to_arrow()
+        strs["name"].set(sig_idx, sname)
+        strs["args"].set(sig_idx, sg.str.extract(r"^\S+ (.*)$", 1).to_arrow())
+        attr_extra["signal"] = (sig_idx, sname)
+    killed_rows = np.zeros(0, np.int64)
+    if len(ex_idx):
+        other = strs["other"].get(ex_idx)
+        eg = pl.from_arrow(other).str.extract_groups(_EXIT_RE).struct.unnest()
+        code = eg["code"].cast(pl.Float64, strict=False).to_numpy()
+        exited = ~np.isnan(code)
+        killed = eg["ksig"].is_not_null().to_numpy()
+        value[ex_idx[exited]] = code[exited]
+        state_code[ex_idx[exited]] = 2
+        state_code[ex_idx[killed]] = 3
+        word = pl.from_arrow(other).str.extract(r"^(\S+)", 1)
+        names = pl.select(pl.when(pl.Series(exited)).then(pl.lit("exit"))
+                          .when(pl.Series(killed)).then(pl.lit("killed")).otherwise(word)).to_series()
+        strs["name"].set(ex_idx, names.to_arrow())
+        strs["args"].set(ex_idx, other)
+        killed_rows = ex_idx[killed]
+        if killed.any():
+            ks = eg["ksig"].filter(pl.Series(killed)).to_arrow()
+            prev = attr_extra.get("signal")
+            if prev is None:
+                attr_extra["signal"] = (killed_rows, ks)
+            else:  # merge two sorted row lists
+                rows = np.concatenate([prev[0], killed_rows])
+                o = np.argsort(rows, kind="stable")
+                attr_extra["signal"] = (rows[o], pa.concat_arrays(
+                    [prev[1].cast(pa.large_string()), ks.cast(pa.large_string())]).take(pa.array(o)))
+            core = eg["core"].filter(pl.Series(killed)).is_not_null().to_numpy()
+            if core.any():
+                attr_extra["core_dumped"] = _const(killed_rows[core], "true")
+    if len(msg_idx):
+        strs["name"].set(msg_idx, msg_word)
+        strs["args"].set(msg_idx, strs["other"].get(msg_idx))
+    ex_cand = np.flatnonzero(keep & (value == 0) & ((typ == SYSCALL) | has_p))
+    if len(ex_cand):
+        isexec = pc.is_in(strs["name"].get(ex_cand), value_set=pa.array(["execve", "execveat"],
+                                                                        pa.large_string()))
+        state_code[ex_cand[np.asarray(isexec.to_numpy(zero_copy_only=False), bool)]] = 1
+
+    # ---- tgid: the child of clone(...CLONE_THREAD...) = N is in its caller's thread group
+    tid_i = pid_i.copy()
+    cl = np.flatnonzero(keep & (value > 0) & ((typ == SYSCALL) | has_p))
+    if len(cl):
+        nm = strs["name"].get(cl)
+        isclone = np.asarray(pc.is_in(nm, value_set=pa.array(["clone", "clone3"], pa.large_string()))
+                             .to_numpy(zero_copy_only=False), bool)
+        cl = cl[isclone]
+    if len(cl):
+        thr = np.asarray(pc.match_substring(strs["args"].get(cl), "CLONE_THREAD")
+                         .to_numpy(zero_copy_only=False), bool)
+        cl = cl[thr]
+    if len(cl):
+        mapping = dict(zip(value[cl].astype(np.int64).tolist(), pid_i[cl].tolist()))
+        for _ in range(8):  # a thread's thread
+            step = {ch: mapping.get(p_, p_) for ch, p_ in mapping.items()}
+            if step == mapping:
+                break
+            mapping = step
+        ks_ = np.array(list(mapping), dtype=np.int64)
+        vs_ = np.array(list(mapping.values()), dtype=np.int64)
+        o = np.argsort(ks_)
+        ks_, vs_ = ks_[o], vs_[o]
+        pos = np.clip(np.searchsorted(ks_, pid_i), 0, len(ks_) - 1)
+        hit = ks_[pos] == pid_i
+        pid_i = np.where(hit, vs_[pos], pid_i)
+
+    # ---- the kept rows
+    rows = np.flatnonzero(keep)
+    m = len(rows)
+    tsk = ts[rows]
+    pidk = pid_i[rows]
+    # entity: proc/<host>/<pid>@<first ts of that pid>; a pid seen again after its exit restarts
+    ex_own = (state_code[rows] >= 2) & (pidk == tid_i[rows])
+    ent = pl.DataFrame({"pid": pidk, "ts": tsk, "ex": ex_own.astype(np.int32)}).lazy().with_columns(
+        seg=pl.col("ex").cum_sum().over("pid") - pl.col("ex")).with_columns(
+        start=pl.col("ts").min().over(["pid", "seg"])).with_columns(
+        gid=pl.struct("pid", "start").rank("dense") - 1).collect()
+    gid = ent["gid"].to_numpy().astype(np.int32)
+    uniq = ent.select("gid", "pid", "start").unique("gid").sort("gid")
+    hostname = host if host else "?"
+    labels = uniq.select(pl.concat_str([pl.lit(f"proc/{hostname}/"), pl.col("pid").cast(pl.String),
+                                        pl.lit("@"), pl.col("start").cast(pl.String)])).to_series()
+    entity = pa.DictionaryArray.from_arrays(pa.array(gid, mask=pidk < 0), labels.to_arrow().cast(pa.string()))
+
+    kind_code = np.where(is_msg[rows], 2, np.where(dur_known[rows], 0, 1)).astype(np.int32)
+    st = state_code[rows]
+    durk = dur_known[rows]
+    prec_ok = use[rows] if mode else np.zeros(m, bool)
+
+    # attrs (row indices below are positions in the kept rows)
+    pos_of = np.full(n, -1, dtype=np.int64)
+    pos_of[rows] = np.arange(m)
+    sysrows = rows[(typ[rows] == SYSCALL) | has_p[rows] | orphan_r[rows]]
+    attr_cols: dict[str, tuple[np.ndarray, pa.Array] | None] = {}
+    attr_cols["retval"] = _present(pos_of[sysrows], strs["ret"].get(sysrows))
+    err_rows = sysrows
+    attr_cols["errno"] = _present(pos_of[err_rows], strs["errno"].get(err_rows))
+    attr_cols["errno_text"] = _present(pos_of[err_rows], strs["etext"].get(err_rows))
+    for k, (r_, v_) in attr_extra.items():
+        attr_cols[k] = (pos_of[r_], v_)
+    orow = np.flatnonzero(orphan_r & has_dur)
+    if len(orow):
+        attr_cols["duration"] = (pos_of[orow], pa.array([f"{d / NS:.6f}" for d in dur_ns[orow]]))
+    un = np.flatnonzero(unmatched_u | orphan_r)
+    if len(un):
+        attr_cols["tk.unmatched"] = (pos_of[un], pa.array(
+            np.where(unmatched_u[un], "unfinished", "resumed").tolist(), pa.large_string()))
+    pn = np.flatnonzero(keep & ((pid_src == 1) | (pid_src == 2)))
+    if len(pn):
+        attr_cols["tk.pid"] = (pos_of[pn], pa.array(
+            np.where(pid_src[pn] == 1, "file name", "inferred").tolist(), pa.large_string()))
+    if len(msg_idx) and mode:
+        mk = msg_idx[keep[msg_idx]]
+        attr_cols["tk.ts"] = _const(pos_of[mk], "inherited")
+
+    out = {
+        "ts_src": pa.array(tsk),
+        "ts_prec": pa.array(_prec(flen[rows]), mask=~prec_ok).view(pa.duration("ns")),
+        "dur": pa.array(np.where(durk, dur_ns[rows], 0), mask=~durk).view(pa.duration("ns")),
+        "kind": pa.DictionaryArray.from_arrays(pa.array(kind_code), pa.array(["span", "instant", "marker"])),
+        "name": strs["name"].get(rows),
+        "value": pa.array(value[rows], mask=np.isnan(value[rows])),
+        "host": pa.repeat(pa.scalar(host, pa.string()), m) if host else None,
+        "pid": pa.array(pidk, mask=pidk < 0),
+        "tid": pa.array(tid_i[rows], mask=tid_i[rows] < 0),
+        "entity": entity,
+        "state": pa.DictionaryArray.from_arrays(pa.array(st.astype(np.int32), mask=st == 0),
+                                                pa.array(["", "exec", "exit", "exit"])),
+        "message": strs["args"].get(rows),
+        "attrs": _attrs(attr_cols, m),
+        "line": pa.array(lno[rows]),
+        "line_end": pa.array(line_end[rows]),
+        "offset": pa.array(offs[rows]),
+    }
+    table = conform({k: v for k, v in out.items() if v is not None}, m)
+    if spliced is not None and len(spliced[0]):
+        table = pa.concat_tables([table, _markers(spliced, ts, lno, mode, host, entity_of=(
+            pidk, tsk, entity))])
+    return ReadResult(events=table, records=records, emitted=emitted, merged=int(merged.sum()),
+                      rejects=rejects, meta=meta)
+
+
+def _join_split(c: dict[str, Any], strs: dict[str, _Str], typ: np.ndarray, text: pa.Array,
+                heads: np.ndarray, merged: np.ndarray, line_end: np.ndarray,
+                lno: np.ndarray) -> tuple[np.ndarray, pa.Array] | None:
+    """Join syscall lines that strace split: a ``HEAD`` (no result) and the next line that is
+    not an strace message, when that line is no strace line itself (``, child_tidptr=...) =
+    2370``, `` <unfinished ...>``). A ``strace: Process N attached`` spliced into the head is cut
+    out; its (head rows, message texts) are returned for marker rows. Updates in place."""
+    cand = np.flatnonzero((typ != MSG) & (typ >= 0))
+    pos = np.searchsorted(cand, heads, side="right")
+    okp = pos < len(cand)
+    nxt = np.full(len(heads), -1, dtype=np.int64)
+    nxt[okp] = cand[pos[okp]]
+    cont_ok = okp & (typ[np.where(okp, nxt, 0)] == NONE)
+    head_txt = pl.from_arrow(pc.utf8_rtrim(text.take(pa.array(heads)), characters="\r\n"))
+    sp = head_txt.str.extract_groups(_SPLICE_RE).struct.unnest()
+    is_sp = sp["head"].is_not_null().to_numpy()
+    spliced = None
+    if is_sp.any():
+        spliced = (heads[is_sp], sp["msg"].filter(pl.Series(is_sp)).to_arrow())
+    if not cont_ok.any():
+        return spliced
+    base = pl.select(pl.when(pl.Series(is_sp)).then(sp["head"]).otherwise(head_txt)).to_series()
+    hi, ci = heads[cont_ok], nxt[cont_ok]
+    cont_txt = pl.from_arrow(text.take(pa.array(ci)))
+    joined = pl.select(pl.concat_str([base.filter(pl.Series(cont_ok)), cont_txt])).to_series()
+    jc = _extract(joined)
+    good = np.isin(jc["typ"], (SYSCALL, UNFIN, RESUMED))
+    if not good.any():
+        return spliced
+    hi, ci = hi[good], ci[good]
+    for k, v in jc.items():
+        if k in _STR_COLS:
+            strs[k].set(hi, v.filter(pa.array(good)))
+        elif k == "typ":
+            typ[hi] = v[good]
+        else:
+            c[k][hi] = v[good]
+    merged[ci] = True
+    typ[ci] = -2  # consumed
+    line_end[hi] = lno[ci]
+    return spliced
+
+
+def _markers(spliced: tuple[np.ndarray, pa.Array], ts: np.ndarray, lno: np.ndarray, mode: int,
+             host: str | None, entity_of: tuple[np.ndarray, np.ndarray, pa.Array]) -> pa.Table:
+    """Marker rows for ``strace: Process N attached`` messages cut out of syscall lines."""
+    hi, msg = spliced
+    g = pl.from_arrow(msg).str.extract_groups(_MSG_RE).struct.unnest()
+    mpid = g["p"].str.to_integer(strict=False).fill_null(-1).to_numpy()
+    m = len(hi)
+    pidk, tsk, entity = entity_of
+    # the entity a pid has at the marker's time: that of its first row at or after it, if any
+    ent = pa.nulls(m, pa.string())
+    if len(pidk):
+        df = pl.DataFrame({"pid": pidk, "ts": tsk, "e": entity.cast(pa.string())})
+        first = df.filter(pl.col("e").is_not_null()).group_by("pid").agg(pl.col("e").first())
+        ent = pl.DataFrame({"pid": mpid}).join(first, on="pid", how="left", maintain_order="left")["e"].to_arrow()
+    attrs = {"tk.spliced": _const(np.arange(m), "true")}
+    if mode:
+        attrs["tk.ts"] = _const(np.arange(m), "inherited")
+    cols = {
+        "ts_src": pa.array(ts[hi]),
+        "kind": pa.DictionaryArray.from_arrays(pa.array(np.full(m, 2, np.int32)),
+                                               pa.array(["span", "instant", "marker"])),
+        "name": g["w"].to_arrow(),
+        "host": pa.repeat(pa.scalar(host, pa.string()), m) if host else None,
+        "pid": pa.array(mpid, mask=mpid < 0),
+        "tid": pa.array(mpid, mask=mpid < 0),
+        "entity": ent,
+        "message": msg,
+        "attrs": _attrs(attrs, m),
+        "line": pa.array(lno[hi]),
+        "line_end": pa.array(lno[hi]),
+    }
+    return conform({k: v for k, v in cols.items() if v is not None}, m)
+
+
+register(
+    Reader(
+        "strace",
+        "strace text output (-f/-ff, -t/-tt/-ttt/-r, -T, -y; unfinished/resumed merged)",
+        _sniff,
+        _read,
+        options={
+            "date": "YYYY-MM-DD of the first line of a -t/-tt trace (default: from the file's mtime)",
+            "tz": "time zone of -t/-tt times (default 'UTC')",
+            "host": "host the trace was taken on (default: unknown; entities use '?')",
+            "pid": "pid for lines that show none (default: a -ff file name's .PID suffix)",
+        },
+        extensions=(".strace",),
+    )
+)
