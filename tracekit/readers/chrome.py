@@ -1,0 +1,741 @@
+"""Chrome / Perfetto trace-event JSON (``chrome://tracing``, Perfetto, PyTorch/Kineto, DevTools).
+
+Both forms are read: the object form ``{"traceEvents": [...], ...}`` and the bare array
+``[...]``, including an array cut short without ``]`` or ending in a trailing comma (the
+format allows both). Every array element is a *record*::
+
+    records == emitted + merged + metadata + rejected
+
+Phases (``ph``) and what they become:
+
+* ``X`` → ``span`` with ``dur``. ``B``/``E`` are matched per (pid, tid) in (ts, element
+  order), last-in first-out, regardless of name → one ``span`` row at the ``B`` (the ``E`` is
+  *merged*; ``line_end`` is the ``E``'s line; an ``E`` whose name differs from its ``B`` leaves
+  it in attrs ``tk.end_name``, non-empty ``E`` args in ``tk.end_args``). A ``B`` never closed is
+  a ``span`` with null ``dur`` and ``tk.unmatched="B"``; an ``E`` with nothing open is an
+  ``instant`` with ``tk.unmatched="E"`` — never dropped.
+* ``b``/``e`` (nestable async) are matched the same way per (cat, id / id2, scope, name — plus
+  pid for ``id2.local``); legacy ``S``/``F`` per (cat, name, id). Unmatched ones are kept as
+  above (``tk.unmatched`` = ``b``/``e``/``S``/``F``). ``n``, ``T``, ``p`` (async instants and
+  steps) are ``instant`` rows of their own, so each keeps its own time (not merged).
+* ``i``/``I`` → ``instant`` (the scope ``s`` stays in attrs). ``R``, ``O``/``N``/``D``
+  (object snapshots), ``(``/``)``, ``c``, ``V``/``v`` and unknown phases → ``marker``;
+  ``P`` → ``sample``.
+* ``C`` → ``counter``: one row per series (per key of ``args``), ``name`` = the counter name,
+  the series key in attrs ``tk.series``, ``value`` as float (a non-numeric value stays as text
+  in ``tk.value``). A ``C`` event with no series is one row with null ``value``.
+* ``s``/``t``/``f`` → ``flow`` rows with ``flow_id`` = ``id`` and ``flow_dir`` out/step/in.
+  Flow v2: any event with ``bind_id`` (or ``id``) and ``flow_in``/``flow_out`` gets
+  ``flow_id``/``flow_dir`` (out, in, or step when both).
+* ``M`` → *metadata*, no row: ``process_name`` / ``thread_name`` are applied to every row of
+  that pid / (pid, tid) as attrs ``tk.process_name`` / ``tk.thread_name`` (reader-made keys);
+  all names are also in ``meta["extra"]["processes"|"threads"]``.
+* An element that is not a JSON object, has no ``ph``, or (except ``M``) no readable ``ts`` is a
+  reject.
+
+Columns: ``name``, ``category`` (``cat``), ``pid``/``tid`` (non-numeric ids stay in attrs
+``pid``/``tid``), ``dur``, ``offset`` = the element's index in the array, ``line`` = the line
+of its opening brace. ``attrs``: every other top-level key verbatim (``ph``, ``id``, ``s``,
+``tts``, ``sf``, …, encoded as in :mod:`tracekit.schema`), and ``args`` flattened *one level*
+with the prefix ``args.`` (``args.name``; nested values as compact JSON text). An ``args``
+that is not an object stays as ``args``.
+
+Times: ``ts``/``dur`` are µs whatever ``displayTimeUnit`` says (recorded in
+``meta["extra"]``); they are read from the number's decimal text, so ``1.1`` µs is exactly
+1100 ns and 19-digit values keep every digit. Clock (``meta["clock"]``): ``realtime`` when all
+ts are plausible epoch µs (years 2000–2100); ``relative`` with ``anchor_ns`` when the file has
+Kineto's ``baseTimeNanoseconds``; otherwise ``monotonic`` (counted from boot or process start:
+unaligned). Top-level keys other than ``traceEvents`` (DevTools ``metadata.startTime``,
+``otherData``, …) go to ``meta["extra"]`` (large ones only by size).
+
+Vectorised: one numpy pass finds the array's element boundaries outside strings (chunked, so
+memory stays bounded); the elements are zero-copy slices of the input handed to DuckDB, which
+parses each once (both cores); B/E, b/e and S/F are matched with a depth trick in numpy.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import _time
+from ..errors import ParseError
+from ._base import Input, Reader, ReadResult, _newlines, make_rejects, register
+
+_CHUNK = 1 << 22
+_WS = b" \t\r\n"
+_EPOCH_LO_US = 946684800 * 10**6  # 2000-01-01
+_EPOCH_HI_US = 4102444800 * 10**6  # 2100-01-01
+_EXTRA_MAX = 65536  # top-level values larger than this (as JSON) are recorded by size only
+
+_DELTA = np.zeros(256, dtype=np.int8)
+_DELTA[ord("{")] = _DELTA[ord("[")] = 1
+_DELTA[ord("}")] = _DELTA[ord("]")] = -1
+
+_NUM = r"(-?[0-9][0-9.eE+\-]*)"
+#: top-level keys read into a struct; all others are found per element and kept in attrs
+_FIELDS = ("ph", "name", "cat", "ts", "dur", "pid", "tid", "id", "id2", "s", "scope", "bind_id", "flow_in",
+           "flow_out", "tts", "tdur", "sf", "esf", "bp", "cname")
+#: of those, kept verbatim in attrs (the others become columns)
+_VERBATIM = ("ph", "id", "id2", "s", "scope", "tts", "tdur", "sf", "esf", "bp", "cname")
+
+
+# --------------------------------------------------------------------------- sniff
+
+
+def _sniff(head: bytes, name: str) -> float:
+    h = head.lstrip(b"\xef\xbb\xbf").lstrip(_WS)
+    if h.startswith(b"["):
+        rest = h[1:].lstrip(_WS)
+        if rest.startswith(b"]"):
+            return 0.5
+        if rest.startswith(b"{") and re.search(rb'"ph"\s*:\s*"', h[:HEAD_SCAN]):
+            return 0.95
+        return 0.0
+    if h.startswith(b"{"):
+        if re.search(rb'"traceEvents"\s*:\s*\[', h):
+            return 0.95
+        first = h.split(b"\n", 1)[0]
+        if re.match(rb'\{\s*"(displayTimeUnit|systemTraceEvents|otherData|schemaVersion)"', h) and not (
+            first.rstrip().endswith(b"}") and len(first) < len(h)
+        ):
+            return 0.6
+    return 0.0
+
+
+HEAD_SCAN = 16384
+
+
+# --------------------------------------------------------------------------- structure scan
+
+
+def _real_quotes(buf: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Drop quotes escaped by an odd run of backslashes (positions are global)."""
+    if not len(q):
+        return q
+    prev = q - 1
+    cand = np.flatnonzero((prev >= 0) & (buf[np.maximum(prev, 0)] == 92))
+    if not len(cand):
+        return q
+    run = np.zeros(len(cand), dtype=np.int64)
+    active = np.arange(len(cand))
+    k = 1
+    while len(active):
+        p = q[cand[active]] - k
+        hit = (p >= 0) & (buf[np.maximum(p, 0)] == 92)
+        run[active[hit]] += 1
+        active = active[hit]
+        k += 1
+    escaped = cand[(run % 2) == 1]
+    keep = np.ones(len(q), dtype=bool)
+    keep[escaped] = False
+    return q[keep]
+
+
+def _scan(buf: np.ndarray, max_depth: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, bool]:
+    """Structural characters outside strings whose nesting depth before them is ≤ max_depth.
+
+    String state is the parity of the running count of unescaped quotes (a uint8 cumsum keeps
+    parity); depth is a cumsum over the structural characters only. Chunked: memory stays small.
+    Returns (positions, chars, depth_before, final depth, ends inside a string).
+    """
+    n = len(buf)
+    parity = 0
+    depth = 0
+    pos_l, ch_l, dep_l = [], [], []
+    for s in range(0, n, _CHUNK):
+        b = buf[s : s + _CHUNK]
+        im = (b == 34) | (b == 44) | (b == 123) | (b == 125) | (b == 91) | (b == 93)
+        ip = np.flatnonzero(im)
+        if not len(ip):
+            continue
+        c = b[ip]
+        isq = c == 34
+        if (b == 92).any():  # rare: quotes escaped by an odd run of backslashes are not quotes
+            qi = np.flatnonzero(isq)
+            real = _real_quotes(buf, ip[qi] + s) - s
+            if len(real) != len(qi):
+                isq = np.zeros(len(ip), dtype=bool)
+                isq[np.searchsorted(ip, real)] = True
+                c = np.where((c == 34) & ~isq, 0, c).astype(np.uint8)
+        qc = np.cumsum(isq, dtype=np.int64)
+        outside = (((qc + parity) & 1) == 0) & (c != 34) & (c != 0)
+        parity = int((int(qc[-1]) + parity) & 1)
+        sp = ip[outside]
+        if not len(sp):
+            continue
+        ch = c[outside]
+        delta = _DELTA[ch].astype(np.int64)
+        cum = np.cumsum(delta) + depth
+        before = cum - delta
+        depth = int(cum[-1])
+        keep = before <= max_depth
+        pos_l.append(sp[keep] + s)
+        ch_l.append(ch[keep])
+        dep_l.append(before[keep])
+    if not pos_l:
+        z = np.zeros(0, np.int64)
+        return z, np.zeros(0, np.uint8), z, depth, bool(parity)
+    return np.concatenate(pos_l), np.concatenate(ch_l), np.concatenate(dep_l), depth, bool(parity)
+
+
+# --------------------------------------------------------------------------- matching
+
+
+def _match(group: np.ndarray, ts: np.ndarray, idx: np.ndarray, begin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """LIFO-match begins and ends per group in (ts, element order).
+
+    Returns (partner, orphan): ``partner[k]`` is the position of the end matching begin ``k``
+    (-1 when never closed; -1 for ends too), ``orphan[k]`` is True for an end that closes
+    nothing. Vectorised: clamped depth = cumsum − running minimum, then pairs alternate within
+    each (group, level).
+    """
+    m = len(group)
+    partner = np.full(m, -1, dtype=np.int64)
+    orphan = np.zeros(m, dtype=bool)
+    if not m:
+        return partner, orphan
+    order = np.lexsort((idx, ts, group))
+    g = group[order]
+    b = begin[order]
+    delta = np.where(b, 1, -1).astype(np.int64)
+    cs = np.cumsum(delta)
+    gstart = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    glen = np.diff(np.r_[gstart, m])
+    base = np.repeat(cs[gstart] - delta[gstart], glen)
+    s_local = cs - base
+    gid = np.repeat(np.arange(len(gstart), dtype=np.int64), glen)
+    big = 2 * (m + 1)
+    shift = (len(gstart) - gid) * big
+    runmin = np.minimum.accumulate(s_local + shift) - shift
+    d_after = s_local - np.minimum(runmin, 0)
+    # an end is an orphan when the clamped depth before it was 0
+    d_before = np.where(b, d_after - 1, d_after + 1)
+    prev_after = np.r_[0, d_after[:-1]]
+    prev_after[gstart] = 0
+    orph = ~b & (prev_after == 0)
+    level = np.where(b, d_after, d_before)
+    live = np.flatnonzero(~orph)
+    o2 = live[np.lexsort((live, level[live], g[live]))]
+    same = np.r_[(g[o2[1:]] == g[o2[:-1]]) & (level[o2[1:]] == level[o2[:-1]]), False]
+    nxt_end = np.r_[~b[o2[1:]], False]
+    pair = b[o2] & same & nxt_end
+    bi = o2[pair]
+    ei = o2[np.flatnonzero(pair) + 1]
+    partner[order[bi]] = order[ei]
+    orphan[order[orph]] = True
+    return partner, orphan
+
+
+# --------------------------------------------------------------------------- attrs helpers
+
+
+Parts = tuple[np.ndarray, pa.Array, pa.Array]  # per-row entry counts, keys, values
+
+
+def _map_parts(m: pa.MapArray) -> Parts:
+    """A map column as (entries per row, flat keys, flat values); null maps have no entries."""
+    off = m.offsets.to_numpy().astype(np.int64)
+    lens = np.diff(off)
+    if m.null_count:
+        lens[_np(m.is_null()).astype(bool)] = 0
+    total = int(lens.sum())
+    first = np.cumsum(lens) - lens
+    idx = np.repeat(off[:-1] - first, lens) + np.arange(total, dtype=np.int64)
+    child = m.values
+    tk = pa.array(idx)
+    return lens, child.field(0).take(tk), child.field(1).take(tk)
+
+
+def _kv_parts(key: str, values: pa.Array | pa.ChunkedArray) -> Parts:
+    """One (key, value) entry for each row whose value is not null."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    values = values.cast(pa.string())
+    valid = _np(values.is_valid()).astype(bool)
+    nv = int(valid.sum())
+    vals = values if nv == len(values) else values.filter(pa.array(valid))
+    return valid.astype(np.int64), pa.repeat(pa.scalar(key, pa.string()), nv), vals
+
+
+def _concat_maps(n: int, parts: list[Parts]) -> pa.MapArray:
+    """Row-wise concatenation of several maps' entries, in the order given (vectorised)."""
+    parts = [p for p in parts if len(p[1])]
+    off = np.zeros(n + 1, dtype=np.int64)
+    if not parts:
+        return pa.MapArray.from_arrays(pa.array(off, pa.int32()), pa.array([], pa.string()), pa.array([], pa.string()))
+    np.cumsum(sum(p[0] for p in parts), out=off[1:])
+    total = int(off[-1])
+    if total >= 2**31:
+        raise ParseError("too many attrs entries for one table")
+    gather = np.empty(total, dtype=np.int64)
+    used = np.zeros(n, dtype=np.int64)
+    pool = 0
+    rows_all = np.arange(n, dtype=np.int64)
+    for lens, keys, _ in parts:
+        L = len(keys)
+        rows = np.repeat(rows_all, lens)
+        within = np.arange(L, dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens)
+        gather[off[rows] + used[rows] + within] = pool + np.arange(L, dtype=np.int64)
+        used += lens
+        pool += L
+    g = pa.array(gather)
+    keys = pa.concat_arrays([p[1].cast(pa.string()) for p in parts]).take(g)
+    vals = pa.concat_arrays([p[2].cast(pa.string()) for p in parts]).take(g)
+    return pa.MapArray.from_arrays(pa.array(off, pa.int32()), keys, vals)
+
+
+# --------------------------------------------------------------------------- read
+
+
+def _json_escape_errors(err: UnicodeDecodeError) -> tuple[str, int]:
+    """Invalid UTF-8 bytes as JSON text for a literal backslash-x-hex, so the element still parses."""
+    return "".join(f"\\\\x{b:02x}" for b in err.object[err.start : err.end]), err.end
+
+
+codecs.register_error("tracekit_json_escape", _json_escape_errors)
+
+
+def _decode_elements(raw: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """Binary elements → strings; elements with invalid UTF-8 get their bad bytes escaped."""
+    try:
+        return raw.cast(pa.large_string()), np.zeros(0, dtype=np.int64)
+    except pa.ArrowInvalid:
+        pass
+    block = 65536
+    out = []
+    bad: list[int] = []
+    for b0 in range(0, len(raw), block):
+        chunk = raw.slice(b0, block)
+        try:
+            out.append(chunk.cast(pa.large_string()))
+            continue
+        except pa.ArrowInvalid:
+            pass
+        vals = []
+        for i, v in enumerate(chunk.to_pylist()):  # only blocks holding invalid UTF-8
+            try:
+                vals.append(v.decode("utf-8"))
+            except UnicodeDecodeError:
+                vals.append(v.decode("utf-8", errors="tracekit_json_escape"))
+                bad.append(b0 + i)
+        out.append(pa.array(vals, pa.large_string()))
+    return pa.concat_arrays(out), np.array(bad, dtype=np.int64)
+
+
+
+def _lit(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _col(t: pa.Table, name: str) -> pa.Array:
+    c = t.column(name)
+    return c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c
+
+
+def _np(a: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return a.to_numpy(zero_copy_only=False)
+
+
+def _top_level(data: bytes, where: str) -> dict[str, Any]:
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return {}
+    return obj if isinstance(obj, dict) else {}
+
+
+def _read(inp: Input) -> ReadResult:
+    import duckdb
+
+    pbuf = inp.buffer()
+    buf = np.frombuffer(pbuf, dtype=np.uint8)
+    n = len(buf)
+    # first non-space byte (a UTF-8 BOM is skipped)
+    i0 = 3 if n >= 3 and bytes(buf[:3]) == b"\xef\xbb\xbf" else 0
+    ws = np.isin(buf[i0 : i0 + 4096], np.frombuffer(_WS, np.uint8))
+    nz = np.flatnonzero(~ws)
+    if not len(nz):
+        if n - i0 <= 4096:
+            raise ParseError("empty file (no JSON array or object)", file=inp.path)
+        raise ParseError("not a Chrome trace (only white space at the start)", file=inp.path)
+    first = i0 + int(nz[0])
+    c0 = int(buf[first])
+    if c0 not in (ord("["), ord("{")):
+        raise ParseError(
+            f"not a Chrome trace: expected '[' or '{{' but the content starts with {bytes(buf[first:first + 20])!r}",
+            file=inp.path,
+        )
+    pos, ch, dep, end_depth, in_str = _scan(buf)
+    meta_extra: dict[str, Any] = {}
+    top: dict[str, Any] = {}
+    notes: list[str] = []
+    if c0 == ord("["):
+        form = "array"
+        open_pos = first
+        level = 1
+    else:
+        form = "object"
+        cand = pos[(ch == ord("[")) & (dep == 1)]
+        open_pos = -1
+        for p in cand[:64].tolist():
+            before = bytes(buf[max(0, p - 200) : p]).rstrip(_WS)
+            if before.endswith(b":") and before[:-1].rstrip(_WS).endswith(b'"traceEvents"'):
+                open_pos = p
+                break
+        if open_pos < 0:
+            raise ParseError("JSON object without a \"traceEvents\" array: not a Chrome trace", file=inp.path)
+        level = 2
+    sel = (pos > open_pos) & (dep == level)
+    closes = pos[sel & (ch == ord("]"))]
+    close_pos = int(closes[0]) if len(closes) else n
+    seps = pos[sel & (ch == ord(",")) & (pos < close_pos)]
+    if close_pos == n:
+        notes.append("array not closed (truncated trace; allowed by the format)")
+    if form == "object":
+        rest = b"".join([bytes(buf[:open_pos]), b"[]", bytes(buf[close_pos + 1 :]) if close_pos < n else b"}"])
+        top = _top_level(rest, inp.path)
+        for k, v in top.items():
+            if k == "traceEvents":
+                continue
+            txt = orjson.dumps(v)
+            meta_extra[k] = v if len(txt) <= _EXTRA_MAX else f"<{len(txt)} bytes of JSON, not kept in meta>"
+    starts = np.r_[open_pos + 1, seps + 1].astype(np.int64)
+    ends = np.r_[seps, close_pos].astype(np.int64)
+    offs = np.r_[starts, close_pos].astype(np.int64)
+    count = len(starts)
+    raw = pa.LargeBinaryArray.from_buffers(pa.large_binary(), count, [None, pa.py_buffer(offs), pbuf])
+    text, bad = _decode_elements(raw)
+    if len(bad):
+        notes.append(f"{len(bad)} elements with invalid UTF-8 (bytes kept as \\xNN escapes)")
+    # element → opening-brace position (for line numbers); elements with no '{' use their start
+    obr = pos[(ch == ord("{")) & (dep == level) & (pos > open_pos) & (pos < close_pos)]
+    eidx = np.searchsorted(starts, obr, side="right") - 1
+    anchor = starts.copy()
+    firsto = np.r_[True, eidx[1:] != eidx[:-1]] if len(eidx) else np.zeros(0, bool)
+    anchor[eidx[firsto]] = obr[firsto]
+    has_obj = np.zeros(count, dtype=bool)
+    has_obj[eidx] = True
+    nl = _newlines(buf)
+    line = np.searchsorted(nl, anchor) + 1
+    # white-space-only elements (a trailing comma, '[]') are not records
+    short = np.flatnonzero(~has_obj & ((ends - starts) < 64))
+    blank = np.zeros(count, dtype=bool)
+    for k in short.tolist():  # only elements that are not objects and are short
+        if not bytes(buf[starts[k] : ends[k]]).strip(_WS):
+            blank[k] = True
+    if blank[:-1].any():
+        notes.append(f"{int(blank[:-1].sum())} empty array elements (',,') ignored")
+    if blank[-1:].any() and count > 1:
+        notes.append("trailing comma after the last element")
+
+    con = duckdb.connect()
+    try:
+        con.register("t", pa.table({"el": text, "i": np.arange(count, dtype=np.int64)}))
+        spec = "{" + ",".join(f'"{k}":"VARCHAR"' for k in _FIELDS) + ',"args":"MAP(VARCHAR, VARCHAR)"}'
+        trim = "rtrim(el, ', ' || chr(9) || chr(10) || chr(13))"
+        rx_ts = f"regexp_extract(el, '\"ts\"\\s*:\\s*{_NUM}', 1)"
+        rx_dur = f"regexp_extract(el, '\"dur\"\\s*:\\s*{_NUM}', 1)"
+        q = f"""
+        SELECT i, s IS NOT NULL AS ok,
+          {", ".join(f"s.{k} AS {k}" for k in _FIELDS if k not in ("ts", "dur"))},
+          CASE WHEN length(s.ts) >= 16 AND try_cast({rx_ts} AS DOUBLE) = try_cast(s.ts AS DOUBLE)
+               THEN {rx_ts} ELSE s.ts END AS ts,
+          CASE WHEN length(s.dur) >= 16 AND try_cast({rx_dur} AS DOUBLE) = try_cast(s.dur AS DOUBLE)
+               THEN {rx_dur} ELSE s.dur END AS dur,
+          s.args AS a, k AS keys
+        FROM (SELECT i, el, try(json_transform({trim}, '{spec}')) AS s, try(json_keys({trim})) AS k FROM t)
+        """
+        res = con.sql(q).to_arrow_table().combine_chunks()
+        # elements with keys the struct does not cover (or a non-object args): full map, once
+        keys = res.column("keys").chunk(0) if res.num_rows else pa.array([], pa.list_(pa.string()))
+        flat = pc.list_flatten(keys)
+        unknown = pc.invert(pc.is_in(flat, value_set=pa.array(list(_FIELDS) + ["args"])))
+        argsrow = pc.equal(flat, "args")
+        kl = np.diff(keys.offsets.to_numpy()) if len(keys) else np.zeros(0, np.int64)
+        rowof = np.repeat(np.arange(len(keys)), kl)
+        a_null = _np(res.column("a").is_null()).astype(bool)
+        need = np.zeros(count, dtype=bool)
+        need[rowof[_np(unknown).astype(bool)]] = True
+        need[rowof[_np(argsrow).astype(bool) & a_null[rowof]]] = True
+        extra = None
+        if need.any():
+            con.register("u", pa.table({"i": np.flatnonzero(need)}))
+            kn = "[" + ",".join(_lit(k) for k in _FIELDS) + "]"
+            extra = con.sql(f"""
+              SELECT t.i, map_from_entries(list_transform(list_filter(map_entries(
+                  try(json_transform({trim}, '"MAP(VARCHAR, VARCHAR)"'))),
+                  lambda e: NOT list_contains({kn}, e.key) AND
+                            (e.key <> 'args' OR try(json_transform(e.value, '"MAP(VARCHAR, VARCHAR)"')) IS NULL)),
+                  lambda e: struct_pack(k := e.key, v := coalesce(e.value, 'null')))) AS m
+              FROM t JOIN u ON t.i = u.i ORDER BY t.i""").to_arrow_table().combine_chunks()
+    except duckdb.Error as e:
+        raise ParseError(f"cannot parse the trace events: {e}", file=inp.path) from e
+    finally:
+        con.close()
+    if not bool(np.all(_np(res.column("i")) == np.arange(count))):
+        res = res.sort_by("i")
+    res = res.set_column(res.schema.get_field_index("ok"), "ok",
+                         pc.and_(pc.fill_null(res.column("ok"), False), pa.array(has_obj)))
+    return _build(inp, res, extra, text, line, blank, form, top, meta_extra, notes)
+
+
+def _build(inp: Input, res: pa.Table, extra: pa.Table | None, text: pa.Array, line: np.ndarray,
+           blank: np.ndarray, form: str, top: dict[str, Any], meta_extra: dict[str, Any],
+           notes: list[str]) -> ReadResult:
+    count = res.num_rows
+    col = {name: _col(res, name) for name in res.column_names}
+    ok = _np(pc.fill_null(col["ok"], False)).astype(bool)
+    ph_np = _np(pc.fill_null(col["ph"], ""))
+    has_ph = ph_np != ""
+    is_m = ph_np == "M"
+    tsr = _time.parse_epoch(col["ts"], unit="us")
+    ts_ok = tsr["ok"] & _np(col["ts"].is_valid()).astype(bool)
+    bad_ts = ~ts_ok & _np(col["ts"].is_valid()).astype(bool)
+    if bad_ts.any():  # exponent notation (1.5e3): exact enough through a float
+        f = _to_float(col["ts"])
+        fv = _np(pc.fill_null(f, np.nan)).astype(float)
+        fix = bad_ts & np.isfinite(fv) & (np.abs(fv) < 9e15)
+        tsr["ns"] = np.where(fix, np.round(fv * 1000.0), tsr["ns"]).astype(np.int64)
+        ts_ok = ts_ok | fix
+    ts_ns = tsr["ns"]
+    rec = ~blank
+    reason = np.zeros(count, dtype=np.int8)
+    reason[rec & ~ok] = 1
+    reason[rec & ok & ~has_ph] = 2
+    reason[rec & ok & has_ph & ~is_m & ~ts_ok] = 3
+    rej_mask = reason > 0
+    good = rec & ~rej_mask
+    meta_rows = good & is_m
+    ev = good & ~is_m
+    a_map = col["a"]
+
+    # ---- metadata (M): process / thread names
+    processes: dict[str, str] = {}
+    threads: dict[str, str] = {}
+    if meta_rows.any():
+        mi = pa.array(np.flatnonzero(meta_rows))
+        for nm, am, p, t in zip(col["name"].take(mi).to_pylist(), a_map.take(mi).to_pylist(),
+                                col["pid"].take(mi).to_pylist(), col["tid"].take(mi).to_pylist()):
+            val = dict(am or []).get("name")
+            if val is None:
+                continue
+            if nm == "process_name":
+                processes[str(p)] = val
+            elif nm == "thread_name":
+                threads[f"{p}/{t}"] = val
+
+    # ---- matching B/E, b/e, S/F
+    partner = np.full(count, -1, dtype=np.int64)
+    merged_mask = np.zeros(count, dtype=bool)
+    unmatched = np.zeros(count, dtype=np.int8)  # index into _UNM
+    local = _np(pc.fill_null(pc.match_substring(col["id2"], '"local"'), False)).astype(bool)
+    for bph, eph, keys in _FAMILIES:
+        sel = ev & ((ph_np == bph) | (ph_np == eph))
+        if not sel.any():
+            continue
+        si = np.flatnonzero(sel)
+        take = pa.array(si)
+        parts = [pc.fill_null(col[k].take(take), "\x00") for k in keys]
+        if bph == "b":
+            parts.append(pc.if_else(pa.array(local[si]), pc.fill_null(col["pid"].take(take), "\x00"), ""))
+        gkey = pc.binary_join_element_wise(*parts, "\x1f") if len(parts) > 1 else parts[0]
+        gid = _np(pc.dictionary_encode(gkey).indices).astype(np.int64)
+        beg = ph_np[si] == bph
+        part, orph = _match(gid, ts_ns[si], si, beg)
+        hasp = part >= 0
+        partner[si[hasp]] = si[part[hasp]]
+        merged_mask[si[~beg & ~orph]] = True
+        unmatched[si[beg & ~hasp]] = _UNM.index(bph)
+        unmatched[si[orph]] = _UNM.index(eph)
+
+    # ---- output rows: one per emitted element, C elements one per series
+    rows_mask = ev & ~merged_mask
+    ri = np.flatnonzero(rows_mask)
+    is_c = ph_np[ri] == "C"
+    a_lens, a_keys, a_vals = _map_parts(a_map)
+    reps = np.where(is_c, np.maximum(a_lens[ri], 1), 1)
+    el = np.repeat(ri, reps)  # element index of each output row
+    nrows = len(el)
+    tk_el = pa.array(el)
+    rph = ph_np[el]
+    within = np.arange(nrows, dtype=np.int64) - np.repeat(np.cumsum(reps) - reps, reps)
+    c_row = rph == "C"
+    has_series = c_row & (a_lens[el] > 0)
+    a_first = np.cumsum(a_lens) - a_lens
+    sidx = pa.array(np.where(has_series, a_first[el] + within, 0))
+    none = pa.scalar(None, pa.string())
+    series_k = pc.if_else(pa.array(has_series), a_keys.take(sidx), none) if len(a_keys) else pa.nulls(nrows, pa.string())
+    series_v = pc.if_else(pa.array(has_series), a_vals.take(sidx), none) if len(a_vals) else pa.nulls(nrows, pa.string())
+    value = _to_float(series_v)
+    notnum = pc.and_(pc.is_valid(series_v), pc.is_null(value))
+
+    kind = np.full(nrows, "marker", dtype=object)
+    kind[np.isin(rph, ["X", "B", "b", "S"])] = "span"
+    kind[np.isin(rph, ["i", "I", "n", "T", "p", "E", "e", "F"])] = "instant"
+    kind[np.isin(rph, ["s", "t", "f"])] = "flow"
+    kind[c_row] = "counter"
+    kind[rph == "P"] = "sample"
+
+    ts_rows = ts_ns[el]
+    dur_s = col["dur"].take(tk_el)
+    dur_r = _time.parse_epoch(dur_s, unit="us")
+    dur_valid = dur_r["ok"] & _np(dur_s.is_valid()).astype(bool)
+    rp = partner[el]
+    has_partner = rp >= 0
+    pidx = np.maximum(rp, 0)
+    dur_np = np.where(has_partner, ts_ns[pidx] - ts_rows, np.where(dur_valid, dur_r["ns"], 0))
+    dur_valid = dur_valid | has_partner
+    line_end = pa.array(np.where(has_partner, line[pidx], 0), pa.int64(), mask=~has_partner)
+
+    def ids(name: str) -> tuple[pa.Array, pa.Array]:
+        v = col[name].take(tk_el)
+        numeric = pc.fill_null(pc.match_substring_regex(v, r"^-?\d{1,18}$"), False)
+        return (pc.cast(pc.if_else(numeric, v, none), pa.int64()), pc.if_else(numeric, none, v))
+
+    pid_i, pid_o = ids("pid")
+    tid_i, tid_o = ids("tid")
+
+    # flows: v1 phases; v2 bind_id (or id) with flow_in / flow_out
+    fdir = np.full(nrows, None, dtype=object)
+    fdir[rph == "s"] = "out"
+    fdir[rph == "t"] = "step"
+    fdir[rph == "f"] = "in"
+    fid = col["id"].take(tk_el)
+    fin = _np(pc.fill_null(pc.equal(col["flow_in"].take(tk_el), "true"), False)).astype(bool)
+    fout = _np(pc.fill_null(pc.equal(col["flow_out"].take(tk_el), "true"), False)).astype(bool)
+    v1 = np.isin(rph, ["s", "t", "f"])
+    v2 = ~v1 & (fin | fout)
+    fdir[v2 & fout & ~fin] = "out"
+    fdir[v2 & fin & ~fout] = "in"
+    fdir[v2 & fin & fout] = "step"
+    flow_id = pc.if_else(pa.array(v1), fid,
+                         pc.if_else(pa.array(v2), pc.coalesce(col["bind_id"].take(tk_el), fid), none))
+    v2a = pa.array(v2)
+
+    # E / e / F merged into their begin: a differing name and their own attrs are kept
+    name_rows = col["name"].take(tk_el)
+    end_name = end_attrs = None
+    if has_partner.any():
+        en = col["name"].take(pa.array(pidx))
+        differs = pc.and_(pa.array(has_partner),
+                          pc.and_(pc.not_equal(pc.fill_null(en, ""), ""),
+                                  pc.fill_null(pc.not_equal(en, pc.fill_null(name_rows, "")), True)))
+        end_name = pc.if_else(differs, en, none)
+        vals = np.full(nrows, None, dtype=object)
+        for r in np.flatnonzero(has_partner & (a_lens[pidx] > 0)).tolist():  # only ends with args
+            e_args = dict(a_map[int(pidx[r])].as_py())
+            if e_args != dict(a_map[int(el[r])].as_py() or []):
+                vals[r] = orjson.dumps(e_args).decode()
+        end_attrs = pa.array(vals, pa.string())
+
+    # attrs: verbatim keys, args.*, keys outside the struct, then reader-made tk.* keys
+    parts: list[Parts] = [_kv_parts(k, col[k].take(tk_el)) for k in _VERBATIM]
+    for k in ("bind_id", "flow_in", "flow_out"):
+        parts.append(_kv_parts(k, pc.if_else(v2a, none, col[k].take(tk_el))))
+    parts += [_kv_parts("pid", pid_o), _kv_parts("tid", tid_o)]
+    # args.* for every row but counters (their args are the series)
+    not_c = ~c_row
+    lens_r = np.where(not_c, a_lens[el], 0)
+    first_r = a_first[el]
+    gidx = np.repeat(first_r - (np.cumsum(lens_r) - lens_r), lens_r) + np.arange(int(lens_r.sum()), dtype=np.int64)
+    gk = a_keys.take(pa.array(gidx)) if len(gidx) else pa.array([], pa.string())
+    gv = a_vals.take(pa.array(gidx)) if len(gidx) else pa.array([], pa.string())
+    parts.append((lens_r, pc.binary_join_element_wise("args.", gk, ""),
+                  pc.fill_null(gv, "null")))
+    if extra is not None and extra.num_rows:
+        e_lens, e_keys, e_vals = _map_parts(_col(extra, "m"))
+        full = np.zeros(count, dtype=np.int64)
+        full[_np(_col(extra, "i")).astype(np.int64)] = e_lens
+        ef = np.cumsum(full) - full
+        l2 = full[el]
+        gi = np.repeat(ef[el] - (np.cumsum(l2) - l2), l2) + np.arange(int(l2.sum()), dtype=np.int64)
+        parts.append((l2, e_keys.take(pa.array(gi)), e_vals.take(pa.array(gi))))
+    unm = pa.array(np.array([None, *_UNM[1:]], dtype=object)[unmatched[el]], pa.string())
+    parts.append(_kv_parts("tk.unmatched", unm))
+    if end_name is not None:
+        parts += [_kv_parts("tk.end_name", end_name), _kv_parts("tk.end_args", end_attrs)]
+    parts += [_kv_parts("tk.series", series_k), _kv_parts("tk.value", pc.if_else(notnum, series_v, none))]
+    pid_rows = col["pid"].take(tk_el)
+    if processes:
+        pos = pc.index_in(pid_rows, value_set=pa.array(list(processes)))
+        parts.append(_kv_parts("tk.process_name", pa.array(list(processes.values())).take(pos)))
+    if threads:
+        pt = pc.binary_join_element_wise(pc.fill_null(pid_rows, "None"), pc.fill_null(col["tid"].take(tk_el), "None"), "/")
+        pos = pc.index_in(pt, value_set=pa.array(list(threads)))
+        parts.append(_kv_parts("tk.thread_name", pa.array(list(threads.values())).take(pos)))
+
+    cols: dict[str, Any] = {
+        "ts_src": ts_rows,
+        "ts_prec": tsr["prec"][el],
+        "dur": pa.array(dur_np, pa.int64(), mask=~dur_valid).cast(pa.duration("ns")),
+        "kind": pa.array(kind, pa.string()),
+        "name": name_rows,
+        "category": col["cat"].take(tk_el),
+        "value": value,
+        "pid": pid_i,
+        "tid": tid_i,
+        "flow_id": flow_id,
+        "flow_dir": pa.array(fdir, pa.string()),
+        "attrs": _concat_maps(nrows, parts),
+        "line": line[el],
+        "line_end": line_end,
+        "offset": el,
+    }
+
+    rej = None
+    rj = np.flatnonzero(rej_mask)
+    if len(rj):
+        rtxt = pc.utf8_trim(text.take(pa.array(rj)), characters=", \t\r\n")
+        rej = make_rejects(inp.name, inp.path, line[rj], rj, [_REASONS[k] for k in reason[rj].tolist()], rtxt)
+
+    meta: dict[str, Any] = {"extra": meta_extra}
+    meta_extra["form"] = form
+    if processes:
+        meta_extra["processes"] = processes
+    if threads:
+        meta_extra["threads"] = threads
+    base = top.get("baseTimeNanoseconds")
+    ets = ts_ns[ev]
+    if isinstance(base, int) and not isinstance(base, bool):
+        meta["clock"] = "relative"
+        meta["anchor_ns"] = base
+        meta["anchor"] = f"baseTimeNanoseconds={base} in the file (ts counted from it)"
+    elif len(ets) and ets.min() >= _EPOCH_LO_US * 1000 and ets.max() < _EPOCH_HI_US * 1000:
+        meta["clock"] = "realtime"
+    else:
+        meta["clock"] = "monotonic"
+        notes.append("ts is not epoch time (counted from boot or process start): unaligned")
+    meta["assumed"] = {"ts_unit": "us (displayTimeUnit is a display hint only)"}
+    if notes:
+        meta["note"] = "; ".join(notes)
+    return ReadResult(events=cols, records=int(rec.sum()), emitted=int(rows_mask.sum()),
+                      merged=int(merged_mask.sum()), metadata=int(meta_rows.sum()), rejects=rej, meta=meta)
+
+
+_UNM = ("", "B", "E", "b", "e", "S", "F")
+_FAMILIES = (("B", "E", ("pid", "tid")), ("b", "e", ("cat", "scope", "id", "id2", "name")),
+             ("S", "F", ("cat", "name", "id")))
+_REASONS = ("", "not a JSON object (invalid or truncated JSON)", "no \"ph\" (phase) key", "no readable \"ts\"")
+
+def _to_float(s: pa.Array) -> pa.Array:
+    ok = pc.fill_null(pc.match_substring_regex(s, r"^\s*-?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$"), False)
+    return pc.cast(pc.if_else(ok, s, pa.scalar(None, pa.string())), pa.float64())
+
+
+register(
+    Reader(
+        name="chrome",
+        description="Chrome / Perfetto trace-event JSON (object or array form; Kineto, DevTools, catapult)",
+        sniff=_sniff,
+        read=_read,
+        options={},
+        extensions=(".json", ".json.gz", ".pt.trace.json", ".trace.json"),
+    )
+)
