@@ -304,6 +304,8 @@ def _finish(inp: Input, reader: Reader, res: ReadResult) -> tuple[pa.Table, pa.T
         "offset": offset,
         "drift_ppm": 0.0,
         "t0": 0,
+        "offset_lo": offset,
+        "offset_hi": offset,
         "aligned": aligned,
         "records": res.records,
         "emitted": res.emitted,

@@ -659,6 +659,7 @@ def align(
             _, off, dr, t0 = corr[r["source"]]
             st = state[domains[r["source"]]]
             r["offset"], r["drift_ppm"], r["t0"], r["aligned"] = off, dr, t0, True
+            r["offset_lo"], r["offset_hi"] = st["lo"], st["hi"]
             if st["status"] == "aligned":
                 note = (f"aligned: {_fmt(off)} [{_fmt(st['lo'])}, {_fmt(st['hi'])}] {dr:+.2f} ppm "
                         f"({st['method']}, via {st['via']})")

@@ -123,6 +123,10 @@ SOURCE_SCHEMA = pa.schema(
         pa.field("offset", pa.duration("ns")),  # applied: ts = ts_src + offset + drift*(ts_src-t0)
         pa.field("drift_ppm", pa.float64()),
         pa.field("t0", pa.int64()),
+        # the interval of `offset` (from alignment; equal to it when exact or unknown): an
+        # event's true time lies in [ts + offset_lo - offset, ts + offset_hi - offset + ts_prec]
+        pa.field("offset_lo", pa.duration("ns")),
+        pa.field("offset_hi", pa.duration("ns")),
         pa.field("aligned", pa.bool_()),  # True when ts is on UTC (anchor or alignment)
         pa.field("records", pa.int64()),
         pa.field("emitted", pa.int64()),

@@ -234,6 +234,9 @@ class Timeline:
             new_drift = float(r["drift_ppm"] or 0.0) + float(drift_ppm)
             corr[r["source"]] = (idx, new_off, new_drift, r_t0)
             r["offset"], r["drift_ppm"], r["t0"] = new_off, new_drift, r_t0
+            lo0 = int(pd.Timedelta(r["offset_lo"]).value) if r.get("offset_lo") is not None else new_off - off
+            hi0 = int(pd.Timedelta(r["offset_hi"]).value) if r.get("offset_hi") is not None else new_off - off
+            r["offset_lo"], r["offset_hi"] = lo0 + off, hi0 + off  # a manual shift moves the interval
             note = f"shifted by hand: offset {_fmt_dur(off)}, drift {drift_ppm:+g} ppm"
             r["note"] = f"{r['note']}; {note}" if r["note"] else note
             r["aligned"] = True
