@@ -201,22 +201,26 @@ def _tokens(s: pl.Series) -> pl.DataFrame:
     """One row per ``key=value`` token: line index ``i``, position ``p``, ``key``, ``value``."""
     df = pl.DataFrame({"i": np.arange(len(s), dtype=np.int64), "s": s})
     tok = (
-        df.select("i", pl.col("s").str.extract_all(_KV).alias("t"))
+        df.lazy()
+        .select("i", pl.col("s").str.extract_all(_KV).alias("t"))
         .explode("t")
         .drop_nulls("t")
         .with_columns(pl.col("t").str.strip_chars_start())
         .with_row_index("p")
-        .with_columns(
-            pl.col("t").str.extract(r"^([^=]*)=", 1).alias("key"),
-            pl.col("t").str.extract(r"(?s)^[^=]*=(.*)$", 1).alias("raw"),
-        )
+        .with_columns(pl.col("t").str.extract(r"^([^=]*)=", 1).alias("key"))
+        .with_columns(pl.col("t").str.slice(pl.col("key").str.len_chars() + 1).alias("raw"))
     )
     raw = pl.col("raw")
     quoted = raw.str.starts_with('"') & raw.str.ends_with('"') & (raw.str.len_chars() >= 2)
+    inner = raw.str.slice(1, raw.str.len_chars() - 2)
+    # \" and \\ are decoded here; values with other escapes (\n, \t, \u…) go to DuckDB
+    esc = quoted & raw.str.contains("\\", literal=True)
+    other = esc & inner.str.contains(r'\\[^"\\]')
     tok = tok.with_columns(
-        pl.when(quoted).then(raw.str.slice(1, raw.str.len_chars() - 2)).otherwise(raw).alias("value"),
-        (quoted & raw.str.contains("\\", literal=True)).alias("esc"),
-    )
+        pl.when(esc).then(inner.str.replace_all(r'\\(["\\])', "$1"))
+        .when(quoted).then(inner).otherwise(raw).alias("value"),
+        other.alias("esc"),
+    ).collect()
     if tok.height and tok["esc"].any():
         tok = _unescape(tok)
     return tok.select("i", "p", "key", "value")
