@@ -198,7 +198,8 @@ def test_recorded_syscalls_signals_markers_and_fork_start():
 
 
 def test_host_option_names_entities(corpus):
-    tl = tk.load(corpus / "ftrace" / "trappy_trace_no_trailing_line.txt", host="phone")
+    # the reader's own host option (tk.load(host=...) is the loader's: it names the source only)
+    tl = tk.load(corpus / "ftrace" / "trappy_trace_no_trailing_line.txt", options={"format:ftrace": {"host": "phone"}})
     (r,) = _rows(tl, name="sched_switch")
     assert r["entity"] == "thread/phone/2804@?" and r["host"] == "phone"
 

@@ -43,52 +43,52 @@ def secs_ns(secs: pl.Series, frac: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     return s * 1_000_000_000 + fr.astype(np.int64), prec
 
 
-def colon_lists(payload: pl.Series, reserved: tuple[str, ...] = ()) -> tuple[pl.Series, pl.Series]:
-    """``(name: value, name: value)`` argument lists (ftrace syscall events) as key/value lists."""
-    m = payload.fill_null("").str.extract_all(r"[A-Za-z_]\w*: [^,)]*")
-    df = pl.DataFrame({"m": m}).select(
-        pl.col("m").list.eval(pl.element().str.splitn(": ", 2).struct.field("field_0")).alias("k"),
-        pl.col("m").list.eval(pl.element().str.splitn(": ", 2).struct.field("field_1")).alias("v"),
-    )
-    return _rename(df["k"], reserved), df["v"]
+def _pairs(payload: pl.Series, pattern: str, sep: str, reserved: tuple[str, ...]) -> pl.DataFrame:
+    """Long ``(r, k, v)`` frame of the ``key<sep>value`` matches of ``pattern`` in each row."""
+    m = pl.DataFrame({"m": payload.fill_null("").str.extract_all(pattern)}).with_row_index("r")
+    df = m.explode("m").drop_nulls("m")
+    kv = df["m"].str.strip_chars_start().str.splitn(sep, 2)
+    out = pl.DataFrame({"r": df["r"].cast(pl.Int64), "k": kv.struct.field("field_0"),
+                        "v": kv.struct.field("field_1").fill_null("")})
+    if reserved:
+        out = out.with_columns(k=pl.when(pl.col("k").is_in(list(reserved))).then(pl.lit("arg.") + pl.col("k"))
+                               .otherwise(pl.col("k")))
+    return out
 
 
-def kv_lists(payload: pl.Series, reserved: tuple[str, ...] = ()) -> tuple[pl.Series, pl.Series]:
-    """``key=value`` pairs of each payload as two list columns (keys, values); a key in
-    ``reserved`` (one the reader itself writes to attrs) is stored as ``arg.<key>``."""
-    m = payload.fill_null("").str.extract_all(KV_RE)
-    df = pl.DataFrame({"m": m}).with_columns(
-        pl.col("m").list.eval(pl.element().str.strip_chars_start().str.splitn("=", 2).struct.field("field_0")).alias("k"),
-        pl.col("m").list.eval(pl.element().str.strip_chars_start().str.splitn("=", 2).struct.field("field_1")).alias("v"),
-    )
-    return _rename(df["k"], reserved), df["v"]
+def colon_long(payload: pl.Series, reserved: tuple[str, ...] = ()) -> pl.DataFrame:
+    """``(name: value, name: value)`` argument lists (ftrace syscall events) as a long
+    ``(r, k, v)`` frame (``r`` = row number)."""
+    return _pairs(payload, r"[A-Za-z_]\w*: [^,)]*", ": ", reserved)
 
 
-def _rename(k: pl.Series, reserved: tuple[str, ...]) -> pl.Series:
-    if not reserved:
-        return k
-    return pl.DataFrame({"k": k}).select(pl.col("k").list.eval(
-        pl.when(pl.element().is_in(list(reserved))).then(pl.lit("arg.") + pl.element()).otherwise(pl.element())
-    )).to_series()
+def kv_long(payload: pl.Series, reserved: tuple[str, ...] = ()) -> pl.DataFrame:
+    """``key=value`` pairs of each payload as a long ``(r, k, v)`` frame (``r`` = row number);
+    a key in ``reserved`` (one the reader itself writes to attrs) is stored as ``arg.<key>``.
+
+    Example::
+
+        >>> import polars as pl
+        >>> kv_long(pl.Series(["a=1 b=x=y", "c="])).rows()
+        [(0, 'a', '1'), (0, 'b', 'x=y'), (1, 'c', '')]
+    """
+    return _pairs(payload, KV_RE, "=", reserved)
 
 
-def kv_get(keys: pl.Series, vals: pl.Series, name: str) -> pl.Series:
-    """The value of key ``name`` in each row's key/value lists (null when absent)."""
-    df = pl.DataFrame({"k": keys, "v": vals})
-    pos = df.select(
-        pl.col("k").list.eval(pl.element() == name).list.arg_max().alias("p"),
-        pl.col("k").list.contains(name).alias("has"),
-    )
-    got = df.with_columns(p=pos["p"], has=pos["has"]).select(
-        pl.when(pl.col("has")).then(pl.col("v").list.get(pl.col("p"), null_on_oob=True)).otherwise(None)
-    )
-    return got.to_series().alias(name)
+def kv_get(kv: pl.DataFrame, name: str, n: int) -> pl.Series:
+    """The (first) value of key ``name`` per row, from a long ``(r, k, v)`` frame (null if absent)."""
+    sub = kv.filter(pl.col("k") == name).unique(subset="r", keep="first", maintain_order=True)
+    out = pl.Series(name, [None] * n, dtype=pl.String)
+    if sub.height:
+        out = out.scatter(sub["r"].to_numpy(), sub["v"])
+    return out
 
 
-def attrs_from(parts: list[tuple[str, pl.Series]], lists: tuple[pl.Series, pl.Series] | None = None,
+def attrs_from(parts: list[tuple[str, pl.Series]], long: pl.DataFrame | None = None,
                n: int | None = None) -> pa.Array:
     """Build a ``map<string,string>`` column from named scalar columns (nulls skipped) and
-    optional per-row key/value lists (appended after them).
+    an optional long ``(r, k, v)`` frame (appended after them). Built long (row, key, value),
+    sorted stably by row, then cut into maps by per-row counts: no per-row list work.
 
     Example::
 
@@ -97,27 +97,23 @@ def attrs_from(parts: list[tuple[str, pl.Series]], lists: tuple[pl.Series, pl.Se
         [[('cpu', '1')], []]
     """
     if n is None:
-        n = len(parts[0][1]) if parts else len(lists[0])  # type: ignore[index]
-    cols = {}
-    kexprs, vexprs = [], []
-    for i, (k, s) in enumerate(parts):
-        cols[f"v{i}"] = s.cast(pl.String)
-        kexprs.append(pl.when(pl.col(f"v{i}").is_not_null()).then(pl.lit(k)).otherwise(None))
-        vexprs.append(pl.col(f"v{i}"))
-    df = pl.DataFrame(cols) if cols else pl.DataFrame({"_": pl.Series([None] * n, dtype=pl.String)})
-    if parts:
-        df = df.select(
-            pl.concat_list(kexprs).list.drop_nulls().alias("k"),
-            pl.concat_list(vexprs).list.drop_nulls().alias("v"),
-        )
-    else:
-        df = pl.DataFrame({"k": pl.Series([[]] * n, dtype=pl.List(pl.String)),
-                           "v": pl.Series([[]] * n, dtype=pl.List(pl.String))})
-    if lists is not None:
-        lk = lists[0].cast(pl.List(pl.String)).fill_null([])
-        lv = lists[1].cast(pl.List(pl.String)).fill_null([])
-        df = df.with_columns(k=pl.col("k").list.concat(lk), v=pl.col("v").list.concat(lv))
-    return lists_to_map(df["k"], df["v"])
+        n = len(parts[0][1])
+    row = pl.Series("r", np.arange(n, dtype=np.int64))
+    longs = []
+    for k, s in parts:
+        df = pl.DataFrame({"r": row, "v": s.cast(pl.String)}).filter(pl.col("v").is_not_null())
+        longs.append(df.select("r", pl.lit(k, dtype=pl.String).alias("k"), "v"))
+    if long is not None and long.height:
+        longs.append(long.select(pl.col("r").cast(pl.Int64), pl.col("k").cast(pl.String), pl.col("v").cast(pl.String)))
+    if not longs:
+        longs.append(pl.DataFrame({"r": [], "k": [], "v": []}, schema={"r": pl.Int64, "k": pl.String, "v": pl.String}))
+    long = pl.concat(longs).sort("r", maintain_order=True)
+    counts = np.bincount(long["r"].to_numpy(), minlength=n).astype(np.int32)
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    keys = to_arrow(long["k"]).cast(pa.string())
+    vals = to_arrow(long["v"]).cast(pa.string())
+    return pa.MapArray.from_arrays(pa.array(offsets), keys, vals).cast(ATTRS_TYPE)
 
 
 def lists_to_map(keys: pl.Series, vals: pl.Series) -> pa.Array:
@@ -190,7 +186,7 @@ def num(s: pl.Series, signed: bool = False) -> pl.Series:
     ).to_series()
 
 
-def sched_fields(event: pl.Series, kvk: pl.Series, kvv: pl.Series, tid: pl.Series, pid: pl.Series,
+def sched_fields(event: pl.Series, kv: pl.DataFrame, tid: pl.Series, pid: pl.Series,
                  ts: np.ndarray, host: str | None) -> tuple[pl.Series, pl.Series, pl.Series]:
     """Entity, state and "is a state event" for scheduler/process/socket tracepoints.
 
@@ -200,9 +196,10 @@ def sched_fields(event: pl.Series, kvk: pl.Series, kvv: pl.Series, tid: pl.Serie
     state ``newstate`` (no entity). ``<start>`` is the ``ts_src`` of the id's
     ``sched_process_fork`` earlier in the same trace, else ``?``.
     """
-    prev_pid = kv_get(kvk, kvv, "prev_pid").cast(pl.Int64, strict=False)
-    fpid = kv_get(kvk, kvv, "pid").cast(pl.Int64, strict=False)
-    child = kv_get(kvk, kvv, "child_pid").cast(pl.Int64, strict=False)
+    n = len(event)
+    prev_pid = kv_get(kv, "prev_pid", n).cast(pl.Int64, strict=False)
+    fpid = kv_get(kv, "pid", n).cast(pl.Int64, strict=False)
+    child = kv_get(kv, "child_pid", n).cast(pl.Int64, strict=False)
     is_switch = event == "sched_switch"
     is_wake = event.is_in(["sched_wakeup", "sched_wakeup_new", "sched_waking"])
     is_proc = event.is_in(["sched_process_exec", "sched_process_exit", "sched_process_fork"])
@@ -210,7 +207,7 @@ def sched_fields(event: pl.Series, kvk: pl.Series, kvv: pl.Series, tid: pl.Serie
     df = pl.DataFrame({
         "ev": event, "sw": is_switch, "wk": is_wake, "pr": is_proc, "pp": prev_pid, "fp": fpid,
         "ch": child, "tid": tid.cast(pl.Int64), "pid": pid.cast(pl.Int64), "ts": ts,
-        "ps": kv_get(kvk, kvv, "prev_state"), "ns": kv_get(kvk, kvv, "newstate"), "so": is_sock,
+        "ps": kv_get(kv, "prev_state", n), "ns": kv_get(kv, "newstate", n), "so": is_sock,
     })
     df = df.with_columns(
         eid=pl.when(pl.col("sw")).then(pl.coalesce("pp", "tid"))

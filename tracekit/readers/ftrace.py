@@ -48,12 +48,12 @@ import pyarrow as pa
 
 from ..schema import conform
 from ._base import Input, Reader, ReadResult, make_rejects, register, split_lines
-from ._kernel import attrs_from, colon_lists, kv_get, kv_lists, num, sched_fields, secs_ns, to_arrow
+from ._kernel import attrs_from, colon_long, kv_get, kv_long, num, sched_fields, secs_ns, to_arrow
 
 EVENT_RE = (
     r"^\s*(?P<task>.+?)-(?P<tid>\d+)\s+(?:\(\s*(?P<tgid>[\d-]+)\s*\)\s+)?\[(?P<cpu>\d+)\]\s+"
     r"(?:(?P<flags>[^\s\[\]]{4,6})\s+)?(?P<secs>\d+)\.(?P<frac>\d+):\s+"
-    r"(?P<event>[^\s:(]+)(?P<sep>:|\(|\s+->)\s*(?P<payload>.*?)\s*$"
+    r"(?P<event>[^\s:(]+)(?P<sep>:|\(|\s+->)\s*(?P<payload>.*)$"
 )
 _EVENT_START = r"^\s*.+-\d+\s+(?:\(\s*[\d-]+\s*\)\s+)?\[\d+\]"
 LOST_RE = r"^\s*CPU:\s*(?P<lcpu>\d+)\s*\[(?:LOST\s+(?P<lost>\d+)\s+EVENTS|(?P<dropped>\d+)\s+EVENTS DROPPED)\]"
@@ -152,7 +152,7 @@ def _read(inp: Input, host: str | None = None, clock: str | None = None) -> Read
     ts, prec = secs_ns(e["secs"], e["frac"])
     sep = e["sep"].str.strip_chars()
     raw_event = e["event"]
-    payload = e["payload"]
+    payload = e["payload"].str.strip_chars_end()
     event = (
         pl.DataFrame({"e": raw_event, "s": sep})
         .select(
@@ -184,15 +184,17 @@ def _read(inp: Input, host: str | None = None, clock: str | None = None) -> Read
     ip = ipm.struct.field("ip")
     msg = pl.DataFrame({"p": payload, "m": ipm.struct.field("msg")}).select(pl.coalesce("m", "p")).to_series()
     failed = msg.str.starts_with("[FAILED TO PARSE]")
-    kvk, kvv = kv_lists(msg, _RESERVED)
+    nev = len(msg)
     is_call = (sep == "(").to_numpy()
     if is_call.any():  # sys_openat(dfd: 0xffffff9c, filename: ...) → dfd, filename, ... attrs
-        ck, cv = colon_lists(msg, _RESERVED)
-        callm = pl.Series(is_call)
-        kvk = pl.DataFrame({"a": kvk, "b": ck, "m": callm}).select(
-            pl.when(pl.col("m")).then(pl.col("b")).otherwise(pl.col("a"))).to_series()
-        kvv = pl.DataFrame({"a": kvv, "b": cv, "m": callm}).select(
-            pl.when(pl.col("m")).then(pl.col("b")).otherwise(pl.col("a"))).to_series()
+        ci, ni = np.flatnonzero(is_call), np.flatnonzero(~is_call)
+        cl = colon_long(msg.gather(ci), _RESERVED)
+        cl = cl.with_columns(r=pl.Series(ci.astype(np.int64)).gather(cl["r"]))
+        kl = kv_long(msg.gather(ni), _RESERVED)
+        kl = kl.with_columns(r=pl.Series(ni.astype(np.int64)).gather(kl["r"]))
+        kv = pl.concat([kl, cl]).sort("r", maintain_order=True)
+    else:
+        kv = kv_long(msg, _RESERVED)
     mk = msg.str.extract_groups(MARK_RE)
     is_marker_ev = raw_event.is_in(["tracing_mark_write", "print", "0"]) & mk.struct.field("ph").is_not_null()
     phase = pl.DataFrame({"m": is_marker_ev, "p": mk.struct.field("ph")}).select(
@@ -201,7 +203,7 @@ def _read(inp: Input, host: str | None = None, clock: str | None = None) -> Read
     tid = e["tid"].cast(pl.Int64)
     tgid = e["tgid"].cast(pl.Int64, strict=False)
     host_ = meta.get("host")
-    ent, state, is_state = sched_fields(event, kvk, kvv, tid, tgid, ts, host_)
+    ent, state, is_state = sched_fields(event, kv, tid, tgid, ts, host_)
     df = pl.DataFrame({"st": is_state, "ph": phase})
     kind = df.select(
         pl.when(pl.col("st")).then(pl.lit("state"))
@@ -214,10 +216,10 @@ def _read(inp: Input, host: str | None = None, clock: str | None = None) -> Read
     ).to_series()
     # values: sys_exit return codes, counters, cpu_idle/cpu_frequency states
     ret = pl.DataFrame({"p": payload, "s": sep}).select(
-        pl.when(pl.col("s") == "->").then(pl.col("p")).otherwise(kv_get(kvk, kvv, "ret"))).to_series()
+        pl.when(pl.col("s") == "->").then(pl.col("p")).otherwise(kv_get(kv, "ret", nev))).to_series()
     value = pl.DataFrame({
         "ret": num(ret, signed=True), "mv": num(mk.struct.field("mval")), "ph": phase,
-        "st": num(kv_get(kvk, kvv, "state")), "ev": event,
+        "st": num(kv_get(kv, "state", nev)), "ev": event,
     }).select(
         pl.when(pl.col("ph") == "C").then(pl.col("mv"))
         .when(pl.col("ev").str.starts_with("sys_exit")).then(pl.col("ret"))
@@ -231,7 +233,7 @@ def _read(inp: Input, host: str | None = None, clock: str | None = None) -> Read
          ("ip", ip), ("tk.failed_to_parse", pl.DataFrame({"f": failed}).select(pl.when(pl.col("f")).then(pl.lit("true"))).to_series()),
          ("tk.phase", phase), ("tk.event", pl.DataFrame({"a": raw_event, "b": event}).select(
              pl.when(pl.col("a") != pl.col("b")).then(pl.col("a"))).to_series())],
-        (kvk, kvv),
+        kv,
     )
     cols: dict[str, Any] = {
         "ts_src": ts, "ts_prec": prec, "kind": to_arrow(kind), "name": to_arrow(name), "category": "ftrace",

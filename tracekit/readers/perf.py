@@ -44,7 +44,7 @@ import pyarrow as pa
 
 from ..schema import conform
 from ._base import Input, Reader, ReadResult, make_rejects, register, split_lines
-from ._kernel import attrs_from, kv_lists, num, sched_fields, secs_ns, to_arrow
+from ._kernel import attrs_from, kv_long, num, sched_fields, secs_ns, to_arrow
 
 SAMPLE_RE = (
     r"^\s*(?P<comm>\S.*?)\s+(?:(?P<pid>-?\d+)/)?(?P<tid>-?\d+)\s+(?:\[(?P<cpu>\d+)\]\s+)?"
@@ -148,10 +148,10 @@ def _read(inp: Input, host: str | None = None) -> ReadResult:
     name = pl.DataFrame({"b": base, "r": e["rec"]}).select(
         pl.coalesce(pl.col("r"), pl.col("b").str.extract(r"([^:]+)$", 1))).to_series()
     rest = e["rest"]
-    kvk, kvv = kv_lists(rest, _RESERVED)
+    kv = kv_long(rest, _RESERVED)
     tid = e["tid"].cast(pl.Int64)
     pid = e["pid"].cast(pl.Int64, strict=False)
-    ent, state, is_state = sched_fields(name, kvk, kvv, tid, pid, ts, host_)
+    ent, state, is_state = sched_fields(name, kv, tid, pid, ts, host_)
     leaf = rest.str.extract_groups(LEAF_RE)
     is_lost = (e["rec"] == "PERF_RECORD_LOST").fill_null(False)
     lostn = rest.str.extract(r"lost\s+(\d+)", 1).cast(pl.Float64, strict=False)
@@ -186,7 +186,7 @@ def _read(inp: Input, host: str | None = None) -> ReadResult:
         [("comm", e["comm"]), ("cpu", e["cpu"]), ("period", e["period"]), ("modifier", mod),
          ("ip", leaf.struct.field("ip")), ("sym", leaf.struct.field("sym")), ("dso", leaf.struct.field("dso")),
          ("nr", nr), ("callchain", chain), ("callchain_dso", chain_dso)],
-        (kvk, kvv),
+        kv,
     )
     msg = pl.DataFrame({"r": rest}).select(pl.when(pl.col("r") != "").then(pl.col("r"))).to_series()
     cols: dict[str, Any] = {
