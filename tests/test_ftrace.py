@@ -21,7 +21,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "ftrace"
 CORPUS = {
     "catapult_android_systrace.txt": ("ftrace", 95, 91, 0, 4, 0),
     "lisa_trace-cmd_report_sched.txt": ("ftrace", 2943, 2941, 0, 2, 0),
-    "perfetto_bad_print_multiline.systrace": ("ftrace", 5, 3, 2, 0, 0),
+    "perfetto_bad_print_multiline.systrace": ("ftrace", 5, 2, 3, 0, 0),
     "perfetto_sched_blocked_tgid_column.systrace": ("ftrace", 6, 6, 0, 0, 0),
     "trappy_trace_equals.txt": ("ftrace", 7, 7, 0, 0, 0),
     "trappy_trace_failed_to_parse.txt": ("ftrace", 11, 11, 0, 0, 0),
@@ -31,7 +31,7 @@ CORPUS = {
 }
 RECORDED = {
     "ftrace_instance_overrun.txt": ("ftrace", 131, 119, 0, 12, 0),
-    "ftrace_instance_small.txt": ("ftrace", 120, 108, 0, 12, 0),
+    "ftrace_instance_small.txt": ("ftrace", 120, 107, 1, 12, 0),
     "ftrace_trace_pipe_lost.txt": ("ftrace", 225, 225, 0, 0, 0),
 }
 
@@ -115,9 +115,9 @@ def test_multiline_print_merged_and_markers(corpus):
     assert (first["pid"], first["tid"], first["line"], first["line_end"]) == (882, 882, 1, 3)
     assert first["message"].split("\n") == ["event: abc xyz =0x34 clk id = 019", "some = 000, other = 0x4",
                                             "xyz = 0x0 abc = 0x0"]
-    b, e = tl.events.to_pylist()[1:]
-    assert (b["kind"], b["name"], dict(b["attrs"])["tk.phase"]) == ("marker", "some event", "B")
-    assert (e["kind"], dict(e["attrs"])["tk.phase"]) == ("marker", "E")
+    (span,) = tl.events.to_pylist()[1:]  # B|598|some event ... E|598 → one span, the E merged
+    assert (span["kind"], span["name"], span["tid"], span["dur"].value) == ("span", "some event", 598, 3000)
+    assert dict(span["attrs"])["tk.end_line"] == "5"
 
 
 def test_values_with_equals_kept_whole(corpus):
@@ -185,8 +185,9 @@ def test_recorded_syscalls_signals_markers_and_fork_start():
     assert -2.0 in rets and 3.0 in rets  # 0xfffffffffffffffe is -ENOENT
     (counter,) = _rows(tl, kind="counter")
     assert (counter["name"], counter["value"], counter["tid"]) == ("queue", 5.0, 13678)
-    (begin,) = [r for r in _rows(tl, kind="marker") if dict(r["attrs"])["tk.phase"] == "B"]
-    assert begin["name"] == "tk-work"
+    (span,) = _rows(tl, kind="span")
+    assert (span["name"], span["tid"], span["dur"].value) == ("tk-work", 13678, 1_054_000)
+    assert _rows(tl, kind="marker") == []
     sig = _rows(tl, name="signal_generate")
     assert dict(sig[0]["attrs"])["sig"] == "17"
     (fork,) = [r for r in _rows(tl, name="sched_process_fork") if dict(r["attrs"])["child_pid"] == "13678"]
@@ -235,8 +236,8 @@ def test_garbage_lines(tmp_path):
     tl = _load_bytes(tmp_path, data, format="ftrace")
     assert_accounted(tl)
     r = tl.sources.to_pylist()[0]
-    assert r["rejected"] == 2 and r["merged"] == 1  # trailing line is taken as a continuation
-    assert r["rows"] == 108
+    assert r["rejected"] == 2 and r["merged"] == 2  # trailing line is taken as a continuation
+    assert r["rows"] == 107
 
 
 def test_invalid_utf8(tmp_path):
@@ -244,7 +245,7 @@ def test_invalid_utf8(tmp_path):
     tl = _load_bytes(tmp_path, data)
     assert_accounted(tl)
     r = tl.sources.to_pylist()[0]
-    assert r["rows"] == 108 and "invalid UTF-8" in r["note"]
+    assert r["rows"] == 107 and "invalid UTF-8" in r["note"]
 
 
 def test_empty_file(tmp_path):

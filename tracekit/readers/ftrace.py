@@ -21,8 +21,9 @@ Layouts read (one regex over the column of lines, polars ``extract_groups``)::
   ``proc/<host>/<pid>@<start>``, state ``exec``/``exit``/``fork``. ``<start>`` is the
   ``ts_src`` (ns) of the thread's ``sched_process_fork`` in this trace, else ``?``;
 * atrace markers in ``print``/``tracing_mark_write`` (``B|pid|name``, ``E|pid``,
-  ``C|pid|name|value``): C → kind ``counter`` with the value; B/E → kind ``marker`` (not paired
-  into spans; ``tk.phase`` in attrs);
+  ``C|pid|name|value``): C → kind ``counter`` with the value; a B and the E that closes it
+  (per thread, nested) → one ``span`` row with ``dur`` (the E merged, its line in attrs
+  ``tk.end_line``); an unmatched B or E stays a ``marker`` (``tk.phase`` in attrs);
 * ``[FAILED TO PARSE]`` events are kept (attrs ``tk.failed_to_parse``);
 * a line that is no event, header or loss note, following an event, is a continuation of that
   event's payload (multi-line ``print``): merged into it (``line_end``, message joined by
@@ -226,12 +227,16 @@ def _read(inp: Input, host: str | None = None, clock: str | None = None) -> Read
         .when(pl.col("ev").is_in(["cpu_idle", "cpu_frequency"])).then(pl.col("st"))
         .otherwise(None)
     ).to_series()
+    # atrace B/E markers → spans: an E closes the latest open B of the same thread
+    dur, end_line, drop = _pair_markers(phase, tid, ts, lines.line[evi])
+    if len(drop):
+        kind = kind.scatter(np.flatnonzero(dur.is_not_null().to_numpy()), "span")
     attrs = attrs_from(
         [("cpu", e["cpu"]), ("task", e["task"].str.strip_chars()), ("flags", e["flags"]),
          ("tgid", pl.DataFrame({"g": e["tgid"], "t": tgid}).select(pl.when(pl.col("t").is_null()).then(pl.col("g")))
           .to_series()),
          ("ip", ip), ("tk.failed_to_parse", pl.DataFrame({"f": failed}).select(pl.when(pl.col("f")).then(pl.lit("true"))).to_series()),
-         ("tk.phase", phase), ("tk.event", pl.DataFrame({"a": raw_event, "b": event}).select(
+         ("tk.phase", phase), ("tk.end_line", end_line), ("tk.event", pl.DataFrame({"a": raw_event, "b": event}).select(
              pl.when(pl.col("a") != pl.col("b")).then(pl.col("a"))).to_series())],
         kv,
     )
@@ -239,9 +244,13 @@ def _read(inp: Input, host: str | None = None, clock: str | None = None) -> Read
         "ts_src": ts, "ts_prec": prec, "kind": to_arrow(kind), "name": to_arrow(name), "category": "ftrace",
         "value": to_arrow(value), "host": host_, "pid": to_arrow(tgid), "tid": to_arrow(tid),
         "entity": to_arrow(ent), "state": to_arrow(state), "message": to_arrow(msg), "attrs": attrs,
-        "line": lines.line[evi], "line_end": line_end, "offset": lines.offset[evi],
+        "line": lines.line[evi], "line_end": line_end, "offset": lines.offset[evi], "dur": to_arrow(dur),
     }
     events = conform(cols)
+    if len(drop):
+        keep = np.ones(len(evi), dtype=bool)
+        keep[drop] = False
+        events = events.filter(pa.array(keep))
     # loss rows: at the time of the next event (else the previous one)
     li = np.flatnonzero(is_lost)
     if len(li):
@@ -277,8 +286,41 @@ def _read(inp: Input, host: str | None = None, clock: str | None = None) -> Read
     metadata = int((is_head | (container & ~blank)).sum())
     if lines.bad_utf8.size:
         meta["note"] = f"{lines.bad_utf8.size} lines with invalid UTF-8 (kept, bytes escaped as \\xNN)"
-    return ReadResult(events=events, records=records, emitted=int(len(evi) + len(li)), merged=int(cont.sum()),
+    return ReadResult(events=events, records=records, emitted=int(len(evi) - len(drop) + len(li)),
+                      merged=int(cont.sum()) + len(drop),
                       metadata=metadata, rejects=rej, meta=meta)
+
+
+def _pair_markers(phase: pl.Series, tid: pl.Series, ts: np.ndarray, line: np.ndarray
+                  ) -> tuple[pl.Series, pl.Series, np.ndarray]:
+    """Match atrace ``B``/``E`` markers per thread (a stack each, in time order).
+
+    Returns the span duration for each matched B (null elsewhere), the matched E's line for
+    it, and the indices of the matched E rows (merged into their B). Loops over the marker
+    rows only.
+    """
+    n = len(phase)
+    dur = np.full(n, -1, dtype=np.int64)
+    endl = np.full(n, -1, dtype=np.int64)
+    mi = np.flatnonzero(phase.is_in(["B", "E"]).fill_null(False).to_numpy())
+    drop: list[int] = []
+    if len(mi):
+        order = mi[np.argsort(ts[mi], kind="stable")]
+        ph = phase.to_numpy()
+        tids = tid.fill_null(-1).to_numpy()
+        stacks: dict[int, list[int]] = {}
+        for i in order:
+            st = stacks.setdefault(int(tids[i]), [])
+            if ph[i] == "B":
+                st.append(int(i))
+            elif st:
+                b = st.pop()
+                dur[b] = ts[i] - ts[b]
+                endl[b] = line[i]
+                drop.append(int(i))
+    d = pl.Series(dur).set(pl.Series(dur < 0), None)
+    e = pl.Series(endl).set(pl.Series(endl < 0), None).cast(pl.String)
+    return d, e, np.array(sorted(drop), dtype=np.int64)
 
 
 def _header_meta(hdr: list[str], meta: dict[str, Any]) -> None:
