@@ -58,6 +58,8 @@ def severity_from_words(words: pl.Series) -> pa.DictionaryArray:
 
 def facility_names(fac: np.ndarray, valid: np.ndarray) -> pa.Array:
     """Facility numbers → names (null where there was no PRI)."""
+    if not valid.any():
+        return pa.nulls(len(fac), pa.string())
     names = pa.array(FACILITIES)
     idx = pa.array(np.clip(fac, 0, len(FACILITIES) - 1).astype(np.int32), mask=~valid)
     return names.take(idx)

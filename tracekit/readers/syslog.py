@@ -65,29 +65,30 @@ from ..errors import OptionError
 from . import _syslogish as sx
 from ._base import Input, Lines, Reader, ReadResult, _decode, make_rejects, register, split_lines
 
-CHUNK = 1 << 20  # lines per regex pass (bounds the memory of the extraction)
+CHUNK = 1 << 16  # lines per regex pass (bounds the memory of the extraction)
 
 _MON = r"(?P<mon>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
 _H3164 = _MON + r" {1,2}(?P<day>\d{1,2}) (?P<hh>\d{2}):(?P<mi>\d{2}):(?P<ss>\d{2})(?:\.(?P<frac>\d{1,9}))?"
 _H3339 = r"(?P<iso>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?)"
-_TAIL = r" (?P<host>\S+)(?: (?P<tag>[^\s\[:]+)(?:\[(?P<pid>\d{1,10})\])?:? ?(?P<msg>.*))?\n?$"
+_TAIL = r" (?P<host>\S+)(?: (?P<tag>[^\s\[:]+)(?:\[(?P<pid>\d{1,10})\])?:? ?)?"
 _SD_ELEM = r'\[(?:[^\]"\\]|\\.|"(?:[^"\\]|\\.)*")*\]'
 _H5424 = (r"(?P<v>1) (?P<ts5>-|\d{4}-\d{2}-\d{2}T\S+) (?P<host5>\S+) (?P<app>\S+) (?P<procid>\S+)"
-          r" (?P<msgid>\S+) (?P<sd>-|(?:" + _SD_ELEM + r")+)(?: ?(?P<msg5> ?.*))?\n?$")
-LINE_RE = r"^(?:<(?P<pri>\d{1,3})>)?(?:" + _H5424 + r"|(?:" + _H3164 + r"|" + _H3339 + r")" + _TAIL + r")"
+          r" (?P<msgid>\S+) (?P<sd>-|(?:" + _SD_ELEM + r")+)(?: |\r?\n?$)")
+#: the header only (the message is the rest of the line, sliced off: a regex that does not
+#: have to run over the message costs half as much)
+LINE_RE = (r"^(?P<hdr>(?:<(?P<pri>\d{1,3})>)?(?:" + _H5424 + r"|(?:" + _H3164 + r"|" + _H3339 + r")"
+           + _TAIL + r"))")
 #: a line that starts like a header (rejected when the whole header does not parse)
 START_RE = r"^(?:<\d{1,3}>|(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) {1,2}\d|\d{4}-\d{2}-\d{2}T)"
 _OCTET = re.compile(rb"^\d{1,7} <\d{1,3}>")
 
-_GROUPS = ("pri", "v", "ts5", "host5", "app", "procid", "msgid", "sd", "msg5", "mon", "day", "hh",
-           "mi", "ss", "frac", "iso", "host", "tag", "pid", "msg")
 
 CRON_TAGS = ("CRON", "cron", "crond", "CROND", "anacron")
 _CRON_EV = r"^\((?P<user>[^)]*)\) (?P<verb>[^()]*?) \((?P<arg>.*)\)\s*$"
 _CRON_ARG = r"^(?:\[(?P<cpid>\d+)\] )?(?P<cmd>.*)$"
 _CRON_GRAND = r"grandchild #(?P<gpid>\d+) failed with exit status (?P<status>-?\d+)"
 _CRON_PAM = r"^pam_unix\(cron:session\): session (?P<act>opened|closed) for user (?P<puser>[^\s(]+)"
-_KUPTIME = r"^\[\s*(?P<us>\d+)\.(?P<uf>\d{1,9})\] ?(?P<rest>.*)$"
+_KUPTIME = r"^(?P<h>\[\s*(?P<us>\d+)\.(?P<uf>\d{1,9})\] ?)"
 
 # ------------------------------------------------------------------------------ sniffing
 
@@ -172,9 +173,11 @@ def _octet_frames(buf: pa.Buffer) -> tuple[Lines, pa.Table | None]:
 
 
 def _extract(text: pa.Array) -> pl.DataFrame:
-    """Regex pass over lines (terminators kept: the pattern ends ``\\n?$``).
+    """Regex pass over the lines (terminators kept: the pattern ends ``\\n?$``).
 
-    Runs in slices of :data:`CHUNK` lines; each slice is cut into one column per polars thread
+    Runs in slices of :data:`CHUNK` lines, each reduced at once to compact columns (flags, time
+    parts as integers, and only the strings an event needs), so the wide intermediate of the
+    regex never exists for the whole file. Each slice is cut into one column per polars thread
     so the extraction runs on every core (one expression per column in one ``select``).
     """
     k = max(1, min(pl.thread_pool_size(), 8))
@@ -191,12 +194,65 @@ def _extract(text: pa.Array) -> pl.DataFrame:
             c = s.slice(j * step, step)
             cols[f"c{j}"] = c if len(c) == step else c.extend_constant(None, step - len(c))
         df = pl.DataFrame(cols)
-        out = df.select([pl.col(c).str.extract_groups(LINE_RE) for c in cols]
-                        + [pl.col(c).str.contains(START_RE).alias(f"s{c}") for c in cols])
-        g = pl.concat([out[c] for c in cols]).slice(0, n).struct.unnest()
-        g = g.with_columns(start=pl.concat([out[f"s{c}"] for c in cols]).slice(0, n))
-        parts.append(g)
+        del cols
+        out = df.select([pl.col(c).str.extract_groups(LINE_RE) for c in df.columns]
+                        + [pl.col(c).str.contains(START_RE).alias(f"s{c}") for c in df.columns])
+        g = pl.concat([out[c].struct.unnest() for c in df.columns], rechunk=False).slice(0, n)
+        start = pl.concat([out[f"s{c}"] for c in df.columns], rechunk=False).slice(0, n)
+        del out, df
+        parts.append(_reduce(g.with_columns(start=start, line=s)))
+        del g, s
     return pl.concat(parts, rechunk=False) if len(parts) > 1 else parts[0]
+
+
+def _reduce(g: pl.DataFrame) -> pl.DataFrame:
+    """One slice's regex groups → the compact columns the reader keeps."""
+    five = pl.col("v").is_not_null()
+    any5 = g["v"].null_count() < g.height
+    msg = pl.col("line").str.slice(pl.col("hdr").str.len_chars()).str.strip_chars_end("\r\n")
+    anyiso = g["iso"].null_count() < g.height
+    i64 = pl.Int64
+    exprs = [
+        five.alias("is5"), pl.col("mon").is_not_null().alias("is3164"),
+        pl.col("iso").is_not_null().alias("isiso"), pl.col("start").fill_null(False),
+        pl.col("pri").cast(pl.Int32, strict=False).fill_null(-1),
+        pl.col("mon").replace_strict(sx.MONTHS, default=0, return_dtype=pl.Int8).alias("mon"),
+        pl.col("day").cast(pl.Int8, strict=False).fill_null(0),
+        (pl.col("hh").cast(i64, strict=False).fill_null(99) * 3600
+         + pl.col("mi").cast(i64, strict=False).fill_null(99) * 60
+         + pl.col("ss").cast(i64, strict=False).fill_null(99)).alias("sod"),
+        ((pl.col("hh").cast(i64, strict=False) <= 23) & (pl.col("mi").cast(i64, strict=False) <= 59)
+         & (pl.col("ss").cast(i64, strict=False) <= 60)).alias("hms_ok"),
+        pl.col("frac").str.pad_end(9, "0").str.slice(0, 9).cast(i64, strict=False).fill_null(0).alias("fns"),
+        pl.col("frac").str.len_chars().fill_null(0).cast(pl.Int8).alias("flen"),
+    ]
+    if any5:
+        exprs += [
+            pl.when(five).then(pl.col("host5")).otherwise(pl.col("host")).alias("host"),
+            pl.when(five).then(pl.col("app")).otherwise(pl.col("tag")).alias("tag"),
+            pl.when(five).then(pl.col("procid")).otherwise(pl.col("pid")).alias("pid"),
+            pl.when(five).then(msg.str.strip_prefix(" ").str.strip_prefix("\ufeff")).otherwise(msg).alias("msg"),
+            pl.col("msgid"), pl.col("sd"),
+            (pl.col("ts5") == "-").fill_null(False).alias("nil"),
+        ]
+    else:
+        exprs += [pl.col("host"), pl.col("tag"), pl.col("pid"), msg.alias("msg"),
+                  pl.lit(None, pl.String).alias("msgid"), pl.lit(None, pl.String).alias("sd"),
+                  pl.lit(False).alias("nil")]
+    out = g.select(exprs)
+    if any5 or anyiso:
+        tstr = g.select(pl.coalesce("iso", pl.when(pl.col("ts5") != "-").then(pl.col("ts5")))).to_series()
+        r = _time.parse_iso8601(tstr.fill_null(""))
+        has = tstr.is_not_null().to_numpy()
+        out = out.with_columns(iso_ns=pl.Series(r["ns"]), iso_ok=pl.Series(r["ok"] & has),
+                               iso_bad=pl.Series(has & ~r["ok"]), iso_tz=pl.Series(r["tz"]),
+                               iso_prec=pl.Series(r["prec"]))
+    else:
+        z = np.zeros(g.height, dtype=np.int64)
+        f = np.zeros(g.height, dtype=bool)
+        out = out.with_columns(iso_ns=pl.Series(z), iso_ok=pl.Series(f), iso_bad=pl.Series(f),
+                               iso_tz=pl.Series(f), iso_prec=pl.Series(z))
+    return out
 
 
 def _read(inp: Input, year: int | None = None, tz: str | None = None) -> ReadResult:
@@ -213,62 +269,50 @@ def _read(inp: Input, year: int | None = None, tz: str | None = None) -> ReadRes
         lines = split_lines(buf)
     text = lines.text
     n = len(text)
-    g = _extract(text) if n else None
-    if g is None:
+    if n == 0:
         return ReadResult(events={"ts_src": pa.array([], pa.int64())}, records=0, emitted=0,
                           meta={"clock": "realtime", "note": "empty input"})
-    is5 = g["v"].is_not_null().to_numpy()
-    is3164 = g["mon"].is_not_null().to_numpy()
-    isiso = g["iso"].is_not_null().to_numpy()
+    g = _extract(text)
+    is5 = g["is5"].to_numpy()
+    is3164 = g["is3164"].to_numpy()
+    isiso = g["isiso"].to_numpy()
     parsed = is5 | is3164 | isiso
     blank = np.zeros(n, dtype=bool)
     unparsed = np.flatnonzero(~parsed)
     if len(unparsed):
         blank[unparsed] = _blank(text.take(pa.array(unparsed)))
-    starts = g["start"].fill_null(False).to_numpy() & ~blank
+    starts = g["start"].to_numpy() & ~blank
     if broken_tail is not None:
         parsed[broken_tail] = False
         starts[broken_tail] = True
-    pri = sx.num(g["pri"], -1)
+    pri = g["pri"].to_numpy().astype(np.int64)
     bad_pri = parsed & (pri > 191)
 
     # ---- times
     ts = np.zeros(n, dtype=np.int64)
     prec = np.full(n, sx.NS, dtype=np.int64)
-    bad_time = np.zeros(n, dtype=bool)
-    nil_time = np.zeros(n, dtype=bool)
     assumed: dict[str, str] = {}
     tz_info = {"ambiguous": 0, "nonexistent": 0}
-    local_mask = np.zeros(n, dtype=bool)
+    nil_time = g["nil"].to_numpy() & is5
+    iso_ok = g["iso_ok"].to_numpy()
+    bad_time = g["iso_bad"].to_numpy() & (is5 | isiso)
+    local_mask = iso_ok & ~g["iso_tz"].to_numpy()
+    if iso_ok.any():
+        ts = np.where(iso_ok, g["iso_ns"].to_numpy(), ts)
+        prec = np.where(iso_ok, g["iso_prec"].to_numpy(), prec)
     if is3164.any():
-        mon = g["mon"].replace_strict(sx.MONTHS, default=0, return_dtype=pl.Int64).to_numpy()
-        day, hh, mi, ss = sx.num(g["day"]), sx.num(g["hh"]), sx.num(g["mi"]), sx.num(g["ss"])
-        ok3 = is3164 & (day >= 1) & (day <= 31) & (hh <= 23) & (mi <= 59) & (ss <= 60)
+        mon = g["mon"].to_numpy().astype(np.int64)
+        day = g["day"].to_numpy().astype(np.int64)
+        ok3 = is3164 & (day >= 1) & (day <= 31) & g["hms_ok"].fill_null(False).to_numpy()
         bad_time |= is3164 & ~ok3
         years, note = sx.infer_years(mon, day, ok3, year, inp.mtime, zi)
         assumed["year"] = note
         days = _time.days_from_civil(np.where(ok3, years, 1970), np.where(ok3, mon, 1), np.where(ok3, day, 1))
-        frac = g["frac"]
-        fns = _time._frac_ns(frac)
-        loc = (days * 86400 + hh * 3600 + mi * 60 + ss) * sx.NS + fns
+        loc = (days * 86400 + g["sod"].to_numpy()) * sx.NS + g["fns"].to_numpy()
         ts = np.where(ok3, loc, ts)
-        flen = frac.str.len_chars().fill_null(0).to_numpy()
+        flen = g["flen"].to_numpy().astype(np.int64)
         prec = np.where(is3164 & (flen > 0), 10 ** (9 - np.minimum(flen, 9)), prec)
         local_mask |= ok3
-    for col, mask in (("iso", isiso), ("ts5", is5)):
-        if not mask.any():
-            continue
-        vals = g[col]
-        if col == "ts5":
-            nil = mask & (vals == "-").fill_null(False).to_numpy()
-            nil_time |= nil
-            mask = mask & ~nil
-        r = _time.parse_iso8601(vals.fill_null(""))
-        ok = r["ok"] & mask
-        bad_time |= mask & ~r["ok"]
-        ts = np.where(ok, r["ns"], ts)
-        prec = np.where(ok, r["prec"], prec)
-        local_mask |= ok & ~r["tz"]
     if local_mask.any():
         utc, tz_info = sx.localize(ts, local_mask, zi)
         ts = np.where(local_mask, utc, ts)
@@ -303,17 +347,13 @@ def _read(inp: Input, year: int | None = None, tz: str | None = None) -> ReadRes
     # ---- records
     rows = np.flatnonzero(good)
     m = len(rows)
-    r = g if m == n else g[pl.Series(rows)]
+    keep = ["host", "tag", "pid", "msg"] + (["msgid", "sd"] if is5.any() else [])
+    r = g.select(keep) if m == n else g.select(keep)[pl.Series(rows)]
+    del g
     r5 = is5[rows]
     pri_r = pri[rows]
-    five = pl.col("v").is_not_null()
-    rf = r.select(
-        host=pl.when(five).then(pl.col("host5")).otherwise(pl.col("host")),
-        tag=pl.when(five).then(pl.col("app")).otherwise(pl.col("tag")),
-        msg=pl.when(five).then(pl.col("msg5").str.strip_prefix(" ").str.strip_prefix("\ufeff"))
-        .otherwise(pl.col("msg")),
-        pid=pl.when(five).then(pl.col("procid")).otherwise(pl.col("pid")),
-    ).with_columns(pl.col(c).replace("-", None) for c in ("host", "tag", "pid"))
+    nil = [c for c in ("host", "tag", "pid") if (r[c] == "-").any()]  # RFC 5424 NILVALUE
+    rf = r.select("host", "tag", "pid", "msg").with_columns(pl.col(c).replace("-", None) for c in nil)
     msg = rf["msg"].fill_null("")
     if msg.str.ends_with("\r").any():  # CRLF files
         msg = msg.str.strip_suffix("\r")
@@ -364,13 +404,16 @@ def _read(inp: Input, year: int | None = None, tz: str | None = None) -> ReadRes
     is_k = (tag == "kernel").fill_null(False)
     if is_k.any():
         kpos = np.flatnonzero(is_k.to_numpy())
-        ku = msg.filter(is_k).str.extract_groups(_KUPTIME).struct.unnest()
+        km = msg.filter(is_k)
+        ku = km.str.extract_groups(_KUPTIME).struct.unnest()
         kok = ku["us"].is_not_null().to_numpy()
         if kok.any():
             kp = kpos[kok]
             kg = ku.filter(pl.Series(kok))
             up_ns = sx.num(kg["us"]) * sx.NS + _time._frac_ns(kg["uf"])
-            msg = msg.scatter(pl.Series(kp), kg["rest"])
+            rest = pl.DataFrame({"m": km.filter(pl.Series(kok)), "h": kg["h"]}).select(
+                pl.col("m").str.slice(pl.col("h").str.len_chars())).to_series()
+            msg = msg.scatter(pl.Series(kp), rest)
             parts.append((kp, "kernel.uptime", kg["us"] + "." + kg["uf"]))
             wall = ts[rows][kp]
             extra["boot_anchors"] = sx.anchors_summary(rf["host"][pl.Series(kp)], wall - up_ns,
