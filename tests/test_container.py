@@ -174,6 +174,29 @@ def test_many_interleaved_partials(tmp_path):
     assert "a999-b999" in msgs and "e0" in msgs
 
 
+def test_parse_message_fields(tmp_path):
+    tl = tk.load(CRI, parse_message=True)
+    ev = _rows(tl)
+    assert ev[1]["severity"] == "info" and ev[1]["message"].startswith('{"level"')
+    assert dict(ev[1]["attrs"]) == {"container": "checkout", "stream": "stdout", "level": "info",
+                                    "ts": "2024-03-14T09:00:00.1Z", "msg": "listening", "port": "8080"}
+    assert ev[3]["severity"] == "warning"
+    assert dict(ev[3]["attrs"])["msg"] == "retrying payment"
+    assert ev[0]["severity"] is None and dict(ev[0]["attrs"]) == {"container": "checkout", "stream": "stdout"}
+    data = (b'2024-03-14T09:00:00Z stdout F {"truncated": \n'
+            b"2024-03-14T09:00:01Z stdout F {}\n"
+            b'2024-03-14T09:00:02Z stdout F {"level": 50, "nested": {"a": [1, null]}, "n": null}\n'
+            b"2024-03-14T09:00:03Z stdout F a=1 b=\"unterminated \xff\n"
+            b"2024-03-14T09:00:04Z stdout F not=logfmt-only-one-pair\n")
+    tl = _cri(tmp_path, data, parse_message=True)
+    ev = _rows(tl)
+    assert len(ev) == 5 and dict(ev[0]["attrs"]) == {"container": "web", "stream": "stdout"}
+    a2 = dict(ev[2]["attrs"])
+    assert a2["nested"] == '{"a":[1,null]}' and a2["n"] == "null" and ev[2]["severity"] == "error"
+    assert dict(ev[3]["attrs"])["a"] == "1"
+    assert "not" not in dict(ev[4]["attrs"])
+
+
 def test_bad_option(tmp_path):
     with pytest.raises(tk.TracekitError, match="form"):
         _cri(tmp_path, b"2024-03-14T09:00:00Z stdout F x\n", form="docker")

@@ -47,6 +47,7 @@ def test_csv_mapping_lines_and_rejects(tmp_path):
     assert (row["records"], row["emitted"], row["metadata"], row["rejected"]) == (6, 3, 1, 2)
     ev = _rows(tl)
     assert [e["line"] for e in ev] == [2, 3, 8]
+    assert [e["line_end"] for e in ev] == [None, 4, None]  # a quoted value spans lines 3-4
     a, b, c = ev
     assert a["entity"] == "api-1" and a["severity"] == "info" and a["message"] == "deploy started"
     assert a["kind"] == "span" and a["dur"].value == 1_500_000_000 and a["pid"] == 100

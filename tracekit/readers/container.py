@@ -18,7 +18,8 @@ The pod and container come from the path (``/var/log/pods/<ns>_<pod>_<uid>/<cont
 or ``/var/log/containers/<pod>_<ns>_<container>-<id>.log``), the ``--prefix`` tag, or the
 options ``pod=``, ``container=``, ``namespace=`` (which win). The entity is
 ``pod/<ns>/<pod>``; ``attrs`` hold ``container`` and ``stream``. A message that is itself JSON
-or logfmt is kept verbatim in ``message``. Times are RFC 3339 with nanoseconds whose trailing
+or logfmt is kept verbatim in ``message`` (``parse_message=True`` also copies its top-level
+fields into ``attrs`` and its level into ``severity``). Times are RFC 3339 with nanoseconds whose trailing
 zeros the runtime drops, so ``ts_prec`` is 1 ns.
 
 Example::
@@ -40,7 +41,7 @@ import pyarrow.compute as pc
 
 from .. import _time
 from ..errors import OptionError
-from ..schema import conform
+from ..schema import conform, normalize_severity
 from ._base import HEAD_BYTES, Input, Reader, ReadResult, make_rejects, register, split_lines
 from .logfmt import _input_buffer
 
@@ -94,6 +95,7 @@ def _read(
     container: str | None = None,
     namespace: str | None = None,
     form: str = "auto",
+    parse_message: bool = False,
 ) -> ReadResult:
     if form not in ("auto", "cri", "kubectl"):
         raise OptionError(f"{inp.path}: form must be 'auto', 'cri' or 'kubectl', not {form!r}")
@@ -218,6 +220,13 @@ def _read(
     if partial.any():
         meta["note"] = (meta.get("note", "") + "; " if meta.get("note") else "") + (
             f"{int(partial.sum())} partial (P) line(s) without a closing F at the end of the file")
+    severity = None
+    if parse_message and m:
+        frows, fkeys, fvals, severity = _message_fields(msg)
+        if len(frows):
+            rows.append(frows)
+            keys.append(fkeys)
+            vals.append(fvals)
     attrs = _map(rows, keys, vals, m)
     msg_arr = msg.to_arrow()
     cols: dict[str, Any] = {
@@ -227,6 +236,7 @@ def _read(
         "name": msg_arr,
         "message": msg_arr,
         "entity": entity,
+        "severity": severity,
         "attrs": attrs,
         "line": lno[k],
         "line_end": line_end,
@@ -234,6 +244,50 @@ def _read(
     }
     return ReadResult(events=conform(cols), records=n, emitted=emitted, merged=merged,
                       rejects=rejects, meta=meta)
+
+
+def _message_fields(msg: pl.Series) -> tuple[np.ndarray, pl.Series, pl.Series, pa.Array | None]:
+    """Top-level fields of JSON-object and logfmt messages, as (row, key, value) entries, and a
+    severity from their level key. The message itself is left as it is."""
+    import duckdb
+
+    from .logfmt import LEVEL_KEYS, _tokens
+
+    m = len(msg)
+    parts: list[pl.DataFrame] = []
+    is_json = msg.str.starts_with("{").to_numpy()
+    if is_json.any():
+        ji = np.flatnonzero(is_json)
+        con = duckdb.connect()
+        try:
+            con.register("t", pa.table({"i": ji, "msg": msg.gather(ji).to_arrow()}))
+            js = con.sql(
+                "select i, e.key AS key, coalesce(json_extract_string(e.value, '$'), 'null') AS value from"
+                " (select i, unnest(map_entries(try_cast(try(msg::JSON) AS MAP(VARCHAR, JSON)))) AS e"
+                "  from t where json_valid(msg) and json_type(msg) = 'OBJECT')"
+            ).to_arrow_table()
+        finally:
+            con.close()
+        parts.append(pl.DataFrame(pl.from_arrow(js)).with_columns(pl.col("i").cast(pl.Int64)))
+    lf = ~is_json & msg.str.contains(r'^\s*[^\s="]+=\S*.*\s[^\s="]+=').to_numpy()
+    if lf.any():
+        li = np.flatnonzero(lf)
+        tok = _tokens(msg.gather(li))
+        parts.append(tok.select(pl.Series("i", li, dtype=pl.Int64).gather(tok["i"]), "key", "value"))
+    if not parts:
+        return np.zeros(0, np.int64), pl.Series([], dtype=pl.String), pl.Series([], dtype=pl.String), None
+    f = pl.concat([p.select(pl.col("i").cast(pl.Int64), pl.col("key").cast(pl.String),
+                            pl.col("value").cast(pl.String)) for p in parts]).sort("i", maintain_order=True)
+    rank = {k: r for r, k in enumerate(LEVEL_KEYS)}
+    lv = (f.filter(pl.col("key").is_in(list(LEVEL_KEYS)))
+          .with_columns(pl.col("key").replace_strict(rank, default=None, return_dtype=pl.Int64).alias("r"))
+          .sort(["i", "r"]).unique(subset="i", keep="first"))
+    severity = None
+    if lv.height:
+        words = np.full(m, None, dtype=object)
+        words[lv["i"].to_numpy()] = lv["value"].to_numpy()
+        severity = normalize_severity(pa.array(words.tolist(), pa.string()))
+    return f["i"].to_numpy(), f["key"], f["value"], severity
 
 
 def _who_columns(who: dict[str, str], pods: pl.Series | None, conts: pl.Series | None,
@@ -269,6 +323,8 @@ register(
             "container": "container name; default: from the path or kubectl's --prefix tag",
             "namespace": "namespace; default: from the path, else 'default' (recorded as assumed)",
             "form": "'auto' (default), 'cri' (<time> <stream> <P|F> <msg>) or 'kubectl' (<time> <msg>)",
+            "parse_message": "False (default); True adds the fields of JSON/logfmt messages to attrs and "
+                             "their level to severity (the message is kept as written)",
         },
         extensions=(),
     )

@@ -227,6 +227,7 @@ def _read_csv(inp: Input, delimiter: str | None = None, **opts: Any) -> ReadResu
     keep = ~blank_rows
     rows = np.flatnonzero(keep)
     cols = [c.filter(pa.array(keep)) for c in cols] if not keep.all() else cols
+    vspan = span[valid_nums][rows]
     vline = vline[rows]
     offsets = lines.offset[vline - 1]
 
@@ -248,6 +249,7 @@ def _read_csv(inp: Input, delimiter: str | None = None, **opts: Any) -> ReadResu
     gi = np.flatnonzero(ok)
     if ev is not None:
         ev["line"] = vline[gi]
+        ev["line_end"] = pa.array(np.minimum(vline[gi] + vspan[gi] - 1, nlines), mask=vspan[gi] <= 1)
         ev["offset"] = offsets[gi]
         events: Any = conform(ev)
     else:
