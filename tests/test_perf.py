@@ -30,6 +30,7 @@ CORPUS = {
 RECORDED = {
     "perf_callchain.txt": ("perf_script", 239, 44, 195, 0, 0),
     "perf_clockid_header.txt": ("perf_script", 166, 132, 0, 34, 0),
+    "perf_flat_pid_tid.txt": ("perf_script", 16, 16, 0, 0, 0),
     "perf_inet_sock_set_state.txt": ("perf_script", 12, 12, 0, 0, 0),
 }
 
@@ -86,6 +87,15 @@ def test_recorded_callchain_kernel_frames():
     chain = dict(deep[0]["attrs"])["callchain"].split(";")
     assert chain[:2] == ["copy_mc_enhanced_fast_string+0x6", "do_wp_page+0x577"] and len(chain) == 10
     assert deep[0]["line_end"] - deep[0]["line"] == 10
+
+
+def test_leaf_on_the_sample_line_pid_tid():
+    tl = tk.load(FIXTURES / "perf_flat_pid_tid.txt")
+    r = _rows(tl)[1]
+    assert (r["pid"], r["tid"], r["kind"], r["ts_src"]) == (11310, 11310, "sample", 1829_363631_000)
+    a = dict(r["attrs"])
+    assert (a["ip"], a["sym"], a["dso"], a["period"]) == ("ffffffff821e5a43", "xas_start", "[kernel.kallsyms]", "4000000")
+    assert "callchain" not in a
 
 
 def test_modifiers_and_no_cpu(corpus):
