@@ -321,36 +321,84 @@ def json_path(key: str) -> str:
     return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def attrs_sql(keys: list[str], src: str, extra: list[tuple[str, str]]) -> str:
-    """DuckDB expression for an attrs map: the record's top-level ``keys`` (strings verbatim,
-    other values as compact JSON), plus reader-made ``(key, sql expression)`` pairs (null
-    values left out)."""
-    parts = []
-    if keys:
-        kl = "[" + ",".join(sql_lit(k) for k in keys) + "]"
-        pl_ = "[" + ",".join(sql_lit(json_path(k)) for k in keys) + "]"
-        parts.append(
-            f"list_transform(list_filter(list_zip({kl}, json_extract_string({src}, {pl_}),"
-            f" json_extract({src}, {pl_})), lambda x: x[3] IS NOT NULL),"
-            " lambda x: struct_pack(k := x[1], v := coalesce(x[2], 'null')))"
-        )
-    if extra:
-        ex = ", ".join(f"struct_pack(k := {sql_lit(k)}, v := ({e})::VARCHAR)" for k, e in extra)
-        parts.append(f"list_filter([{ex}], lambda x: x.v IS NOT NULL)")
-    if not parts:
-        return "map_from_entries([]::STRUCT(k VARCHAR, v VARCHAR)[])"
-    expr = parts[0] if len(parts) == 1 else f"list_concat({parts[0]}, {parts[1]})"
-    return f"map_from_entries({expr})"
+class Extract:
+    """Builds one DuckDB pass that parses each JSON record once.
+
+    Every path asked for goes into one list; ``json_extract_string(o, [paths])`` and
+    ``json_extract(o, [paths])`` then read them all in a single parse each (DuckDB parses the
+    document again for every separate call). :meth:`s` / :meth:`j` name a path's string / JSON
+    value in the outer query; :meth:`attrs` builds the attrs map.
+
+    Example::
+
+        >>> x = Extract(["a", "b"])
+        >>> x.s("$.c.d"), x.j("$.a")
+        ('s[3]', 'j[1]')
+    """
+
+    def __init__(self, keys: list[str], src: str = "o") -> None:
+        self.src = src
+        self.keys = list(keys)
+        self.paths = [json_path(k) for k in keys]
+
+    def _idx(self, path: str) -> int:
+        if path not in self.paths:
+            self.paths.append(path)
+        return self.paths.index(path) + 1
+
+    def s(self, path: str) -> str:
+        """The string value at ``path`` (objects and arrays as JSON text; null stays NULL)."""
+        return f"s[{self._idx(path)}]"
+
+    def j(self, path: str) -> str:
+        """The JSON value at ``path`` (JSON ``null`` is the JSON text ``null``; missing → NULL)."""
+        return f"j[{self._idx(path)}]"
+
+    def key(self, key: str) -> str:
+        return self.s(json_path(key))
+
+    def cte(self, table: str, cols: str = "*") -> str:
+        pl_ = "[" + ",".join(sql_lit(p) for p in self.paths) + "]::VARCHAR[]"
+        return (f"select {cols}, json_extract_string({self.src}, {pl_}) AS s,"
+                f" json_extract({self.src}, {pl_}) AS j from {table}")
+
+    def attrs(self, extra: list[tuple[str, str]]) -> str:
+        """The attrs map: the record's top-level ``keys`` given at construction (strings
+        verbatim, other values as compact JSON), plus reader-made ``(key, sql expression)``
+        pairs (null values left out)."""
+        m = len(self.keys)
+        parts = []
+        if m:
+            kl = "[" + ",".join(sql_lit(k) for k in self.keys) + "]"
+            parts.append(
+                f"list_transform(list_filter(list_zip({kl}, s[1:{m}], j[1:{m}]), lambda x: x[3] IS NOT NULL),"
+                " lambda x: struct_pack(k := x[1], v := coalesce(x[2], 'null')))"
+            )
+        if extra:
+            ex = ", ".join(f"struct_pack(k := {sql_lit(k)}, v := ({e})::VARCHAR)" for k, e in extra)
+            parts.append(f"list_filter([{ex}], lambda x: x.v IS NOT NULL)")
+        if not parts:
+            return "map_from_entries([]::STRUCT(k VARCHAR, v VARCHAR)[])"
+        expr = parts[0] if len(parts) == 1 else f"list_concat({parts[0]}, {parts[1]})"
+        return f"map_from_entries({expr})"
 
 
 def add_attrs(attrs: pa.Array, add: dict[str, pa.Array]) -> pa.Array:
-    """Append reader-made keys (null values left out) to each row's attrs map (vectorised:
-    one small DuckDB pass)."""
+    """Append reader-made keys (null values left out) to the attrs maps of the rows that have
+    any (vectorised: one small DuckDB pass over those rows only, spliced back by ``take``)."""
     import duckdb
 
-    if len(attrs) == 0:
+    attrs = attrs.cast(pa.map_(pa.string(), pa.string()))
+    if len(attrs) == 0 or not add:
         return attrs
-    cols = {"a": attrs, **{f"c{j}": v for j, v in enumerate(add.values())}}
+    any_ = np.zeros(len(attrs), bool)
+    for v in add.values():
+        any_ |= pc.is_valid(v).to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(any_)
+    if rows.size == 0:
+        return attrs
+    sel = pa.array(rows)
+    cols = {"a": attrs.take(sel), **{f"c{j}": v.take(sel) for j, v in enumerate(add.values())}}
     ex = ", ".join(f"struct_pack(key := {sql_lit(k)}, value := c{j})" for j, k in enumerate(add))
     con = duckdb.connect()
     try:
@@ -360,4 +408,109 @@ def add_attrs(attrs: pa.Array, add: dict[str, pa.Array]) -> pa.Array:
             " from x").to_arrow_table().column(0).combine_chunks()
     finally:
         con.close()
-    return out.cast(pa.map_(pa.string(), pa.string()))
+    patched = out.cast(attrs.type)
+    if rows.size == len(attrs):
+        return patched
+    where = np.arange(len(attrs), dtype=np.int64)
+    where[rows] = len(attrs) + np.arange(rows.size)
+    return pa.concat_arrays([attrs, patched]).take(pa.array(where))
+
+
+def transform_spec(keys: list[str]) -> str | None:
+    """The ``json_transform`` spec reading every top-level key as VARCHAR (strings raw, other
+    values as compact JSON), or None when DuckDB cannot take these keys as struct fields (names
+    equal but for case; too many) and :class:`Extract` must be used instead."""
+    if not keys or len(keys) > 400 or len({k.lower() for k in keys}) < len(keys):
+        return None
+    return sql_lit(json.dumps({k: "VARCHAR" for k in keys}))
+
+
+def build_attrs(key_lists: pa.Array, values: pa.Array, skip: set[str] | frozenset[str],
+                extras: dict[str, pa.Array] | None = None) -> pa.Array:
+    """Build the attrs maps in Arrow from DuckDB's ``json_keys(o)`` (each row's keys in the
+    record's order) and ``json_transform(o, transform_spec(keys))`` (a struct of VARCHAR),
+    leaving out ``skip``; a key present with JSON ``null`` gets ``"null"``. ``extras`` (reader-
+    made keys → a column, null = absent) follow each row's own keys. No Python per row:
+    one lexsort and two ``take`` calls over all entries.
+    """
+    n = len(key_lists)
+    if isinstance(key_lists, pa.ChunkedArray):
+        key_lists = key_lists.combine_chunks()
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    key_lists = pc.fill_null(key_lists, pa.scalar([], key_lists.type))
+    flat = pc.list_flatten(key_lists)
+    ri = pc.list_parent_indices(key_lists).to_numpy().astype(np.int64)
+    names = [values.type.field(j).name for j in range(values.type.num_fields)]
+    ki = pc.fill_null(pc.index_in(flat, pa.array(names, pa.string())), -1).to_numpy(
+        zero_copy_only=False).astype(np.int64)
+    keep = ki >= 0
+    if skip:
+        keep &= ~np.isin(ki, [names.index(s) for s in skip if s in names])
+    ri, ki = ri[keep], ki[keep]
+    flat = flat.filter(pa.array(keep))
+    # values, key by key (only the rows that have the key), then back to record order
+    km = np.argsort(ki, kind="stable")  # key-major; rows ascending within a key
+    ri_km, ki_km = ri[km], ki[km]
+    uk = np.unique(ki_km)
+    bounds = np.searchsorted(ki_km, np.append(uk, np.iinfo(np.int64).max))
+    parts = []
+    for j, k in enumerate(uk):
+        rows = ri_km[bounds[j]:bounds[j + 1]]
+        col = values.field(int(k)).take(pa.array(rows))
+        parts.append(pc.fill_null(col.cast(pa.string()), "null"))
+    vals_km = pa.concat_arrays(parts) if parts else pa.array([], pa.string())
+    inv = np.empty(len(km), np.int64)
+    inv[km] = np.arange(len(km))
+    keys_all = [flat.cast(pa.string())]
+    vals_all = [vals_km.take(pa.array(inv))]
+    rows_all = [ri]
+    rank_all = [np.arange(len(ri), dtype=np.int64)]
+    base = len(ri)
+    for j, (name, col) in enumerate((extras or {}).items()):
+        col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+        valid = pc.is_valid(col).to_numpy(zero_copy_only=False)
+        rows = np.flatnonzero(valid)
+        keys_all.append(pa.repeat(pa.scalar(name, pa.string()), rows.size))
+        vals_all.append(col.filter(pa.array(valid)).cast(pa.string()))
+        rows_all.append(rows)
+        rank_all.append(np.full(rows.size, base + j, np.int64))
+    r = np.concatenate(rows_all)
+    order = np.lexsort((np.concatenate(rank_all), r))
+    kk = pa.concat_arrays(keys_all).take(pa.array(order))
+    vv = pa.concat_arrays(vals_all).take(pa.array(order))
+    offsets = np.zeros(n + 1, np.int32)
+    np.cumsum(np.bincount(r, minlength=n), out=offsets[1:])
+    return pa.MapArray.from_arrays(pa.array(offsets), kk, vv).cast(pa.map_(pa.string(), pa.string()))
+
+
+class Attrs:
+    """The attrs of JSON records in one DuckDB pass: :func:`build_attrs` over ``json_keys`` +
+    ``json_transform`` when the keys allow it, else :meth:`Extract.attrs` (+ :func:`add_attrs`).
+
+    Example::
+
+        >>> a = Attrs(["a", "b"], skip={"b"})
+        >>> "json_transform" in a.columns()
+        True
+    """
+
+    def __init__(self, keys: list[str], skip: set[str] | frozenset[str] = frozenset(), src: str = "o") -> None:
+        self.src = src
+        self.spec = transform_spec(keys)
+        self.skip = set(skip)
+        self.x = Extract([] if self.spec else [k for k in keys if k not in self.skip], src)
+
+    def columns(self) -> str:
+        """SQL select-list items to add to the query (which must select from :meth:`Extract.cte`)."""
+        if self.spec:
+            obj = f"json_type({self.src}) = 'OBJECT'"
+            return (f"CASE WHEN {obj} THEN json_keys({self.src}) END AS a_kl,"
+                    f" CASE WHEN {obj} THEN json_transform({self.src}, {self.spec}) END AS a_tv")
+        return f"{self.x.attrs([])} AS a_attrs"
+
+    def build(self, res: pa.Table, extras: dict[str, pa.Array]) -> pa.Array:
+        """The attrs column for the rows of ``res``, with reader-made ``extras`` appended."""
+        if self.spec:
+            return build_attrs(res.column("a_kl"), res.column("a_tv"), self.skip, extras)
+        return add_attrs(res.column("a_attrs").combine_chunks(), extras)

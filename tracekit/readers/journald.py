@@ -277,35 +277,41 @@ def _read(inp: Input, layout: str | None = None) -> ReadResult:
             "select k from (select unnest(json_keys(o)) k, i from r) group by k order by min(i), k").fetchall()]
         akeys = [k for k in keys if k not in _CONSUMED]
 
-        def s(k: str) -> str:
-            return f"json_extract_string(o, {_k8s.sql_lit(_k8s.json_path(k))})"
+        x = _k8s.Extract(akeys if _k8s.transform_spec(keys) is None else [])
+        s = x.key
 
-        mt = "json_type(o, '$.MESSAGE')"
+        def jt(k: str) -> str:
+            return f"json_type({x.j(_k8s.json_path(k))})"
+
+        mt, m0t, mj = jt("MESSAGE"), f"json_type({x.j('$.MESSAGE[0]')})", x.j(_k8s.json_path("MESSAGE"))
         extra = [
             ("tk.monotonic_ns", f"CAST(TRY_CAST({s('__MONOTONIC_TIMESTAMP')} AS BIGINT) * 1000 AS VARCHAR)"),
-            ("MESSAGE", f"CASE WHEN {mt} = 'NULL' OR ({mt} = 'ARRAY' AND json_type(o, '$.MESSAGE[0]') <> 'UBIGINT')"
-                        " THEN json_extract(o, '$.MESSAGE')::VARCHAR END"),
+            ("MESSAGE", f"CASE WHEN {mt} = 'NULL' OR ({mt} = 'ARRAY' AND {m0t} <> 'UBIGINT')"
+                        f" THEN {mj}::VARCHAR END"),
             ("tk.note", f"CASE WHEN {mt} = 'NULL' THEN 'MESSAGE was null: journalctl leaves out fields over"
                         " 4096 bytes unless given --all' END"),
         ]
         for k in ("__MONOTONIC_TIMESTAMP", "_PID", "_HOSTNAME"):  # keep them when not plain strings
-            extra.append((k, f"CASE WHEN json_type(o, {_k8s.sql_lit(_k8s.json_path(k))}) NOT IN ('VARCHAR')"
-                             f" THEN json_extract(o, {_k8s.sql_lit(_k8s.json_path(k))})::VARCHAR END"))
-        attrs = _k8s.attrs_sql(akeys, "o", extra)
-        q = f"""select i, {s('__REALTIME_TIMESTAMP')} AS rt, {s('_SOURCE_REALTIME_TIMESTAMP')} AS srt,
+            extra.append((k, f"CASE WHEN {jt(k)} <> 'VARCHAR' THEN {x.j(_k8s.json_path(k))}::VARCHAR END"))
+        spec = _k8s.transform_spec(keys)
+        if spec is not None:  # attrs built in Arrow from json_keys + json_transform (one parse)
+            attrs = f"json_keys(o) AS kl, json_transform(o, {spec}) AS tv"
+        else:
+            attrs = f"{x.attrs([])} AS attrs"
+        xcols = ", ".join(f"({e})::VARCHAR AS x{j}" for j, (_k, e) in enumerate(extra))
+        sel = f"""i, {s('__REALTIME_TIMESTAMP')} AS rt, {s('_SOURCE_REALTIME_TIMESTAMP')} AS srt,
             {s('__MONOTONIC_TIMESTAMP')} AS mono, {s('_BOOT_ID')} AS boot,
-            CASE WHEN json_type(o, '$._PID') = 'VARCHAR' THEN {s('_PID')} END AS pid, {s('PRIORITY')} AS prio,
+            CASE WHEN {jt('_PID')} = 'VARCHAR' THEN {s('_PID')} END AS pid, {s('PRIORITY')} AS prio,
             coalesce({s('SYSLOG_IDENTIFIER')}, {s('_COMM')}) AS ident, {s('_TRANSPORT')} AS transport,
             coalesce({s('UNIT')}, {s('USER_UNIT')}, {s('_SYSTEMD_USER_UNIT')}, {s('_SYSTEMD_UNIT')}) AS unit,
-            CASE WHEN json_type(o, '$._HOSTNAME') = 'VARCHAR' THEN {s('_HOSTNAME')} END AS host,
+            CASE WHEN {jt('_HOSTNAME')} = 'VARCHAR' THEN {s('_HOSTNAME')} END AS host,
             CASE WHEN {mt} = 'VARCHAR' THEN {s('MESSAGE')}
-                 WHEN {mt} = 'ARRAY' AND json_type(o, '$.MESSAGE[0]') = 'VARCHAR' THEN json_extract_string(o, '$.MESSAGE[0]')
+                 WHEN {mt} = 'ARRAY' AND {m0t} = 'VARCHAR' THEN {x.s('$.MESSAGE[0]')}
                  END AS msg,
-            CASE WHEN {mt} = 'ARRAY' AND json_type(o, '$.MESSAGE[0]') = 'UBIGINT'
-                 THEN TRY_CAST(json_extract(o, '$.MESSAGE') AS UTINYINT[]) END AS msg_bytes,
-            json_extract(o, '$.MESSAGE')::VARCHAR AS msg_json,
-            {attrs} AS attrs
-            from r order by i"""
+            CASE WHEN {mt} = 'ARRAY' AND {m0t} = 'UBIGINT' THEN TRY_CAST({mj} AS UTINYINT[]) END AS msg_bytes,
+            {mj}::VARCHAR AS msg_json, {xcols},
+            {attrs}"""
+        q = f"select {sel} from ({x.cte('r', 'i, o')}) order by i"
         res = con.sql(q).to_arrow_table()
     finally:
         con.close()
@@ -325,16 +331,20 @@ def _read(inp: Input, layout: str | None = None) -> ReadResult:
     # MESSAGE byte arrays → text, invalid UTF-8 escaped
     msg, bad_msg = _bytes_messages(col("msg_bytes"))
     message = pc.coalesce(col("msg"), msg)
-    add = {
-        "tk.time_from": pa.array(np.where(rt["ok"], None, "_SOURCE_REALTIME_TIMESTAMP"), pa.string()),
-        "MESSAGE": pc.if_else(pa.array(bad_msg), col("msg_json"), pa.scalar(None, pa.string())),
-        "tk.note": pa.array(np.where(bad_msg, "MESSAGE is not valid UTF-8: bytes escaped as \\xNN (the byte array is in MESSAGE)",
-                                     np.where(rec.bad, "invalid UTF-8 in the input: bytes escaped as \\xNN", None)),
-                            pa.string()),
-    }
+    extras = {k: col(f"x{j}") for j, (k, _e) in enumerate(extra)}
+    extras["tk.time_from"] = pa.array(np.where(rt["ok"], None, "_SOURCE_REALTIME_TIMESTAMP"), pa.string())
+    extras["MESSAGE"] = pc.coalesce(extras["MESSAGE"], pc.if_else(pa.array(bad_msg), col("msg_json"),
+                                                                   pa.scalar(None, pa.string())))
+    note = pa.array(np.where(bad_msg, "MESSAGE is not valid UTF-8: bytes escaped as \\xNN (the byte array is in MESSAGE)",
+                             np.where(rec.bad, "invalid UTF-8 in the input: bytes escaped as \\xNN", None)), pa.string())
+    extras["tk.note"] = pc.coalesce(extras["tk.note"], note)
     keep = pa.array(good)
     rows = np.flatnonzero(good)
-    attrs = _k8s.add_attrs(col("attrs"), add).filter(keep)
+    if spec is not None:
+        attrs = _k8s.build_attrs(col("kl"), col("tv"), set(_CONSUMED), extras)
+    else:
+        attrs = _k8s.add_attrs(col("attrs"), extras)
+    attrs = attrs.filter(keep)
     host = col("host").filter(keep)
     unit = col("unit").filter(keep)
     entity = pc.binary_join_element_wise("unit", pc.coalesce(host, "?"), unit, "/")

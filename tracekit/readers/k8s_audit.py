@@ -75,17 +75,13 @@ def _read(inp: Input) -> ReadResult:
         keys = [k for (k,) in con.sql(
             "select k from (select unnest(json_keys(o)) k, i from r where json_type(o) = 'OBJECT')"
             " group by k order by min(i), k").fetchall()]
-        akeys = [k for k in keys if k != "auditID"]
+        at = _k8s.Attrs(keys, skip={"auditID"})
+        x = at.x
 
         def s(p: str) -> str:
-            return f"json_extract_string(o, {_k8s.sql_lit(p)})"
+            return x.s(p)
 
-        extra = [
-            ("tk.user", s("$.user.username")),
-            ("tk.subresource", s("$.objectRef.subresource")),
-        ]
-        attrs = _k8s.attrs_sql(akeys, "o", extra)
-        q = f"""select i, json_type(o) AS o_type, {s('$.kind')} AS obj_kind,
+        sel = f"""i, json_type(o) AS o_type, {s('$.kind')} AS obj_kind,
             {s('$.auditID')} AS audit_id, {s('$.stage')} AS stage, {s('$.verb')} AS verb,
             {s('$.requestURI')} AS uri,
             {s('$.objectRef.resource')} AS resource, {s('$.objectRef.subresource')} AS subresource,
@@ -95,9 +91,9 @@ def _read(inp: Input) -> ReadResult:
                  WHEN {s('$.requestObject.metadata.name')} IS NOT NULL THEN 'requestObject.metadata.name' END AS body_from,
             {s('$.responseStatus.code')} AS code, {s('$.responseStatus.message')} AS status_message,
             {s('$.requestReceivedTimestamp')} AS t_recv, {s('$.stageTimestamp')} AS t_stage,
-            {s('$.timestamp')} AS t_old,
-            {attrs} AS attrs
-            from r order by i"""
+            {s('$.timestamp')} AS t_old, {s('$.user.username')} AS username,
+            {at.columns()}"""
+        q = f"select {sel} from ({x.cte('r', 'i, o')}) order by i"
         res = con.sql(q).to_arrow_table()
     finally:
         con.close()
@@ -152,6 +148,8 @@ def _read(inp: Input) -> ReadResult:
                      pc.if_else(pc.greater_equal(code, 400), "warning", "info"))
     sev = pc.if_else(pc.is_null(code), pa.scalar(None, pa.string()), sev)
     add = {
+        "tk.user": f("username"),
+        "tk.subresource": sub,
         "tk.name_from": pc.if_else(use_body, f("body_from"), pa.scalar(None, pa.string())),
         "tk.time_order": pa.array(np.where(backwards[rows], "stageTimestamp before requestReceivedTimestamp: dur left null", None), pa.string()),
         "tk.time_from": pa.array(np.where(recv["ok"][rows], None, np.where(old["ok"][rows], "timestamp", "stageTimestamp")), pa.string()),
@@ -169,7 +167,7 @@ def _read(inp: Input) -> ReadResult:
         "entity": entity,
         "trace_id": f("audit_id"),
         "message": f("status_message"),
-        "attrs": _k8s.add_attrs(f("attrs"), add),
+        "attrs": at.build(res.filter(keep), add),
         "line": rec.line[rows],
         "line_end": rec.line_end[rows],
         "offset": rec.offset[rows],

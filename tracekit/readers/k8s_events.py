@@ -97,26 +97,21 @@ def _read(inp: Input) -> ReadResult:
         keys = [k for (k,) in con.sql(
             "select k from (select unnest(json_keys(o)) k, i from u where o is not null)"
             " group by k order by min(i), k").fetchall()]
-        akeys = [k for k in keys if k not in _CONSUMED]
+        at = _k8s.Attrs(keys, skip=set(_CONSUMED))
+        x = at.x
+        s = x.s
 
-        def s(p: str) -> str:
-            return f"json_extract_string(o, {_k8s.sql_lit(p)})"
+        def inv(f: str) -> str:
+            return f"coalesce({s('$.involvedObject.' + f)}, {s('$.regarding.' + f)})"
 
-        inv = "coalesce(json_extract(o, '$.involvedObject'), json_extract(o, '$.regarding'))"
-        extra = [
-            ("tk.watch_type", "watch_type"),
-            ("tk.field_path", "json_extract_string(inv, '$.fieldPath')"),
-            ("tk.container", "nullif(regexp_extract(json_extract_string(inv, '$.fieldPath'),"
-                             " '\\{([^}]*)\\}', 1), '')"),
-        ]
-        attrs = _k8s.attrs_sql(akeys, "o", extra)
-        q = f"""select i, watch_type,
+        has_inv = f"coalesce({x.j('$.involvedObject')}, {x.j('$.regarding')}) IS NOT NULL"
+        sel = f"""i, watch_type,
             json_type(o) AS o_type, {s('$.kind')} AS obj_kind,
             {s('$.reason')} AS reason, coalesce({s('$.message')}, {s('$.note')}) AS message,
             {s('$.type')} AS etype,
-            json_extract_string(inv, '$.kind') AS inv_kind,
-            json_extract_string(inv, '$.namespace') AS inv_ns,
-            json_extract_string(inv, '$.name') AS inv_name,
+            {inv('kind')} AS inv_kind, {inv('namespace')} AS inv_ns, {inv('name')} AS inv_name,
+            {inv('fieldPath')} AS field_path,
+            nullif(regexp_extract({inv('fieldPath')}, '\\{{([^}}]*)\\}}', 1), '') AS container,
             {s('$.eventTime')} AS event_time,
             coalesce({s('$.firstTimestamp')}, {s('$.deprecatedFirstTimestamp')}) AS first_ts,
             coalesce({s('$.lastTimestamp')}, {s('$.deprecatedLastTimestamp')}) AS last_ts,
@@ -126,9 +121,9 @@ def _read(inp: Input) -> ReadResult:
             {s('$.series.lastObservedTime')} AS series_last,
             coalesce(nullif({s('$.source.host')}, ''), nullif({s('$.reportingInstance')}, ''),
                      nullif({s('$.deprecatedSource.host')}, '')) AS host,
-            (inv IS NOT NULL OR {s('$.reason')} IS NOT NULL) AS looks_event,
-            {attrs} AS attrs
-            from (select *, {inv} AS inv from u) order by i"""
+            ({has_inv} OR {s('$.reason')} IS NOT NULL) AS looks_event,
+            {at.columns()}"""
+        q = f"select {sel} from ({x.cte('u', 'i, o, watch_type')}) order by i"
         res = con.sql(q).to_arrow_table()
     finally:
         con.close()
@@ -204,6 +199,9 @@ def _read(inp: Input) -> ReadResult:
                     pc.fill_null(pc.add(pc.index_in(reason, pa.array(list(REASON_STATES))), 1), 0))
     # reader-made attrs: tk.count, tk.last, tk.time_from, tk.time_order, tk.item
     add: dict[str, pa.Array] = {
+        "tk.watch_type": col("watch_type").filter(keep),
+        "tk.field_path": col("field_path").filter(keep),
+        "tk.container": col("container").filter(keep),
         "tk.count": pc.if_else(pa.array(repeated[rows] | cnt["ok"][rows] & (cnt["ns"][rows] > 1)),
                                cnt_txt.filter(keep), pa.scalar(None, pa.string())),
         "tk.last": pc.if_else(pa.array(repeated[rows]), last_txt.filter(keep), pa.scalar(None, pa.string())),
@@ -212,7 +210,7 @@ def _read(inp: Input) -> ReadResult:
                                   pa.string()),
         "tk.item": pa.array(np.where(rec.item[rows] >= 0, rec.item[rows].astype(str), None), pa.string()),
     }
-    attrs = _k8s.add_attrs(col("attrs").filter(keep), add)
+    attrs = at.build(res.filter(keep), add)
     dur = np.where(dur_ok, last_ns - ts, 0)[rows]
     events = {
         "ts_src": ts[rows],
