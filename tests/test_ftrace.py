@@ -264,3 +264,20 @@ def test_huge_line(tmp_path):
     assert_accounted(tl)
     r = _rows(tl, line=121)[0]
     assert len(r["message"]) == len(big) and r["ts_src"] == 1_000_001_000
+
+
+def test_old_kernel_sched_formats(tmp_path):
+    """Pre-3.x kernels printed ``comm:pid [prio] S ==> comm:pid [prio]`` (hand-written sample)."""
+    p = tmp_path / "input.bin"
+    p.write_text(
+        "# tracer: nop\n"
+        "          <idle>-0     [000]  1234.000001: sched_switch: swapper:0 [140] R ==> bash:1000 [120]\n"
+        "            bash-1000  [000]  1234.000002: sched_wakeup: kworker/0:1:12 [120] success=1 [000]\n"
+        "            bash-1000  [000]  1234.000003: sched_switch: bash:1000 [120] S ==> swapper:0 [140]\n"
+    )
+    tl = tk.load(p)
+    assert_accounted(tl)
+    rows = sorted(tl.events.to_pylist(), key=lambda r: r["line"])
+    assert [(r["entity"], r["state"]) for r in rows] == [("thread/?/0@?", "R"), ("thread/?/12@?", "R"),
+                                                         ("thread/?/1000@?", "S")]
+    assert dict(rows[2]["attrs"])["next_comm"] == "swapper" and dict(rows[1]["attrs"])["comm"] == "kworker/0:1"

@@ -60,6 +60,10 @@ _EVENT_START = r"^\s*.+-\d+\s+(?:\(\s*[\d-]+\s*\)\s+)?\[\d+\]"
 LOST_RE = r"^\s*CPU:\s*(?P<lcpu>\d+)\s*\[(?:LOST\s+(?P<lost>\d+)\s+EVENTS|(?P<dropped>\d+)\s+EVENTS DROPPED)\]"
 STARTED_RE = r"^#{3,}\s*CPU\s+(?P<scpu>\d+)\s+buffer started\s*#*\s*$"
 HEADER_RE = r"^\s*(?:#|version\s*=\s*\d+\s*$|cpus\s*=\s*\d+\s*$|CPU\s*\d+\s+is empty|trace-cmd:|TRACE:\s*$)"
+#: pre-3.x kernels: ``comm:pid [prio] S ==> comm:pid [prio]`` and ``comm:pid [prio] success=1 [cpu]``
+OLD_SWITCH_RE = (r"^(?P<prev_comm>.+?):(?P<prev_pid>\d+) \[(?P<prev_prio>-?\d+)\] (?P<prev_state>\S+) ==> "
+                 r"(?P<next_comm>.+?):(?P<next_pid>\d+) \[(?P<next_prio>-?\d+)\]")
+OLD_WAKE_RE = r"^(?P<comm>.+?):(?P<pid>\d+) \[(?P<prio>-?\d+)\]"
 MARK_RE = r"^(?P<ph>[BEC])(?:\s*$|\|(?P<mpid>\d*)(?:\|(?P<mname>[^|]*))?(?:\|(?P<mval>[^|]*))?)"
 
 _RESERVED = ("cpu", "task", "flags", "tgid", "ip")
@@ -196,6 +200,7 @@ def _read(inp: Input, host: str | None = None, clock: str | None = None) -> Read
         kv = pl.concat([kl, cl]).sort("r", maintain_order=True)
     else:
         kv = kv_long(msg, _RESERVED)
+    kv = _old_sched(event, msg, kv)
     mk = msg.str.extract_groups(MARK_RE)
     is_marker_ev = raw_event.is_in(["tracing_mark_write", "print", "0"]) & mk.struct.field("ph").is_not_null()
     phase = pl.DataFrame({"m": is_marker_ev, "p": mk.struct.field("ph")}).select(
@@ -289,6 +294,21 @@ def _read(inp: Input, host: str | None = None, clock: str | None = None) -> Read
     return ReadResult(events=events, records=records, emitted=int(len(evi) - len(drop) + len(li)),
                       merged=int(cont.sum()) + len(drop),
                       metadata=metadata, rejects=rej, meta=meta)
+
+
+def _old_sched(event: pl.Series, msg: pl.Series, kv: pl.DataFrame) -> pl.DataFrame:
+    """Add the fields of old-format ``sched_switch``/``sched_wakeup`` payloads to ``kv``."""
+    add = []
+    for names, pattern in ((["sched_switch"], OLD_SWITCH_RE), (["sched_wakeup", "sched_wakeup_new"], OLD_WAKE_RE)):
+        rows = np.flatnonzero(event.is_in(names).to_numpy() & msg.str.contains(pattern).to_numpy())
+        if not len(rows):
+            continue
+        g = msg.gather(rows).str.extract_groups(pattern).struct.unnest()
+        for c in g.columns:
+            add.append(pl.DataFrame({"r": rows.astype(np.int64), "k": c, "v": g[c]}))
+    if not add:
+        return kv
+    return pl.concat([kv, *add], how="vertical_relaxed").sort("r", maintain_order=True)
 
 
 def _pair_markers(phase: pl.Series, tid: pl.Series, ts: np.ndarray, line: np.ndarray
