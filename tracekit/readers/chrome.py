@@ -138,7 +138,7 @@ def _real_quotes(buf: np.ndarray, q: np.ndarray) -> np.ndarray:
     return q[keep]
 
 
-def _scan(buf: np.ndarray, max_depth: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, bool]:
+def _scan(buf: np.ndarray, max_depth: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, bool]:
     """Structural characters outside strings whose nesting depth before them is ≤ max_depth.
 
     String state is the parity of the running count of unescaped quotes (a uint8 cumsum keeps
@@ -178,7 +178,7 @@ def _scan(buf: np.ndarray, max_depth: int = 3) -> tuple[np.ndarray, np.ndarray, 
         keep = before <= max_depth
         pos_l.append(sp[keep] + s)
         ch_l.append(ch[keep])
-        dep_l.append(before[keep])
+        dep_l.append(before[keep].astype(np.int32))
     if not pos_l:
         z = np.zeros(0, np.int64)
         return z, np.zeros(0, np.uint8), z, depth, bool(parity)
@@ -336,7 +336,9 @@ def _lit(s: str) -> str:
 
 def _col(t: pa.Table, name: str) -> pa.Array:
     c = t.column(name)
-    return c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c
+    if isinstance(c, pa.ChunkedArray):
+        return c.chunk(0) if c.num_chunks == 1 else c.combine_chunks()
+    return c
 
 
 def _np(a: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -372,7 +374,8 @@ def _read(inp: Input) -> ReadResult:
             f"not a Chrome trace: expected '[' or '{{' but the content starts with {bytes(buf[first:first + 20])!r}",
             file=inp.path,
         )
-    pos, ch, dep, end_depth, in_str = _scan(buf)
+    # elements sit at depth 1 (array form) or 2 (object form): nothing deeper is kept
+    pos, ch, dep, end_depth, in_str = _scan(buf, max_depth=1 if c0 == ord("[") else 2)
     meta_extra: dict[str, Any] = {}
     top: dict[str, Any] = {}
     notes: list[str] = []
@@ -438,6 +441,7 @@ def _read(inp: Input) -> ReadResult:
     con = duckdb.connect()
     try:
         con.register("t", pa.table({"el": text, "i": np.arange(count, dtype=np.int64)}))
+        kn_all = "[" + ",".join(_lit(k) for k in (*_FIELDS, "args")) + "]"
         spec = "{" + ",".join(f'"{k}":"VARCHAR"' for k in _FIELDS) + ',"args":"MAP(VARCHAR, VARCHAR)"}'
         trim = "rtrim(el, ', ' || chr(9) || chr(10) || chr(13))"
         rx_ts = f"regexp_extract(el, '\"ts\"\\s*:\\s*{_NUM}', 1)"
@@ -449,21 +453,14 @@ def _read(inp: Input) -> ReadResult:
                THEN {rx_ts} ELSE s.ts END AS ts,
           CASE WHEN length(s.dur) >= 16 AND try_cast({rx_dur} AS DOUBLE) = try_cast(s.dur AS DOUBLE)
                THEN {rx_dur} ELSE s.dur END AS dur,
-          s.args AS a, k AS keys
+          s.args AS a,
+          k IS NOT NULL AND (len(list_filter(k, lambda x: NOT list_contains({kn_all}, x))) > 0
+                             OR (s.args IS NULL AND list_contains(k, 'args'))) AS need
         FROM (SELECT i, el, try(json_transform({trim}, '{spec}')) AS s, try(json_keys({trim})) AS k FROM t)
         """
         res = con.sql(q).to_arrow_table().combine_chunks()
         # elements with keys the struct does not cover (or a non-object args): full map, once
-        keys = res.column("keys").chunk(0) if res.num_rows else pa.array([], pa.list_(pa.string()))
-        flat = pc.list_flatten(keys)
-        unknown = pc.invert(pc.is_in(flat, value_set=pa.array(list(_FIELDS) + ["args"])))
-        argsrow = pc.equal(flat, "args")
-        kl = np.diff(keys.offsets.to_numpy()) if len(keys) else np.zeros(0, np.int64)
-        rowof = np.repeat(np.arange(len(keys)), kl)
-        a_null = _np(res.column("a").is_null()).astype(bool)
-        need = np.zeros(count, dtype=bool)
-        need[rowof[_np(unknown).astype(bool)]] = True
-        need[rowof[_np(argsrow).astype(bool) & a_null[rowof]]] = True
+        need = _np(pc.fill_null(_col(res, "need"), False)).astype(bool)
         extra = None
         if need.any():
             con.register("u", pa.table({"i": np.flatnonzero(need)}))
@@ -559,16 +556,24 @@ def _build(inp: Input, res: pa.Table, extra: pa.Table | None, text: pa.Array, li
     rows_mask = ev & ~merged_mask
     ri = np.flatnonzero(rows_mask)
     is_c = ph_np[ri] == "C"
-    a_lens, a_keys, a_vals = _map_parts(a_map)
+    # args entries straight from the map's children (no copy): element k's are a_first[k] + j
+    a_off = a_map.offsets.to_numpy().astype(np.int64)
+    a_lens = np.diff(a_off)
+    if a_map.null_count:
+        a_lens[_np(a_map.is_null()).astype(bool)] = 0
+    a_keys, a_vals = a_map.values.field(0), a_map.values.field(1)
+    a_first = a_off[:-1]
     reps = np.where(is_c, np.maximum(a_lens[ri], 1), 1)
     el = np.repeat(ri, reps)  # element index of each output row
     nrows = len(el)
     tk_el = pa.array(el)
+    # the rows' columns: one table filter when no counter has several series, else a take
+    sub = res.filter(pa.array(rows_mask)) if nrows == len(ri) else res.take(tk_el)
+    R = {name: _col(sub, name) for name in sub.column_names}
     rph = ph_np[el]
     within = np.arange(nrows, dtype=np.int64) - np.repeat(np.cumsum(reps) - reps, reps)
     c_row = rph == "C"
     has_series = c_row & (a_lens[el] > 0)
-    a_first = np.cumsum(a_lens) - a_lens
     sidx = pa.array(np.where(has_series, a_first[el] + within, 0))
     none = pa.scalar(None, pa.string())
     series_k = pc.if_else(pa.array(has_series), a_keys.take(sidx), none) if len(a_keys) else pa.nulls(nrows, pa.string())
@@ -584,7 +589,7 @@ def _build(inp: Input, res: pa.Table, extra: pa.Table | None, text: pa.Array, li
     kind[rph == "P"] = "sample"
 
     ts_rows = ts_ns[el]
-    dur_s = col["dur"].take(tk_el)
+    dur_s = R["dur"]
     dur_r = _time.parse_epoch(dur_s, unit="us")
     dur_valid = dur_r["ok"] & _np(dur_s.is_valid()).astype(bool)
     rp = partner[el]
@@ -595,7 +600,7 @@ def _build(inp: Input, res: pa.Table, extra: pa.Table | None, text: pa.Array, li
     line_end = pa.array(np.where(has_partner, line[pidx], 0), pa.int64(), mask=~has_partner)
 
     def ids(name: str) -> tuple[pa.Array, pa.Array]:
-        v = col[name].take(tk_el)
+        v = R[name]
         numeric = pc.fill_null(pc.match_substring_regex(v, r"^-?\d{1,18}$"), False)
         return (pc.cast(pc.if_else(numeric, v, none), pa.int64()), pc.if_else(numeric, none, v))
 
@@ -607,20 +612,20 @@ def _build(inp: Input, res: pa.Table, extra: pa.Table | None, text: pa.Array, li
     fdir[rph == "s"] = "out"
     fdir[rph == "t"] = "step"
     fdir[rph == "f"] = "in"
-    fid = col["id"].take(tk_el)
-    fin = _np(pc.fill_null(pc.equal(col["flow_in"].take(tk_el), "true"), False)).astype(bool)
-    fout = _np(pc.fill_null(pc.equal(col["flow_out"].take(tk_el), "true"), False)).astype(bool)
+    fid = R["id"]
+    fin = _np(pc.fill_null(pc.equal(R["flow_in"], "true"), False)).astype(bool)
+    fout = _np(pc.fill_null(pc.equal(R["flow_out"], "true"), False)).astype(bool)
     v1 = np.isin(rph, ["s", "t", "f"])
     v2 = ~v1 & (fin | fout)
     fdir[v2 & fout & ~fin] = "out"
     fdir[v2 & fin & ~fout] = "in"
     fdir[v2 & fin & fout] = "step"
     flow_id = pc.if_else(pa.array(v1), fid,
-                         pc.if_else(pa.array(v2), pc.coalesce(col["bind_id"].take(tk_el), fid), none))
+                         pc.if_else(pa.array(v2), pc.coalesce(R["bind_id"], fid), none))
     v2a = pa.array(v2)
 
     # E / e / F merged into their begin: a differing name and their own attrs are kept
-    name_rows = col["name"].take(tk_el)
+    name_rows = R["name"]
     end_name = end_attrs = None
     if has_partner.any():
         en = col["name"].take(pa.array(pidx))
@@ -636,9 +641,9 @@ def _build(inp: Input, res: pa.Table, extra: pa.Table | None, text: pa.Array, li
         end_attrs = pa.array(vals, pa.string())
 
     # attrs: verbatim keys, args.*, keys outside the struct, then reader-made tk.* keys
-    parts: list[Parts] = [_kv_parts(k, col[k].take(tk_el)) for k in _VERBATIM]
+    parts: list[Parts] = [_kv_parts(k, R[k]) for k in _VERBATIM]
     for k in ("bind_id", "flow_in", "flow_out"):
-        parts.append(_kv_parts(k, pc.if_else(v2a, none, col[k].take(tk_el))))
+        parts.append(_kv_parts(k, pc.if_else(v2a, none, R[k])))
     parts += [_kv_parts("pid", pid_o), _kv_parts("tid", tid_o)]
     # args.* for every row but counters (their args are the series)
     not_c = ~c_row
@@ -662,12 +667,12 @@ def _build(inp: Input, res: pa.Table, extra: pa.Table | None, text: pa.Array, li
     if end_name is not None:
         parts += [_kv_parts("tk.end_name", end_name), _kv_parts("tk.end_args", end_attrs)]
     parts += [_kv_parts("tk.series", series_k), _kv_parts("tk.value", pc.if_else(notnum, series_v, none))]
-    pid_rows = col["pid"].take(tk_el)
+    pid_rows = R["pid"]
     if processes:
         pos = pc.index_in(pid_rows, value_set=pa.array(list(processes)))
         parts.append(_kv_parts("tk.process_name", pa.array(list(processes.values())).take(pos)))
     if threads:
-        pt = pc.binary_join_element_wise(pc.fill_null(pid_rows, "None"), pc.fill_null(col["tid"].take(tk_el), "None"), "/")
+        pt = pc.binary_join_element_wise(pc.fill_null(pid_rows, "None"), pc.fill_null(R["tid"], "None"), "/")
         pos = pc.index_in(pt, value_set=pa.array(list(threads)))
         parts.append(_kv_parts("tk.thread_name", pa.array(list(threads.values())).take(pos)))
 
@@ -677,7 +682,7 @@ def _build(inp: Input, res: pa.Table, extra: pa.Table | None, text: pa.Array, li
         "dur": pa.array(dur_np, pa.int64(), mask=~dur_valid).cast(pa.duration("ns")),
         "kind": pa.array(kind, pa.string()),
         "name": name_rows,
-        "category": col["cat"].take(tk_el),
+        "category": R["cat"],
         "value": value,
         "pid": pid_i,
         "tid": tid_i,
