@@ -156,8 +156,9 @@ def test_reference_time_anchor():
     first = _rows(tl)[0]
     assert first["ts_src"] == 1131_616800_000
     assert first["ts"].value == first["ts_src"] + tod - mono  # ts moved, ts_src untouched
-    ref = _meta(path)["extra"]["reference_time"]
-    assert ref == {"date": "2026-11-27 23:17:24.143079", "tod_ns": tod, "clock_ns": mono, "clockid": "monotonic"}
+    ref = {"date": "2026-11-27 23:17:24.143079", "tod_ns": tod, "clock_ns": mono, "clockid": "monotonic"}
+    assert _meta(path)["extra"]["reference_time"] == ref
+    assert tl.meta[src["source"]]["extra"]["reference_time"] == ref  # kept on the Timeline
 
 
 def test_inet_sock_set_state():
