@@ -25,6 +25,7 @@ Blank lines are not records.
 from __future__ import annotations
 
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -63,6 +64,8 @@ _NESTABLE = ("time", "level", "message")  # roles whose candidates may be nested
 _MAX_KEYS = 300  # more distinct keys than this: every line is read as a MAP instead
 _SAMPLE = 2000  # lines whose keys are listed up front (head + evenly spaced)
 _REASON_JSON = "not a JSON object (invalid or truncated JSON)"
+_FIRST_KEY = re.compile(rb'^\{\s*"([^"\\]{1,40})"\s*:')
+_LOG_FIRST_KEYS = set(TIME_KEYS + LEVEL_KEYS + MESSAGE_KEYS)
 _WS = np.array([0x20, 0x09, 0x0A, 0x0D, 0x0B, 0x0C], dtype=np.uint8)
 
 
@@ -78,7 +81,12 @@ def _sniff(head: bytes, name: str) -> float:
         try:
             obj = orjson.loads(ln)
         except orjson.JSONDecodeError:
-            continue  # the head may cut the last line; a bad line is a reject, not a veto
+            # the head may cut a long last line: a log record if its first key is a log key
+            m = _FIRST_KEY.match(ln) if i == len(lines) - 1 and not head.endswith(b"\n") else None
+            if m and m.group(1).decode("utf-8", "replace") in _LOG_FIRST_KEYS:
+                objs += 1
+                timeish += 1
+            continue  # otherwise a bad line is a reject, not a veto
         if isinstance(obj, dict):
             objs += 1
             if any(k in obj for k in TIME_KEYS) or "log" in obj or "@timestamp" in obj:
@@ -278,17 +286,17 @@ def _pick_roles(keys: list[str], forced: dict[str, str | None]) -> dict[str, lis
     return roles
 
 
-def _role_expr(cand: str, present: set[str]) -> str | None:
-    """SQL for one candidate: the literal key's column, else a nested path into its parent."""
-    if cand in present:
-        return f"s.{_ident(cand)}"
+def _role_exprs(cand: str, present: set[str]) -> list[str]:
+    """SQL for one candidate: the literal key's column, then a nested path into its parent."""
+    out = [f"s.{_ident(cand)}"] if cand in present else []
     if "." in cand:
         parts = cand.split(".")
         for cut in range(len(parts) - 1, 0, -1):
             parent = ".".join(parts[:cut])
             if parent in present:
-                return f"try(json_extract_string(s.{_ident(parent)}, {_lit(_jpath(parts[cut:]))}))"
-    return None
+                out.append(f"try(json_extract_string(s.{_ident(parent)}, {_lit(_jpath(parts[cut:]))}))")
+                break
+    return out
 
 
 def _parse(con: Any, n: int, forced: dict[str, str | None]) -> dict[str, Any]:
@@ -310,7 +318,7 @@ def _parse(con: Any, n: int, forced: dict[str, str | None]) -> dict[str, Any]:
         roles = _pick_roles(skeys, forced)
         exprs = []
         for role, cands in roles.items():
-            parts = [e for e in (_role_expr(c, present) for c in cands) if e is not None]
+            parts = [e for c in cands for e in _role_exprs(c, present)]
             if parts:
                 exprs.append(f"coalesce({', '.join(parts)}) AS r_{role}" if len(parts) > 1 else f"{parts[0]} AS r_{role}")
         # the first present literal candidate of a role leaves attrs; other candidates stay
