@@ -269,13 +269,17 @@ def test_boot_anchor_from_kernel_lines(tmp_path):
     text = ("Mar 14 09:00:00 web-02 kernel: [  100.250000] eth0: Link is Up\n"
             "Mar 14 09:00:10 web-02 kernel: [  110.500000] EXT4-fs (vda1): re-mounted\n"
             "Mar 14 09:00:11 web-03 kernel: [    5.000000] booted\n"
-            "Mar 14 09:00:12 web-02 sshd[5]: hello [1.0]\n")
+            "Mar 14 09:00:12 web-02 sshd[5]: hello [1.0]\n"
+            "Mar 14 09:05:00 web-02 kernel: [    2.000000] rebooted\n")
     p = _write(tmp_path, text)
     res = _read(p, year=2024)
     anchors = res.meta["extra"]["boot_anchors"]
-    assert set(anchors) == {"web-02", "web-03"}
+    assert set(anchors) == {"web-02", "web-03", "web-02#2"}
+    assert anchors["web-02#2"]["anchor_ns"] == _ns("2024-03-14T09:04:58Z")
+    assert anchors["web-02#2"]["boot"] == 2 and anchors["web-02#2"]["host"] == "web-02"
     a = anchors["web-02"]
-    assert a["n"] == 2 and a["prec_ns"] == NS
+    assert a["n"] == 2 and a["prec_ns"] == NS and a["spread_ns"] == 250_000_000
+    assert a["anchor_ns"] == (a["min_ns"] + a["max_ns"]) // 2
     assert a["min_ns"] == _ns("2024-03-14T09:00:10Z") - 110_500_000_000
     assert a["max_ns"] == _ns("2024-03-14T09:00:00Z") - 100_250_000_000
     assert anchors["web-03"]["boot_ns"] == _ns("2024-03-14T09:00:06Z")

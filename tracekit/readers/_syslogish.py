@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from .._time import fmt_ns
 from ..errors import OptionError
 from ..schema import ATTRS_TYPE
 
@@ -239,16 +240,30 @@ def merge_text(head_idx: np.ndarray, cont_idx: np.ndarray, owner: np.ndarray,
     return g["o"].to_numpy(), g["t"]
 
 
-def anchors_summary(host: pl.Series, diff_ns: np.ndarray, prec_ns: np.ndarray) -> dict[str, dict]:
-    """Per host: median, min, max of (wall ns − uptime ns) and the count — a boot-time anchor."""
-    if len(diff_ns) == 0:
-        return {}
-    df = pl.DataFrame({"h": host.fill_null("").cast(pl.String), "d": diff_ns, "p": prec_ns})
-    g = df.group_by("h", maintain_order=True).agg(
-        pl.col("d").median().alias("median"), pl.col("d").min().alias("min"),
-        pl.col("d").max().alias("max"), pl.len().alias("n"), pl.col("p").max().alias("prec"))
-    out = {}
-    for r in g.iter_rows(named=True):
-        out[r["h"] or "?"] = {"boot_ns": int(r["median"]), "min_ns": int(r["min"]),
-                              "max_ns": int(r["max"]), "n": int(r["n"]), "prec_ns": int(r["prec"])}
+def anchors_summary(host: pl.Series, uptime_ns: np.ndarray, wall_ns: np.ndarray,
+                    prec_ns: np.ndarray) -> dict[str, dict]:
+    """Boot-time anchors from lines carrying both a wall time and a kernel uptime.
+
+    Per host and boot (a new boot starts where the host's uptime goes back): ``anchor_ns`` =
+    ``boot_ns`` = the median of (wall ns − uptime ns) — the UTC time of that boot's uptime zero —
+    with ``min_ns``/``max_ns``/``spread_ns``, ``prec_ns`` (the wall stamps' precision), ``n``,
+    ``host`` and ``boot`` (1, 2, … in file order). Keys: ``host``, then ``host#2`` for a reboot.
+    """
+    out: dict[str, dict] = {}
+    if len(uptime_ns) == 0:
+        return out
+    hs = host.fill_null("?").cast(pl.String).to_numpy()
+    diff = wall_ns - uptime_ns
+    for h in dict.fromkeys(hs.tolist()):  # hosts in order of appearance (few)
+        sel = np.flatnonzero(hs == h)
+        up = uptime_ns[sel]
+        boot = np.concatenate([[0], np.cumsum(up[1:] < up[:-1])])
+        for b in range(int(boot[-1]) + 1):
+            d = np.sort(diff[sel[boot == b]])
+            lo, hi = d[(d.size - 1) // 2], d[d.size // 2]
+            med = int(lo + (hi - lo) // 2)  # in int64: a float would lose ns at epoch scale
+            out[h if b == 0 else f"{h}#{b + 1}"] = {
+                "anchor_ns": med, "boot_ns": med, "anchor": fmt_ns(med), "host": h, "boot": b + 1,
+                "min_ns": int(d[0]), "max_ns": int(d[-1]), "spread_ns": int(d[-1] - d[0]),
+                "prec_ns": int(prec_ns[sel[boot == b]].max()), "n": int(d.size)}
     return out

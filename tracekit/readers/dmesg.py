@@ -28,7 +28,7 @@ A line without a stamp continues the previous record (merged, message joined wit
 Example::
 
     >>> import tracekit as tk
-    >>> tl = tk.load("dmesg.txt", host="node-3")            # doctest: +SKIP
+    >>> tl = tk.load("dmesg.txt", host="node-3")  # dmesg has no host: name it  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -84,8 +84,7 @@ def _sniff(head: bytes, name: str) -> float:
     return 0.3 * share if share < 0.5 else 0.65 + 0.3 * share
 
 
-def _read(inp: Input, tz: str | None = None, host: str | None = None,
-          raw_prefix: str = "keep") -> ReadResult:
+def _read(inp: Input, tz: str | None = None, raw_prefix: str = "keep") -> ReadResult:
     zi = sx.zone(tz, inp.path)
     if raw_prefix not in ("keep", "level"):
         raise OptionError(f"{inp.path}: raw_prefix must be 'keep' or 'level', not {raw_prefix!r}")
@@ -94,7 +93,7 @@ def _read(inp: Input, tz: str | None = None, host: str | None = None,
     n = len(text)
     if n == 0:
         return ReadResult(events={"ts_src": pa.array([], pa.int64())}, records=0, emitted=0,
-                          meta={"clock": "boot", "note": "empty input", "host": host})
+                          meta={"clock": "boot", "note": "empty input"})
     s = pl.from_arrow(text)
     if not isinstance(s, pl.Series):
         s = s.to_series()
@@ -205,7 +204,6 @@ def _read(inp: Input, tz: str | None = None, host: str | None = None,
         "name": name.to_arrow(),
         "category": r["fac"].to_arrow(),
         "severity": sev,
-        "host": host,
         "pid": sub["spid"].cast(pl.Int64, strict=False).to_arrow(),
         "message": msg.to_arrow(),
         "attrs": sx.attrs_map(m, parts),
@@ -214,7 +212,6 @@ def _read(inp: Input, tz: str | None = None, host: str | None = None,
         "offset": lines.offset[rows],
     }
     meta["assumed"] = assumed
-    meta["host"] = host
     meta["extra"] = {"form": {"uptime": "dmesg (uptime)", "ctime": "dmesg -T", "iso": "dmesg --time-format iso"}[form],
                      "prefix": ("-x" if r["fac"].is_not_null().any() else "-r" if rawp.is_not_null().any() else None)}
     if lines.bad_utf8.size:
@@ -233,7 +230,6 @@ register(
         read=_read,
         options={
             "tz": "IANA zone of dmesg -T times, e.g. 'Europe/Berlin'; default UTC",
-            "host": "host the ring buffer came from (dmesg does not print it); default none",
             "raw_prefix": "'keep' (default: dmesg -r numbers only in attrs) or 'level' (read them as the level)",
         },
         extensions=(".dmesg", "dmesg", "dmesg.txt", "kern.log"),

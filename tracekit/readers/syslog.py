@@ -32,9 +32,10 @@ firings group), state ``started``/``finished``/``failed``, and a grandchild's ex
 ``value`` (the error line is linked to its CMD by host and child pid). The tag is then in
 attrs ``syslog.tag``.
 
-Kernel lines with an uptime stamp give ``meta["extra"]["boot_anchors"]``: per host the median,
-min and max of (wall ns − uptime ns), so boot-clock sources (dmesg) of that host can be put on
-UTC.
+Kernel lines with an uptime stamp give ``meta["extra"]["boot_anchors"]``: per host (and boot:
+a new one where the uptime goes back, key ``host#2``) ``anchor_ns`` = the median of (wall ns −
+uptime ns), with min/max/spread and the stamps' precision, so boot-clock sources (dmesg) of that
+host can be put on UTC.
 
 Lines that do not start with a timestamp or ``<PRI>`` continue the previous record (macOS
 TAB-indented lines): merged, message joined with ``\\n``, provenance ``line..line_end``. A line
@@ -416,7 +417,7 @@ def _read(inp: Input, year: int | None = None, tz: str | None = None) -> ReadRes
             msg = msg.scatter(pl.Series(kp), rest)
             parts.append((kp, "kernel.uptime", kg["us"] + "." + kg["uf"]))
             wall = ts[rows][kp]
-            extra["boot_anchors"] = sx.anchors_summary(rf["host"][pl.Series(kp)], wall - up_ns,
+            extra["boot_anchors"] = sx.anchors_summary(rf["host"][pl.Series(kp)], up_ns, wall,
                                                        prec[rows][kp])
     kinds = pa.DictionaryArray.from_arrays(pa.array(kind_state.astype(np.int32)), pa.array(["log", "state"]))
     hosts = rf["host"].drop_nulls().unique()
