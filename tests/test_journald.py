@@ -199,10 +199,11 @@ def test_json_pretty_hostile(tmp_path):
         return "{\n" + ",\n".join(f'\t"{k}" : {json.dumps(v)}' for k, v in o.items()) + "\n}\n"
 
     text = pretty(objs[0]) + "stray line\n" + pretty(objs[1]) + pretty(objs[2])[:-20]
-    (tmp_path / "p.json").write_text(text)
+    (tmp_path / "p.json").write_bytes(text.encode().replace(b"m0", b"m\xff0"))
     tl = tk.load(tmp_path / "p.json")
     _check(tl, 4, 2, 2)
-    assert [r["message"] for r in _rows(tl)] == ["m0", "m1"]
+    assert [r["message"] for r in _rows(tl)] == ["m\\xff0", "m1"]
+    assert "invalid UTF-8" in _rows(tl)[0]["attrs"]["tk.note"] and "tk.note" not in _rows(tl)[1]["attrs"]
     assert _rows(tl)[1]["attrs"]["BYTES"] == "[1,2,3]"
     reasons = sorted(r["reason"] for r in tl.rejects.to_pylist())
     assert reasons == ["text outside a JSON object", "truncated JSON object (no closing brace)"]

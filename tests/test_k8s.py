@@ -325,3 +325,17 @@ def test_audit_hostile_lines(tmp_path):
     big = [r for r in rows if r["name"] == "update endpoints"][0]
     assert len(json.loads(big["attrs"]["requestObject"])["metadata"]["annotations"]["blob"]) == 1_000_000
     assert sorted(r["line"] for r in tl.rejects.to_pylist()) == [2, 3, 6, 7]
+
+
+def test_document_with_invalid_utf8_and_non_ascii(tmp_path):
+    raw = (FIX / "kubectl_get_events.json").read_bytes()
+    raw = raw.replace(b"Successfully assigned", b"Caf\xc3\xa9 \xff assigned", 1)  # é, then a bad byte
+    (tmp_path / "u.json").write_bytes(raw)
+    tl = tk.load(tmp_path / "u.json")
+    _check(tl, "k8s_events", 4, 4, 0, 0)
+    rows = _rows(tl)
+    assert rows[0]["message"].startswith("Café \\xff assigned")
+    # byte offsets stay byte offsets after a multi-byte character and a bad byte
+    back = raw.index(b'        {\n            "apiVersion": "v1",\n            "count": 5')
+    assert rows[1]["offset"] == back + 8 and raw[rows[1]["offset"]:rows[1]["offset"] + 1] == b"{"
+    assert _src(tl)["note"].startswith("invalid UTF-8")

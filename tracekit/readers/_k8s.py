@@ -215,17 +215,23 @@ def _document_records(inp: Input | None, data: bytes | None, expand_lists: bool)
     raw = bytes(inp.buffer()) if inp is not None else data
     assert raw is not None
     s = raw.decode("utf-8", errors="surrogateescape")
-    cp = np.frombuffer(s.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
-    surr = (cp >= 0xDC80) & (cp <= 0xDCFF)
-    blen = 1 + (cp >= 0x80).astype(np.int64) + (cp >= 0x800) + (cp >= 0x10000)
-    blen[surr] = 1
-    cum = np.concatenate([[0], np.cumsum(blen)])
-    nlpos = np.flatnonzero(cp == 10)
-    has_bad = bool(surr.any())
+    if raw.isascii():  # the usual case: a character is a byte
+        nlpos = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == 10)
+        cum = None
+        has_bad = False
+    else:  # byte offset of each character (invalid bytes are lone surrogates: 1 byte each)
+        cp = np.frombuffer(s.encode("utf-32-le", errors="surrogatepass"), dtype=np.uint32)
+        surr = (cp >= 0xDC80) & (cp <= 0xDCFF)
+        blen = 1 + (cp >= 0x80).astype(np.int64) + (cp >= 0x800) + (cp >= 0x10000)
+        blen[surr] = 1
+        cum = np.concatenate([[0], np.cumsum(blen)])
+        nlpos = np.flatnonzero(cp == 10)
+        has_bad = bool(surr.any())
+        del cp, blen, surr
 
-    def clean(a: int, b: int) -> str:
+    def clean(a: int, b: int, handler: str = "tracekit.json_backslash") -> str:
         t = s[a:b]
-        return t.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") if has_bad else t
+        return t.encode("utf-8", "surrogateescape").decode("utf-8", handler) if has_bad else t
 
     spans: list[tuple[int, int, int]] = []  # start, end, item index
     rej: list[tuple[int, int, str]] = []
@@ -295,15 +301,15 @@ def _document_records(inp: Input | None, data: bytes | None, expand_lists: bool)
     en = np.array([b for _, b, _ in spans], np.int64)
     rec = Records(
         pa.array([clean(a, b) for a, b, _ in spans], pa.large_string()),
-        line_of(st), line_of(np.maximum(en - 1, st)), cum[st],
+        line_of(st), line_of(np.maximum(en - 1, st)), st if cum is None else cum[st],
         np.array([k for _, _, k in spans], np.int64), mode="document",
         bad_utf8=int(has_bad),
     )
     for a, b, why in rej:
         rec.reject_line.append(int(line_of(np.array([a]))[0]))
-        rec.reject_offset.append(int(cum[a]))
+        rec.reject_offset.append(int(a if cum is None else cum[a]))
         rec.reject_reason.append(why)
-        rec.reject_raw.append(clean(a, b).rstrip())
+        rec.reject_raw.append(clean(a, b, "backslashreplace").rstrip())
     return rec
 
 

@@ -130,7 +130,7 @@ def _json_pretty(inp: Input) -> _Recs:
     import duckdb
 
     lines = split_lines(inp)
-    st = lines.stripped()
+    st = pc.utf8_rtrim(_k8s.json_safe_text(inp, lines), characters="\r\n")
     trimmed = pc.utf8_trim_whitespace(st)
     is_start = np.asarray(pc.equal(trimmed, "{").to_numpy(zero_copy_only=False), bool)
     is_end = np.asarray(pc.equal(trimmed, "}").to_numpy(zero_copy_only=False), bool)
@@ -163,7 +163,8 @@ def _json_pretty(inp: Input) -> _Recs:
     bad_lines[lines.bad_utf8 - 1] = True
     r.text = obj.filter(pa.array(ok)).cast(pa.large_string())
     r.line, r.line_end, r.offset = lines.line[a[ok]], lines.line[b[ok]], lines.offset[a[ok]]
-    r.bad = np.array([bool(bad_lines[x:y + 1].any()) for x, y in zip(a[ok], b[ok])], bool)
+    cs = np.concatenate([[0], np.cumsum(bad_lines)])
+    r.bad = (cs[b[ok] + 1] - cs[a[ok]]) > 0
     for j in np.flatnonzero(~ok):
         why = "truncated JSON object (no closing brace)" if end_of[res.column("g")[int(j)].as_py()] == n \
             else "invalid JSON object"
