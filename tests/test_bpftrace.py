@@ -178,3 +178,23 @@ def test_hostile_text_and_empty(tmp_path):
     p.write_bytes(b"")
     tl = tk.load(p, format="bpftrace")
     assert tl.events.num_rows == 0
+
+
+def test_json_printf_first_column_time(tmp_path):
+    p = tmp_path / "input.bin"
+    p.write_text('{"type": "attached_probes", "data": {"probes": 1}}\n'
+                 '{"type": "printf", "data": "TIME     PID\\n"}\n'
+                 '{"type": "printf", "data": "08:57:52.430193 42\\n"}\n'
+                 '{"type": "time", "data": "08:57:53\\n"}\n'
+                 '{"type": "map", "data": {"@n": {"a": 1}}}\n')
+    tl = tk.load(p, date="2020-05-01")
+    assert_accounted(tl)
+    src = tl.sources.to_pylist()[0]
+    assert src["clock"] == "realtime" and "date" not in dict(src["assumed"])  # given, not assumed
+    rows = _rows(tl)
+    day = 1588291200_000_000_000
+    assert [r["ts_src"] - day for r in rows] == [32272_430193_000, 32272_430193_000, 32273_000_000_000,
+                                                 32273_000_000_000]
+    assert dict(rows[1]["attrs"])["tk.time"] == "first column" and rows[1]["ts_prec"].value == 1000
+    assert dict(rows[0]["attrs"])["tk.time"].startswith("none (placed at the previous")  # the header row
+    assert dict(rows[3]["attrs"])["tk.time"].startswith("at exit (placed at the last")

@@ -201,6 +201,18 @@ def _parse_wall(s: Any) -> int | None:
     return int(d.timestamp()) * 1_000_000_000 + int((m[7] or "").ljust(9, "0"))
 
 
+def _day_ns(inp: Input, meta: dict[str, Any]) -> int:
+    """Epoch ns of the day that ``HH:MM:SS`` times belong to (``date=``, else the file's
+    modification date, UTC); the choice is recorded in ``meta["assumed"]``."""
+    d0 = meta.get("_date")
+    if d0 is None:
+        mtime = inp.mtime
+        d0 = _dt.datetime.fromtimestamp(mtime, _dt.timezone.utc).date() if mtime else _dt.date(1970, 1, 1)
+        meta["assumed"]["date"] = f"{d0.isoformat()} (the file's modification date; HH:MM:SS times carry none; set date=)"
+    meta["assumed"]["tz"] = "UTC (HH:MM:SS times read as UTC)"
+    return int(_dt.datetime(d0.year, d0.month, d0.day, tzinfo=_dt.timezone.utc).timestamp()) * 1_000_000_000
+
+
 # --------------------------------------------------------------------------- JSON
 
 
@@ -321,16 +333,7 @@ def _read_text(inp: Input, lines: Any, text: pl.Series, blank: np.ndarray, meta:
 
     # column names from the last header row before each timed row
     hdr_names: dict[int, list[str]] = {int(i): text[int(i)].split() for i in np.flatnonzero(colhead)}
-    mtime = inp.mtime
-    date = meta.pop("_date", None)
-    if date is None:
-        d0 = _dt.datetime.fromtimestamp(mtime, _dt.timezone.utc).date() if mtime else _dt.date(1970, 1, 1)
-        meta["assumed"]["date"] = f"{d0.isoformat()} (the file's modification date; HH:MM:SS times carry none; set date=)"
-    else:
-        d0 = date
-    day_ns = int(_dt.datetime(d0.year, d0.month, d0.day, tzinfo=_dt.timezone.utc).timestamp()) * 1_000_000_000
-    if timed.any():
-        meta["assumed"]["tz"] = "UTC (HH:MM:SS times read as UTC)"
+    day_ns = _day_ns(inp, meta) if timed.any() else 0
 
     # structured lines: histograms, maps, stacks (few lines: a loop is fine)
     cur_name, cur_key, frames = None, None, []
@@ -456,16 +459,16 @@ def _read(inp: Input, date: str | None = None) -> ReadResult:
     timed_df = None
     if _JSON_SNIFF.search(head) or head.lstrip().startswith(b"{"):
         meta["extra"]["output"] = "json"
+        json_mode = True
         if lines.bad_utf8.size:  # the decoder's \xNN escapes are not JSON escapes: make them literal
             bi = lines.bad_utf8 - 1
             text = text.scatter(bi, text.gather(bi).str.replace_all(r"\\x([0-9a-f]{2})", r"\\x${1}"))
-        meta.pop("_date", None)
         rows, printf_df, counts, rejects, records = _read_json(inp, lines, text, blank, meta)
         counts.setdefault("merged", 0)
     else:
+        json_mode = False
         meta["extra"]["output"] = "text"
         rows, printf_df, timed_df, counts, rejects, records = _read_text(inp, lines, text, blank, meta)
-    meta.pop("_date", None)
 
     parts = []
     sdf = rows.frame().with_columns(prec=pl.lit(None, dtype=pl.Int64))
@@ -482,6 +485,23 @@ def _read(inp: Input, date: str | None = None) -> ReadResult:
             kind=pl.lit("log"), name=pl.lit("printf"), value=pl.lit(None, dtype=pl.Float64), line_end=pl.col("line"),
         ).select(sdf.columns))
     df = pl.concat(parts, how="vertical_relaxed").sort("line", maintain_order=True)
+    if json_mode and df.height:  # printf/time records whose first column is a HH:MM:SS time
+        tm = df["message"].str.extract_groups(_TIME_COL)
+        hit = (tm.struct.field("h").is_not_null() & df["name"].is_in(["printf", "time"])).fill_null(False)
+        if hit.any():
+            t = tm.struct.unnest()
+            tod = ((t["h"].cast(pl.Int64) * 3600 + t["m"].cast(pl.Int64) * 60 + t["s"].cast(pl.Int64)) * 1_000_000_000
+                   + t["f"].fill_null("").str.pad_end(9, "0").cast(pl.Int64, strict=False).fill_null(0))
+            prec = pl.Series(10 ** np.clip(9 - t["f"].fill_null("").str.len_chars().to_numpy().astype(np.int64), 0, 9))
+            day = _day_ns(inp, meta)
+            df = df.with_columns(
+                ts=pl.when(hit).then(tod + day).otherwise(pl.col("ts")),
+                prec=pl.when(hit).then(prec).otherwise(pl.col("prec")),
+                vals=pl.when(hit).then(pl.col("vals").list.eval(
+                    pl.when(pl.element().str.starts_with("none")).then(pl.lit("first column")).otherwise(pl.element())))
+                .otherwise(pl.col("vals")),
+            )
+    meta.pop("_date", None)
     has_t = df["ts"].is_not_null()
     if has_t.any():
         meta["clock"] = "realtime"
