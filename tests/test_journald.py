@@ -155,6 +155,7 @@ def test_two_boots_units_and_order(tmp_path):
     assert anchors["1b0e5d3c2a194f7e8d6c5b4a39281706"]["spread_ns"] == 2000
     assert anchors["2c1f6e4d3b2a405f9e7d6c5b4a392817"]["anchor_ns"] == 1710406997_000000_000
     assert "boot_id" not in res.meta  # two boots: the per-record _BOOT_ID attrs say which
+    assert tl.meta["two_boots.json"]["extra"]["boot_anchors"] == anchors  # reachable from the Timeline
     assert load_neutral(FIX / "two_boots.json", tmp_path).sources.column("format")[0].as_py() == "journald"
 
 

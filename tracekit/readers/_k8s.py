@@ -338,8 +338,8 @@ class Extract:
     Example::
 
         >>> x = Extract(["a", "b"])
-        >>> x.s("$.c.d"), x.j("$.a")
-        ('s[3]', 'j[1]')
+        >>> x.s("$.c.d"), x.key("b"), x.j(json_path("a"))
+        ('s[3]', 's[2]', 'j[1]')
     """
 
     def __init__(self, keys: list[str], src: str = "o") -> None:
