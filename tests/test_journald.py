@@ -251,3 +251,13 @@ def test_empty_and_layout_option(tmp_path):
     assert len(tk.load(tmp_path / "one.json", layout="json")) == 1
     with pytest.raises(tk.errors.OptionError, match="layout"):
         tk.load(tmp_path / "one.json", layout="xml")
+
+
+def test_multi_valued_message_in_json(tmp_path):
+    (tmp_path / "m.json").write_bytes(_line(MESSAGE=["first value", "second value"]) + _line(MESSAGE=[[104, 105], "x"]))
+    tl = tk.load(tmp_path / "m.json")
+    _check(tl, 2, 2, 0)
+    rows = _rows(tl)
+    assert rows[0]["message"] == "first value"
+    assert json.loads(rows[0]["attrs"]["MESSAGE"]) == ["first value", "second value"]
+    assert rows[1]["message"] is None and rows[1]["attrs"]["MESSAGE"] == '[[104,105],"x"]'

@@ -339,3 +339,16 @@ def test_document_with_invalid_utf8_and_non_ascii(tmp_path):
     back = raw.index(b'        {\n            "apiVersion": "v1",\n            "count": 5')
     assert rows[1]["offset"] == back + 8 and raw[rows[1]["offset"]:rows[1]["offset"] + 1] == b"{"
     assert _src(tl)["note"].startswith("invalid UTF-8")
+
+
+def test_garbage_between_pretty_objects(tmp_path):
+    items = json.loads((FIX / "kubectl_get_events.json").read_text())["items"]
+    parts = [json.dumps(it, indent=4) + "\n" for it in items]
+    text = parts[0] + "W1114 09:00:00 some kubectl warning\nand its second line\n" + parts[1] + parts[2][:200]
+    (tmp_path / "g.json").write_text(text)
+    tl = tk.load(tmp_path / "g.json", format="k8s_events")
+    _check(tl, "k8s_events", 4, 2, 0, 2)
+    rej = tl.rejects.to_pylist()
+    first = parts[0].count("\n")
+    assert [r["line"] for r in rej] == [first + 1, first + 3 + parts[1].count("\n")]
+    assert rej[0]["raw"] == "W1114 09:00:00 some kubectl warning\nand its second line"
