@@ -44,7 +44,7 @@ def arr(a: Any) -> pa.Array:
 def field(a: pa.Array, name: str, n: int | None = None) -> pa.Array:
     """Child ``name`` of a struct array (nulls where the parent is null, or absent)."""
     a = arr(a)
-    if a.type.get_field_index(name) < 0:
+    if not pa.types.is_struct(a.type) or a.type.get_field_index(name) < 0:
         return pa.nulls(len(a) if n is None else n, pa.string())
     return arr(pc.struct_field(a, name))
 
@@ -67,6 +67,10 @@ def as_int(a: pa.Array) -> pa.Array:
     if pa.types.is_integer(a.type):
         return a.cast(pa.int64())
     s = as_str(a)
+    try:  # the common case: every value is a clean integer
+        return s.cast(pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
     ok = pc.fill_null(pc.match_substring_regex(s, _DIGITS), False)
     s = pc.if_else(ok, pc.utf8_trim_whitespace(s), pa.scalar(None, pa.string()))
     try:
@@ -94,7 +98,8 @@ def nonempty(a: pa.Array) -> np.ndarray:
 def flatten(lists: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """Flatten a list column: (the items, each item's parent row index)."""
     lists = arr(lists)
-    if pa.types.is_null(lists.type):
+    t = lists.type
+    if not (pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_map(t)):  # absent: all null
         return pa.array([], pa.null()), np.zeros(0, np.int64)
     if pa.types.is_map(lists.type):  # entries as struct<key, value>
         off = np.asarray(lists.offsets, dtype=np.int64)
@@ -125,22 +130,28 @@ def null_where(a: pa.Array, mask: np.ndarray) -> pa.Array:
 def lower_ids(a: pa.Array) -> pa.Array:
     """Ids as given, lower-cased; the empty string is no id (null)."""
     s = as_str(a)
-    s = null_where(s, ~nonempty(s) & valid(s))
-    return pc.utf8_lower(s)
+    empty = pc.fill_null(pc.equal(pc.binary_length(s), 0), False)
+    if pc.any(empty).as_py():
+        s = pc.if_else(empty, pa.scalar(None, pa.string()), s)
+    return pc.ascii_lower(s)
 
 
 _B64_ID = re.compile(r"^[A-Za-z0-9+/_-]+={0,2}$")
+_HEX = re.compile(r"^[0-9A-Fa-f]+$")
 
 
 def hex_ids(a: pa.Array) -> tuple[pa.Array, int]:
     """OTLP ids to lower-case hex. OTLP JSON writes hex, but some producers write the proto
-    bytes as base64 (``AAAAAAAAAAEAAAAAAAAAAA==``): those are detected (not all hex, valid
-    base64 of 8 or 16 bytes) and converted. Returns the ids and how many were converted.
+    bytes as base64 (``AAAAAAAAAAEAAAAAAAAAAA==``): those are detected (base64 of 8 or 16
+    bytes is 12 or 24 characters, never the 16 or 32 of hex) and converted. Returns the ids
+    and how many were converted.
     """
     s = lower_ids(a)
     raw = as_str(a)
-    nothex = pc.fill_null(pc.invert(pc.match_substring_regex(raw, r"^[0-9A-Fa-f]*$")), False)
-    idx = np.flatnonzero(np.asarray(nothex.to_numpy(zero_copy_only=False), dtype=bool))
+    ln = pc.utf8_length(raw)
+    odd = pc.fill_null(pc.and_(pc.not_equal(ln, 16), pc.not_equal(ln, 32)), False)
+    odd = pc.and_(odd, pc.greater(pc.fill_null(ln, 0), 0))
+    idx = np.flatnonzero(np.asarray(odd.to_numpy(zero_copy_only=False), dtype=bool))
     if not len(idx):
         return s, 0
     vals = raw.take(pa.array(idx)).to_pylist()
@@ -148,7 +159,7 @@ def hex_ids(a: pa.Array) -> tuple[pa.Array, int]:
     conv = 0
     for v in vals:
         h = None
-        if v and _B64_ID.match(v):
+        if v and _B64_ID.match(v) and not _HEX.match(v):
             try:
                 b = base64.b64decode(v.replace("-", "+").replace("_", "/") + "=" * (-len(v) % 4), validate=True)
                 if len(b) in (8, 16):
@@ -218,7 +229,7 @@ def build_map(n: int, parts: list[Part]) -> pa.Array:
         starts[:, j] = np.where(has, st + base, 0)
         lens[:, j] = np.where(has, ln, 0)
         base += len(p.keys)
-        keys.append(as_str(p.keys))
+        keys.append(pc.dictionary_encode(as_str(p.keys)))
         vals.append(pc.fill_null(as_str(p.vals), "null"))
     s = starts.ravel()
     ln = lens.ravel()
@@ -226,13 +237,18 @@ def build_map(n: int, parts: list[Part]) -> pa.Array:
     seg = np.zeros(len(ln), np.int64)
     np.cumsum(ln[:-1], out=seg[1:]) if len(ln) > 1 else None
     idx = np.arange(total, dtype=np.int64) + np.repeat(s - seg, ln)
-    ktab = pa.concat_arrays(keys) if keys else pa.array([], pa.string())
+    # keys repeat: gather small dictionary indices, then decode from the (tiny) dictionaries
+    kdict = pa.concat_arrays([k.dictionary for k in keys])
+    kbase = np.cumsum([0] + [len(k.dictionary) for k in keys[:-1]])
+    kidx = np.concatenate([np.asarray(k.indices.to_numpy(zero_copy_only=False), np.int64) + b
+                           for k, b in zip(keys, kbase)])
     vtab = pa.concat_arrays(vals) if vals else pa.array([], pa.string())
     take = pa.array(idx)
+    ktab = kdict.take(pa.array(kidx[idx]))
     row_tot = lens.sum(axis=1)
     moff = np.zeros(n + 1, np.int32)
     np.cumsum(row_tot, out=moff[1:])
-    return pa.MapArray.from_arrays(pa.array(moff), ktab.take(take), vtab.take(take)).cast(ATTRS_TYPE)
+    return pa.MapArray.from_arrays(pa.array(moff), ktab, vtab.take(take)).cast(ATTRS_TYPE)
 
 
 def typed_kv(lists: pa.Array, prefix: str = "") -> tuple[Part, np.ndarray]:

@@ -244,14 +244,9 @@ def _parse(inp: Input) -> tuple[pa.Array, np.ndarray | None, np.ndarray | None, 
     first = _first_nonspace(buf)
     if first < 0:
         return pa.array([], pa.struct([])), None, None, None, notes
-    try:
-        if not _utf8_ok(buf):  # pyarrow.json would pass invalid UTF-8 into string columns
-            raise pa.ArrowInvalid("invalid UTF-8")
-        opts = pj.ParseOptions(explicit_schema=SCHEMA, unexpected_field_behavior="infer", newlines_in_values=True)
-        tab = pj.read_json(pa.BufferReader(buf), read_options=pj.ReadOptions(block_size=len(buf) + 64),
-                           parse_options=opts)
-        docs = arr(tab.to_struct_array())
-        extra = _extra_fields(tab.schema)
+    parsed = _parse_pyarrow(buf, first) if _utf8_ok(buf) else None  # pyarrow passes bad UTF-8 on
+    if parsed is not None:
+        docs, extra = parsed
         if extra:
             notes.append("fields outside the OTLP schema were not kept: " + ", ".join(extra[:20]))
         if len(docs) == 1:
@@ -262,14 +257,29 @@ def _parse(inp: Input) -> tuple[pa.Array, np.ndarray | None, np.ndarray | None, 
         if int(keep.sum()) == len(docs):
             return docs, ls.line[keep], ls.offset[keep], None, notes
         return docs, None, None, None, notes
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-        pass
     d = split_documents(inp, ("OBJECT",))
     if d.note:
         notes.append(d.note)
     notes.append("read with DuckDB's lenient JSON reader (the file does not fit pyarrow's strict OTLP schema)")
     docs = duck_transform(d.text, "doc", _STRUCTURE) if len(d.text) else pa.array([], pa.struct([]))
     return docs, d.line, d.offset, d.rejects, notes
+
+
+def _parse_pyarrow(buf: pa.Buffer, first: int) -> tuple[pa.Array, list[str]] | None:
+    """Every request in the buffer as one struct, by ``pyarrow.json``: types inferred (the
+    fastest), else the explicit OTLP schema; None when neither fits (mixed value types)."""
+    ropts = pj.ReadOptions(block_size=len(buf) + 64)
+    for explicit in (False, True):
+        popts = pj.ParseOptions(newlines_in_values=True) if not explicit else pj.ParseOptions(
+            explicit_schema=SCHEMA, unexpected_field_behavior="infer", newlines_in_values=True)
+        try:
+            tab = pj.read_json(pa.BufferReader(buf), read_options=ropts, parse_options=popts)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            continue
+        if tab.num_columns == 0:
+            return pa.array([{}] * tab.num_rows, pa.struct([])), []
+        return arr(tab.to_struct_array()), _extra_fields(tab.schema)
+    return None
 
 
 def _utf8_ok(buf: pa.Buffer) -> bool:
