@@ -426,3 +426,17 @@ def test_match_against_python_stack():
             exp_orphan[i] = True
     assert np.array_equal(partner, exp_partner)
     assert np.array_equal(orphan, exp_orphan)
+
+
+def test_keys_outside_the_struct_and_non_object_args(tmp_path):
+    data = json.dumps([
+        {"ph": "i", "ts": 1, "name": "a", "args": "plain text", "weird key": {"x": None}},
+        {"ph": "X", "ts": 2, "dur": 3, "name": "b", "args": [1, 2], "tts": 5},
+        {"ph": "i", "ts": 3, "name": "c", "args": {"n": None, "t": True}},
+    ]).encode()
+    tl = tk.load(_write(tmp_path, data))
+    assert_accounted(tl)
+    by = {e["name"]: _attrs(e) for e in _events(tl)}
+    assert by["a"]["args"] == "plain text" and by["a"]["weird key"] == '{"x":null}'
+    assert by["b"]["args"] == "[1,2]" and by["b"]["tts"] == "5"
+    assert by["c"] == {"ph": "i", "args.n": "null", "args.t": "true"}
