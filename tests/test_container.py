@@ -21,6 +21,7 @@ FIX = Path(__file__).parent / "fixtures" / "container"
 POD_DIR = "var/log/pods/shop_checkout-6f7d9c5b8-x2x5q_4b1f0f59-1d6e-4a61-9f65-3a0f9f2d7c11/checkout"
 CRI = FIX / POD_DIR / "0.log"
 LINKED = next((FIX / "var/log/containers").glob("*.log"))
+DOCKER = next((FIX / "docker/var/log/containers").glob("*.log"))
 POD = "pod/shop/checkout-6f7d9c5b8-x2x5q"
 
 
@@ -71,6 +72,38 @@ def test_containers_symlink_name_and_partial_at_eof():
     assert dict(ev[1]["attrs"]) == {"container": "checkout", "stream": "stdout", "tk.partial": "true"}
     assert ev[1]["message"] == "a line cut by a crash: P with no F"
     assert "partial" in _src(tl)["note"]
+
+
+def test_docker_json_file():
+    tl = tk.load(DOCKER)
+    assert_accounted(tl)
+    row = _src(tl)
+    assert (row["format"], row["records"], row["emitted"], row["merged"]) == ("container", 5, 4, 1)
+    ev = _rows(tl)
+    assert {e["entity"] for e in ev} == {POD}
+    assert ev[0]["message"] == "starting checkout v2.3.1" and ev[0]["ts_src"] == 1710406800_000000001
+    assert (ev[1]["line"], ev[1]["line_end"]) == (2, 4)
+    assert ev[1]["message"] == ("panic: runtime error: index out of range [3] with length 3 (the first "
+                                "piece, written by docker's 16 KiB split)")
+    assert dict(ev[2]["attrs"]) == {"container": "checkout", "stream": "stdout",
+                                    "io.kubernetes.pod.name": "checkout-6f7d9c5b8-x2x5q"}
+    assert ev[2]["message"] == '{"level":"warn","msg":"retrying payment","attempt":2}'
+    assert ev[3]["message"] == ""
+    assert get_reader("container").sniff(DOCKER.read_bytes(), "x") > get_reader("jsonl").sniff(DOCKER.read_bytes(), "x")
+    tl = _cri_like(DOCKER.read_bytes() + b'{"log": 5, "stream": "stdout", "time": "2024-03-14T09:00:03Z"}\n'
+                   b'{"log": "x\\n", "stream": "stdin", "time": "2024-03-14T09:00:03Z"}\n{"trunc')
+    assert _src(tl)["rejected"] == 3 and _src(tl)["emitted"] == 4
+
+
+def _cri_like(data: bytes) -> tk.Timeline:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "0.log"
+        p.write_bytes(data)
+        tl = tk.load(p, format="container")
+    assert_accounted(tl)
+    return tl
 
 
 def test_kubectl_timestamps_and_options():
@@ -199,7 +232,7 @@ def test_parse_message_fields(tmp_path):
 
 def test_bad_option(tmp_path):
     with pytest.raises(tk.TracekitError, match="form"):
-        _cri(tmp_path, b"2024-03-14T09:00:00Z stdout F x\n", form="docker")
+        _cri(tmp_path, b"2024-03-14T09:00:00Z stdout F x\n", form="bogus")
 
 
 def test_archive_member_path(tmp_path):

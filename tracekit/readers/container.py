@@ -14,6 +14,10 @@ file is kept and flagged ``attrs["tk.partial"] = "true"``.
 kubectl form: ``<RFC3339Nano> message`` per line, optionally after kubectl's
 ``--prefix`` tag ``[pod/<pod>/<container>] ``.
 
+Docker form (``/var/log/containers`` on nodes running the docker json-file driver):
+``{"log": "text\\n", "stream": "stdout", "time": "…Z"}`` per line; a ``log`` without its
+final newline is a partial piece, joined like CRI ``P`` lines; labels in ``attrs`` are kept.
+
 The pod and container come from the path (``/var/log/pods/<ns>_<pod>_<uid>/<container>/N.log``
 or ``/var/log/containers/<pod>_<ns>_<container>-<id>.log``), the ``--prefix`` tag, or the
 options ``pod=``, ``container=``, ``namespace=`` (which win). The entity is
@@ -50,6 +54,7 @@ _CRI_SNIFF = re.compile(rb"^\d{4}-\d\d-\d\dT\S+ (?:stdout|stderr) [PF](?::\S*)?(
 _KUBECTL_SNIFF = re.compile(rb"^(?:\[pod/[^/\]\s]+/[^\]\s]+\] )?" + _TS.encode() + rb"(?: |$)")
 _SYSLOGISH = re.compile(rb"^\S+ \S+ [^\s:\[]+(?:\[\d+\])?: ")
 
+_DOCKER_KEYS = {"log", "stream", "time", "attrs"}
 _CRI_RE = r"^(\S+) (stdout|stderr) ([PF])(?::[^ ]*)?(?: (.*))?$"
 _KUBECTL_RE = r"^(?:\[pod/([^/\]\s]+)/([^\]\s]+)\] )?(" + _TS + r")(?: (.*))?$"
 _PODS_PATH = re.compile(r"(?:^|[/!])pods/([^/_]+)_([^/_]+)_([^/]+)/([^/]+)/\d+\.log[^/]*$")
@@ -66,6 +71,8 @@ def _sniff(head: bytes, name: str) -> float:
     if not lines:
         return 0.0
     n = len(lines)
+    if lines[0].startswith(b"{"):
+        return _sniff_docker(lines)
     cri = sum(1 for ln in lines if _CRI_SNIFF.match(ln))
     if cri >= 0.8 * n:
         return 0.95
@@ -76,6 +83,23 @@ def _sniff(head: bytes, name: str) -> float:
         return 0.2  # rsyslog / journalctl short-iso: host and program after the time
     hint = "/pods/" in "/" + name or "/containers/" in "/" + name
     return 0.6 if hint else 0.55
+
+
+def _sniff_docker(lines: list[bytes]) -> float:
+    """0.8 when the JSON lines are docker json-file records (keys log, stream, time)."""
+    import orjson
+
+    hits = 0
+    for ln in lines[:10]:
+        try:
+            obj = orjson.loads(ln)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(obj, dict) and {"log", "stream", "time"} <= obj.keys() and set(obj) <= _DOCKER_KEYS:
+            hits += 1
+        else:
+            return 0.0
+    return 0.8 if hits else 0.0
 
 
 def _from_path(path: str) -> dict[str, str]:
@@ -97,8 +121,8 @@ def _read(
     form: str = "auto",
     parse_message: bool = False,
 ) -> ReadResult:
-    if form not in ("auto", "cri", "kubectl"):
-        raise OptionError(f"{inp.path}: form must be 'auto', 'cri' or 'kubectl', not {form!r}")
+    if form not in ("auto", "cri", "kubectl", "docker"):
+        raise OptionError(f"{inp.path}: form must be 'auto', 'cri', 'kubectl' or 'docker', not {form!r}")
     who = _from_path(inp.path) or _from_path(inp.name)
     opts = {k: v for k, v in (("pod", pod), ("container", container), ("namespace", namespace)) if v is not None}
     who.update(opts)
@@ -116,8 +140,13 @@ def _read(
     kub = s.str.extract_groups(_KUBECTL_RE)
     kub_ts = _time.parse_iso8601(kub.struct.field("3"))
     kub_ok = kub_ts["ok"] & kub.struct.field("3").is_not_null().to_numpy()
+    dock = None
+    if form == "docker" or (form == "auto" and n and bool(s.str.starts_with("{").any())):
+        dock = _docker(text)
     if form == "auto":
         form = "cri" if cri_ok.sum() and 2 * cri_ok.sum() >= kub_ok.sum() else "kubectl"
+        if dock is not None and dock["ok"].sum() > max(cri_ok.sum(), kub_ok.sum()):
+            form = "docker"
 
     meta: dict[str, Any] = {"clock": "realtime", "assumed": {}, "form": form}
     extra = {k: v for k, v in who.items() if k in ("pod_uid", "container_id")}
@@ -129,6 +158,10 @@ def _read(
     if form == "cri":
         ok = cri_ok
         reason = "not a CRI log line (<RFC3339Nano time> <stdout|stderr> <P|F> <message>)"
+    elif form == "docker":
+        assert dock is not None
+        ok = dock["ok"]
+        reason = 'not a docker json-file line ({"log": …, "stream": "stdout|stderr", "time": RFC 3339})'
     else:
         ok = kub_ok
         reason = "not a timestamped log line (<RFC3339Nano time> <message>)"
@@ -141,14 +174,28 @@ def _read(
         return ReadResult(events={"ts_src": pa.array([], pa.int64())}, records=n, emitted=0,
                           rejects=rejects, meta=meta)
 
-    if form == "cri":
-        df = pl.DataFrame({
-            "k": good,
-            "ts": cri_ts["ns"][good],
-            "stream": cri.struct.field("2").gather(good),
-            "tag": cri.struct.field("3").gather(good),
-            "msg": cri.struct.field("4").gather(good).fill_null(""),
-        })
+    labels = None
+    if form in ("cri", "docker"):
+        if form == "cri":
+            df = pl.DataFrame({
+                "k": good,
+                "ts": cri_ts["ns"][good],
+                "stream": cri.struct.field("2").gather(good),
+                "tag": cri.struct.field("3").gather(good),
+                "msg": cri.struct.field("4").gather(good).fill_null(""),
+            })
+        else:
+            assert dock is not None
+            log = dock["log"].gather(good)
+            df = pl.DataFrame({
+                "k": good,
+                "ts": dock["ns"][good],
+                "stream": dock["stream"].gather(good),
+                # a piece without its newline is partial (docker splits lines at 16 KiB)
+                "tag": pl.select(pl.when(log.str.ends_with("\n")).then(pl.lit("F")).otherwise(pl.lit("P"))).to_series(),
+                "msg": log.str.strip_suffix("\n").str.strip_suffix("\r"),
+            })
+            labels = dock["labels"]
         # a record is a run of P pieces of one stream closed by its next F
         df = df.with_columns(
             (pl.col("tag") == "F").cast(pl.Int64).cum_sum().shift(1, fill_value=0).over("stream").alias("g")
@@ -220,6 +267,15 @@ def _read(
     if partial.any():
         meta["note"] = (meta.get("note", "") + "; " if meta.get("note") else "") + (
             f"{int(partial.sum())} partial (P) line(s) without a closing F at the end of the file")
+    if labels is not None and labels.height:
+        # docker --log-opt labels/env: the record's "attrs" object, per record of its first piece
+        pos = np.full(n, -1, dtype=np.int64)
+        pos[k] = np.arange(m)
+        lab = labels.with_columns(pl.Series("row", pos[labels["k"].to_numpy()], dtype=pl.Int64)).filter(pl.col("row") >= 0)
+        if lab.height:
+            rows.append(lab["row"].to_numpy())
+            keys.append(lab["key"])
+            vals.append(lab["value"])
     severity = None
     if parse_message and m:
         frows, fkeys, fvals, severity = _message_fields(msg)
@@ -244,6 +300,36 @@ def _read(
     }
     return ReadResult(events=conform(cols), records=n, emitted=emitted, merged=merged,
                       rejects=rejects, meta=meta)
+
+
+def _docker(text: pa.Array) -> dict[str, Any]:
+    """Docker json-file lines → ok mask, time ns, stream, log, and the ``attrs`` labels (k, key, value)."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.register("t", pa.table({"k": np.arange(len(text), dtype=np.int64), "line": text}))
+        con.sql("create temp table d as select k, CASE WHEN json_valid(line) AND json_type(line) = 'OBJECT'"
+                " THEN line END AS j from t")
+        r = con.sql("select json_extract_string(j, '$.log') AS log, json_type(j, '$.log') AS lt,"
+                    " json_extract_string(j, '$.stream') AS stream, json_extract_string(j, '$.time') AS time"
+                    " from d order by k").to_arrow_table()
+        labels = con.sql(
+            "select k, e.key AS key, coalesce(json_extract_string(e.value, '$'), 'null') AS value from"
+            " (select k, unnest(map_entries(try_cast(json_extract(j, '$.attrs') AS MAP(VARCHAR, JSON)))) AS e"
+            "  from d where j IS NOT NULL AND json_type(j, '$.attrs') = 'OBJECT') order by k"
+        ).to_arrow_table()
+    finally:
+        con.close()
+    tm = _time.parse_iso8601(r.column("time"))
+    stream = pl.Series(r.column("stream").combine_chunks())
+    ok = (tm["ok"] & tm["tz"] & stream.is_in(["stdout", "stderr"]).fill_null(False).to_numpy()
+          & pc.fill_null(pc.equal(r.column("lt"), "VARCHAR"), False).to_numpy(zero_copy_only=False))
+    lab = pl.from_arrow(labels)
+    assert isinstance(lab, pl.DataFrame)
+    return {"ok": np.asarray(ok, dtype=bool), "ns": tm["ns"], "stream": stream,
+            "log": pl.Series(r.column("log").combine_chunks()).fill_null(""),
+            "labels": lab.with_columns(pl.col("k").cast(pl.Int64))}
 
 
 def _message_fields(msg: pl.Series) -> tuple[np.ndarray, pl.Series, pl.Series, pa.Array | None]:
@@ -314,15 +400,16 @@ def _map(rows: list[np.ndarray], keys: list[pl.Series], vals: list[pl.Series], m
 register(
     Reader(
         name="container",
-        description="Kubernetes container logs: CRI files under /var/log/pods (P/F lines joined) "
-                    "and kubectl logs --timestamps",
+        description="Kubernetes container logs: CRI files under /var/log/pods (P/F lines joined), "
+                    "docker json-file logs and kubectl logs --timestamps",
         sniff=_sniff,
         read=_read,
         options={
             "pod": "pod name; default: from the path (/var/log/pods/<ns>_<pod>_<uid>/… or /var/log/containers/…)",
             "container": "container name; default: from the path or kubectl's --prefix tag",
             "namespace": "namespace; default: from the path, else 'default' (recorded as assumed)",
-            "form": "'auto' (default), 'cri' (<time> <stream> <P|F> <msg>) or 'kubectl' (<time> <msg>)",
+            "form": "'auto' (default), 'cri' (<time> <stream> <P|F> <msg>), 'kubectl' (<time> <msg>) "
+                    "or 'docker' (json-file {\"log\", \"stream\", \"time\"})",
             "parse_message": "False (default); True adds the fields of JSON/logfmt messages to attrs and "
                              "their level to severity (the message is kept as written)",
         },
