@@ -33,6 +33,15 @@ import pyarrow.compute as pc
 from ._base import Input, Lines, split_lines
 
 
+def connect() -> Any:
+    """A DuckDB connection for one read (no progress bar: a reader's query is not a user's)."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
 def _json_escape_bytes(err: UnicodeError) -> tuple[str, int]:
     bad = err.object[err.start:err.end]  # type: ignore[attr-defined]
     return "".join(f"\\\\x{b:02x}" for b in bad), err.end  # type: ignore[attr-defined]
@@ -169,8 +178,6 @@ def json_records(inp: Input | bytes, expand_lists: bool = True) -> Records:
     a ``List``'s items are records with their own lines, and a value that cannot be read
     (truncated, garbage) is one reject up to the next line starting a value.
     """
-    import duckdb
-
     lines = split_lines(inp)
     keep = ~lines.blank()
     text = json_safe_text(inp, lines).filter(pa.array(keep))
@@ -179,7 +186,7 @@ def json_records(inp: Input | bytes, expand_lists: bool = True) -> Records:
     if n == 0:
         e = np.zeros(0, np.int64)
         return Records(pa.array([], pa.large_string()), e, e, e, e)
-    con = duckdb.connect()
+    con = connect()
     try:
         con.register("t", pa.table({"line": text, "i": np.arange(n, dtype=np.int64)}))
         valid = np.asarray(con.sql("select json_valid(line) from t order by i").to_arrow_table()
@@ -392,8 +399,6 @@ class Extract:
 def add_attrs(attrs: pa.Array, add: dict[str, pa.Array]) -> pa.Array:
     """Append reader-made keys (null values left out) to the attrs maps of the rows that have
     any (vectorised: one small DuckDB pass over those rows only, spliced back by ``take``)."""
-    import duckdb
-
     attrs = attrs.cast(pa.map_(pa.string(), pa.string()))
     if len(attrs) == 0 or not add:
         return attrs
@@ -406,7 +411,7 @@ def add_attrs(attrs: pa.Array, add: dict[str, pa.Array]) -> pa.Array:
     sel = pa.array(rows)
     cols = {"a": attrs.take(sel), **{f"c{j}": v.take(sel) for j, v in enumerate(add.values())}}
     ex = ", ".join(f"struct_pack(key := {sql_lit(k)}, value := c{j})" for j, k in enumerate(add))
-    con = duckdb.connect()
+    con = connect()
     try:
         con.register("x", pa.table(cols))
         out = con.sql(

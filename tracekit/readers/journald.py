@@ -98,8 +98,6 @@ class _Recs:
 
 
 def _json_lines(inp: Input) -> _Recs:
-    import duckdb
-
     lines = split_lines(inp)
     keep = ~lines.blank()
     text = _k8s.json_safe_text(inp, lines)
@@ -107,7 +105,7 @@ def _json_lines(inp: Input) -> _Recs:
     badmask[lines.bad_utf8 - 1] = True
     text = text.filter(pa.array(keep))
     r = _Recs()
-    con = duckdb.connect()
+    con = _k8s.connect()
     try:
         con.register("t", pa.table({"line": text}))
         valid = np.asarray(pc.fill_null(con.sql(
@@ -127,8 +125,6 @@ def _json_lines(inp: Input) -> _Recs:
 
 
 def _json_pretty(inp: Input) -> _Recs:
-    import duckdb
-
     lines = split_lines(inp)
     st = pc.utf8_rtrim(_k8s.json_safe_text(inp, lines), characters="\r\n")
     trimmed = pc.utf8_trim_whitespace(st)
@@ -147,7 +143,7 @@ def _json_pretty(inp: Input) -> _Recs:
     in_obj = (gid > 0) & (idx <= end_of[gid])
     garbage = ~in_obj & ~blank
     r = _Recs()
-    con = duckdb.connect()
+    con = _k8s.connect()
     try:
         sel = np.flatnonzero(in_obj)
         con.register("t", pa.table({"g": gid[sel], "i": sel, "s": st.take(pa.array(sel))}))
@@ -256,8 +252,6 @@ class _Multi(list):
 
 
 def _read(inp: Input, layout: str | None = None) -> ReadResult:
-    import duckdb
-
     if layout not in (None, "json", "json-pretty", "export"):
         from ..errors import OptionError
 
@@ -271,7 +265,7 @@ def _read(inp: Input, layout: str | None = None) -> ReadResult:
         rej = make_rejects(inp.name, inp.path, rl, ro, rr, rw) if rl else None
         return ReadResult(events={"ts_src": pa.array([], pa.int64())}, records=rec.records, emitted=0,
                           rejects=rej, meta=meta)
-    con = duckdb.connect()
+    con = _k8s.connect()
     try:
         con.register("r", pa.table({"o": rec.text, "i": np.arange(n, dtype=np.int64)}))
         keys = [k for (k,) in con.sql(

@@ -56,8 +56,6 @@ def _sniff(head: bytes, name: str) -> float:
 
 
 def _read(inp: Input) -> ReadResult:
-    import duckdb
-
     rec = _k8s.json_records(inp)
     n = len(rec.text)
     rl, ro = list(rec.reject_line), list(rec.reject_offset)
@@ -69,7 +67,7 @@ def _read(inp: Input) -> ReadResult:
         rej = make_rejects(inp.name, inp.path, rl, ro, rr, rw) if rl else None
         return ReadResult(events={"ts_src": pa.array([], pa.int64())}, records=rec.records,
                           emitted=0, rejects=rej, meta=meta)
-    con = duckdb.connect()
+    con = _k8s.connect()
     try:
         con.register("r", pa.table({"o": rec.text, "i": np.arange(n, dtype=np.int64)}))
         keys = [k for (k,) in con.sql(

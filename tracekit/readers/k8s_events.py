@@ -75,8 +75,6 @@ def _sniff(head: bytes, name: str) -> float:
 
 
 def _read(inp: Input) -> ReadResult:
-    import duckdb
-
     rec = _k8s.json_records(inp)
     n = len(rec.text)
     rej_line, rej_off = list(rec.reject_line), list(rec.reject_offset)
@@ -84,7 +82,7 @@ def _read(inp: Input) -> ReadResult:
     meta: dict[str, Any] = {"clock": "realtime", "extra": {"layout": rec.mode}}
     if n == 0:
         return _result(inp, rec, None, rej_line, rej_off, rej_reason, rej_raw, 0, meta)
-    con = duckdb.connect()
+    con = _k8s.connect()
     try:
         con.register("r", pa.table({"obj": rec.text, "i": np.arange(n, dtype=np.int64)}))
         wrapped = ("json_type(obj, '$.object') = 'OBJECT' AND json_extract_string(obj, '$.type') IN ("
