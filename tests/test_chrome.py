@@ -440,3 +440,16 @@ def test_keys_outside_the_struct_and_non_object_args(tmp_path):
     assert by["a"]["args"] == "plain text" and by["a"]["weird key"] == '{"x":null}'
     assert by["b"]["args"] == "[1,2]" and by["b"]["tts"] == "5"
     assert by["c"] == {"ph": "i", "args.n": "null", "args.t": "true"}
+
+
+def test_object_form_truncated_and_bom(tmp_path):
+    data = (b'\xef\xbb\xbf{"otherData":{"v":"1"},"traceEvents":[\n{"ph":"X","ts":1,"dur":1,"name":"a","pid":1,"tid":1},\n'
+            b'{"ph":"B","ts":2,"name":"open","pid":1,"tid":1},\n{"ph":"E","ts":')
+    p = _write(tmp_path, data)
+    tl = tk.load(p)
+    assert_accounted(tl)
+    r = _src(tl)
+    assert (r["records"], r["emitted"], r["merged"], r["rejected"]) == (3, 2, 0, 1)
+    opened = next(e for e in _events(tl) if e["name"] == "open")
+    assert opened["dur"] is None and _attrs(opened)["tk.unmatched"] == "B"
+    assert chrome._read(_input(p)).meta["extra"]["otherData"] == {"v": "1"}

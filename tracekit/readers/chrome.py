@@ -402,8 +402,10 @@ def _read(inp: Input) -> ReadResult:
     if close_pos == n:
         notes.append("array not closed (truncated trace; allowed by the format)")
     if form == "object":
-        rest = b"".join([bytes(buf[:open_pos]), b"[]", bytes(buf[close_pos + 1 :]) if close_pos < n else b"}"])
+        rest = b"".join([bytes(buf[first:open_pos]), b"[]", bytes(buf[close_pos + 1 :]) if close_pos < n else b"}"])
         top = _top_level(rest, inp.path)
+        if not top:
+            notes.append("the keys beside traceEvents could not be read (invalid JSON there)")
         for k, v in top.items():
             if k == "traceEvents":
                 continue
