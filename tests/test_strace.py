@@ -512,3 +512,16 @@ def test_sniff_accepts_forms():
                  b"22:46:26.526392 --- SIGTERM {si_signo=SIGTERM} ---\n22:46:26.526541 +++ killed by SIGTERM +++\n",
                  b"     0.000000 execve(\"/bin/sh\", [\"sh\"], 0x7f /* 1 var */) = 0\n"):
         assert sniff(head, "x") >= 0.85
+
+
+def test_chunked_parse_matches_single_chunk(corpus, monkeypatch):
+    """Big inputs are regex-extracted in chunks on two threads: same result as one chunk."""
+    from tracekit.readers import strace
+
+    path = corpus / "strace" / "recorded_pidbracket_tt.txt"
+    whole = tk.load(path, date="2026-11-27")
+    monkeypatch.setattr(strace, "CHUNK", 7)
+    parts = tk.load(path, date="2026-11-27")
+    assert_accounted(parts)
+    assert parts.events.equals(whole.events)
+    assert parts.sources.drop_columns(["seconds"]).equals(whole.sources.drop_columns(["seconds"]))

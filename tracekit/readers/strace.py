@@ -77,7 +77,7 @@ from ._base import Input, Reader, ReadResult, empty_rejects, make_rejects, regis
 
 NS = 1_000_000_000
 DAY = 86400 * NS
-CHUNK = 1 << 18  # lines per regex chunk (bounds the memory of the extracted groups)
+CHUNK = 1 << 16  # lines per regex chunk (bounds the memory of the extracted groups)
 
 _LINE_RE = (
     r"^(?:\[pid +)?(?:(?P<pid>\d+)\]? +)?"
@@ -191,12 +191,20 @@ def _extract(text: pa.Array | pl.Series) -> dict[str, Any]:
     for c in out.columns:
         col = out[c]
         if c in _STR_COLS:
-            res[c] = col.to_arrow().cast(pa.large_string())
+            res[c] = col  # converted to Arrow once, after all chunks
         elif c == "value":
             res[c] = col.fill_null(np.nan).to_numpy().astype(np.float64)
         else:
             res[c] = col.to_numpy()
     return res
+
+
+def _arrow_str(s: pl.Series) -> pa.Array:
+    """A polars string Series → one Arrow ``large_string`` array."""
+    a = s.to_arrow()
+    if isinstance(a, pa.ChunkedArray):
+        a = a.combine_chunks()
+    return a.cast(pa.large_string())
 
 
 def _frac_expr(frac: pl.Expr) -> pl.Expr:
@@ -205,8 +213,7 @@ def _frac_expr(frac: pl.Expr) -> pl.Expr:
 
 
 def _parse_all(text: pa.Array) -> dict[str, Any]:
-    """:func:`_extract` over chunks of lines on two threads; numbers concatenated, strings kept
-    as the list of per-chunk Arrow arrays."""
+    """:func:`_extract` over chunks of lines on two threads, concatenated."""
     n = len(text)
     parts = [text.slice(i, CHUNK) for i in range(0, n, CHUNK)] or [text]
     if len(parts) == 1:
@@ -215,31 +222,49 @@ def _parse_all(text: pa.Array) -> dict[str, Any]:
         with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as ex:
             frames = list(ex.map(_extract, parts))
     res: dict[str, Any] = {}
-    for c in frames[0]:
+    for c in list(frames[0]):
         if c in _STR_COLS:
-            res[c] = [f[c] for f in frames]
+            col = pl.concat([f.pop(c) for f in frames], rechunk=False) if len(frames) > 1 else frames[0][c]
+            res[c] = _arrow_str(col)
         else:
             res[c] = np.concatenate([f[c] for f in frames])
     return res
 
 
 class _Str:
-    """A string column as Arrow chunks plus a row → position index, so rows can be redirected
-    (to a partner row's value, or to new values) without rewriting the column."""
+    """A string column (one Arrow array) plus a row → position index, so rows can be redirected
+    (to a partner row's value, or to values added later) without rewriting the column. The
+    index is made on the first redirect (until then row i is position i)."""
 
-    def __init__(self, chunks: list[pa.Array], n: int):
-        self.chunks = chunks
-        self.size = sum(len(c) for c in chunks)
-        self.idx = np.arange(n, dtype=np.int64)
+    def __init__(self, base: pa.Array, n: int):
+        self.base = base
+        self.n = n
+        self.extras: list[pa.Array] = []
+        self.size = len(base)
+        self._idx: np.ndarray | None = None
+
+    @property
+    def idx(self) -> np.ndarray:
+        if self._idx is None:
+            self._idx = np.arange(self.n, dtype=np.int64)
+        return self._idx
 
     def set(self, rows: np.ndarray, values: pa.Array) -> None:
         self.idx[rows] = self.size + np.arange(len(values), dtype=np.int64)
-        self.chunks.append(values.cast(pa.large_string()))
+        self.extras.append(values.cast(pa.large_string()))
         self.size += len(values)
 
     def get(self, rows: np.ndarray) -> pa.Array:
-        arr = pa.chunked_array(self.chunks, pa.large_string())
-        return arr.take(pa.array(self.idx[rows])).combine_chunks()
+        pos = rows if self._idx is None else self._idx[rows]
+        nb = len(self.base)
+        if not self.extras:
+            return self.base.take(pa.array(pos))
+        late = pos >= nb
+        out = self.base.take(pa.array(np.where(late, 0, pos)))
+        if not late.any():
+            return out
+        extra = pa.concat_arrays(self.extras).take(pa.array(pos[late] - nb))
+        return pc.replace_with_mask(out, pa.array(late), extra)
 
 
 def _prec(flen: np.ndarray) -> np.ndarray:
@@ -480,7 +505,7 @@ def _read(
         ts = np.arange(n, dtype=np.int64)  # line ordinal
         meta["clock"] = "relative"
         meta["note"] = "no timestamps: ts_src is the line's ordinal (order only)"
-    if mode:  # rows without a time of their own (strace messages) take the previous one's
+    if mode and is_msg.any():  # strace messages have no time of their own: the previous line's
         first = np.flatnonzero(use)
         if len(first):
             idx = np.where(use, np.arange(n), -1)
@@ -617,16 +642,7 @@ def _read(
     pidk = pid_i[rows]
     # entity: proc/<host>/<pid>@<first ts of that pid>; a pid seen again after its exit restarts
     ex_own = (state_code[rows] >= 2) & (pidk == tid_i[rows])
-    ent = pl.DataFrame({"pid": pidk, "ts": tsk, "ex": ex_own.astype(np.int32)}).lazy().with_columns(
-        seg=pl.col("ex").cum_sum().over("pid") - pl.col("ex")).with_columns(
-        start=pl.col("ts").min().over(["pid", "seg"])).with_columns(
-        gid=pl.struct("pid", "start").rank("dense") - 1).collect()
-    gid = ent["gid"].to_numpy().astype(np.int32)
-    uniq = ent.select("gid", "pid", "start").unique("gid").sort("gid")
-    hostname = host if host else "?"
-    labels = uniq.select(pl.concat_str([pl.lit(f"proc/{hostname}/"), pl.col("pid").cast(pl.String),
-                                        pl.lit("@"), pl.col("start").cast(pl.String)])).to_series()
-    entity = pa.DictionaryArray.from_arrays(pa.array(gid, mask=pidk < 0), labels.to_arrow().cast(pa.string()))
+    entity = _entities(pidk, tsk, ex_own, host)
 
     kind_code = np.where(is_msg[rows], 2, np.where(dur_known[rows], 0, 1)).astype(np.int32)
     st = state_code[rows]
@@ -686,6 +702,42 @@ def _read(
                       rejects=rejects, meta=meta)
 
 
+def _entities(pid: np.ndarray, ts: np.ndarray, exit_row: np.ndarray, host: str | None) -> pa.Array:
+    """``proc/<host>/<pid>@<start>`` per row (null where the pid is unknown), dictionary-encoded:
+    ``<start>`` is the smallest ``ts`` of the pid's rows up to and including its exit row; rows
+    after an exit of the same pid (pid reuse) start a new entity.
+
+    Example::
+
+        >>> _entities(np.array([5, 5, 5]), np.array([30, 10, 40]), np.array([0, 1, 0], bool), None).to_pylist()
+        ['proc/?/5@10', 'proc/?/5@10', 'proc/?/5@40']
+    """
+    m = len(pid)
+    if m == 0:
+        return pa.array([], pa.string())
+    order = np.argsort(pid, kind="stable")
+    ps = pid[order]
+    ex = exit_row[order].astype(np.int64)
+    new_grp = np.empty(m, dtype=bool)
+    new_grp[0] = True
+    new_grp[1:] = ps[1:] != ps[:-1]
+    before = np.cumsum(ex) - ex  # exits before each row, over all groups
+    grp = np.cumsum(new_grp) - 1
+    seg = before - before[new_grp][grp]  # exits of the same pid before the row
+    key_sorted = grp * (int(seg.max()) + 1) + seg
+    key = np.empty(m, dtype=np.int64)
+    key[order] = key_sorted
+    uniq, inv = np.unique(key, return_inverse=True)
+    start = np.full(len(uniq), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(start, inv, ts)
+    upid = np.empty(len(uniq), dtype=np.int64)
+    upid[inv] = pid
+    labels = pl.select(pl.concat_str([pl.lit(f"proc/{host or '?'}/"), pl.Series(upid).cast(pl.String),
+                                      pl.lit("@"), pl.Series(start).cast(pl.String)])).to_series()
+    return pa.DictionaryArray.from_arrays(pa.array(inv.astype(np.int32), mask=pid < 0),
+                                          labels.to_arrow().cast(pa.string()))
+
+
 def _join_split(c: dict[str, Any], strs: dict[str, _Str], typ: np.ndarray, text: pa.Array,
                 heads: np.ndarray, merged: np.ndarray, line_end: np.ndarray,
                 lno: np.ndarray) -> tuple[np.ndarray, pa.Array] | None:
@@ -718,7 +770,7 @@ def _join_split(c: dict[str, Any], strs: dict[str, _Str], typ: np.ndarray, text:
     hi, ci = hi[good], ci[good]
     for k, v in jc.items():
         if k in _STR_COLS:
-            strs[k].set(hi, v.filter(pa.array(good)))
+            strs[k].set(hi, _arrow_str(v.filter(pl.Series(good))))
         elif k == "typ":
             typ[hi] = v[good]
         else:
