@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,12 @@ DEMO = ROOT / "data" / "demo-incident"
 
 
 def _gen():
+    """data/gen_incident.py as a module (it is a script, not part of the package)."""
+    if "gen_incident" in sys.modules:
+        return sys.modules["gen_incident"]
     spec = importlib.util.spec_from_file_location("gen_incident", ROOT / "data" / "gen_incident.py")
     mod = importlib.util.module_from_spec(spec)
+    sys.modules["gen_incident"] = mod
     spec.loader.exec_module(mod)
     return mod
 

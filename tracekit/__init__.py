@@ -16,12 +16,17 @@ from ._version import __version__
 from .errors import OptionError, ParseError, TimeError, TracekitError, UnknownFormatError
 from .readers import formats
 from .timeline import Timeline
+from .transitions import LogRule, StateMachine, Transitions, rules
 
 __all__ = [
     "__version__",
     "load",
     "formats",
     "Timeline",
+    "Transitions",
+    "StateMachine",
+    "LogRule",
+    "rules",
     "schema",
     "TracekitError",
     "UnknownFormatError",

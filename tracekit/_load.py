@@ -135,6 +135,7 @@ def load(
             row["domain"] = row["domain"].replace(f"host={old};", f"host={given};", 1)
             note = f"host {given!r} from tk.load(host=...)"
             row["note"] = f"{row['note']}; {note}" if row["note"] else note
+            ev = _stamp_host(ev, given)
         tables.append(ev)
         rejects.append(rej)
         srows.append(row)
@@ -160,6 +161,19 @@ def assemble(tables: list[pa.Table], rejects: list[pa.Table], srows: list[dict],
     meta = {r["source"]: r.pop("_meta") for r in srows if "_meta" in r}
     sources = pa.Table.from_pylist(srows, schema=SOURCE_SCHEMA) if srows else SOURCE_SCHEMA.empty_table()
     return Timeline(events, sources, rej, params, meta=meta)
+
+
+def _stamp_host(ev: pa.Table, host: str) -> pa.Table:
+    """Fill events' missing ``host`` and the ``?`` host in entity names (``proc/?/12@…``)."""
+    i = ev.schema.get_field_index("host")
+    ev = ev.set_column(i, EVENT_SCHEMA.field("host"), pc.fill_null(ev.column("host"), host))
+    j = ev.schema.get_field_index("entity")
+    ent = pc.replace_substring_regex(ev.column("entity"), r"^([a-z]+)/\?/", f"\\1/{_re_escape(host)}/")
+    return ev.set_column(j, EVENT_SCHEMA.field("entity"), ent)
+
+
+def _re_escape(s: str) -> str:
+    return s.replace("\\", "\\\\")
 
 
 def _host_for(name: str, fmt: str, host: str | Mapping[str, str] | None) -> str | None:

@@ -257,6 +257,51 @@ class Timeline:
 
         return align(self, reference=reference, pin=pin, keys=keys, **kw)
 
+    def transitions(self, entity: Any = None, rules: Any = None, exclude: Any = (), extra: Any = ()):
+        """Which entity changed state when: see :mod:`tracekit.transitions`.
+
+        Example::
+
+            >>> tr = tl.transitions(entity="pod/default/api-*")   # doctest: +SKIP
+        """
+        from .transitions import find_transitions
+
+        return find_transitions(self, rules=rules, exclude=exclude, entity=entity, extra=extra)
+
+    def interleaving(self, at: Any, window: Any = "5s", lane: str = "source", transitions: Any = None, **kw: Any):
+        """Events of every lane around ``at`` (a Transition or a time) with ambiguous orders
+        and race candidates marked: see :mod:`tracekit.interleave`.
+
+        Example::
+
+            >>> il = tl.interleaving(tr[3], window="5s")   # doctest: +SKIP
+        """
+        from .interleave import interleaving
+
+        return interleaving(self, at, window=window, lane=lane, transitions=transitions, **kw)
+
+    def diff(self, at: Any, before: Any = None, after: Any = None, **kw: Any):
+        """What started, stopped, persisted or changed rate at ``at`` (see :func:`tracekit.interleave.diff`).
+
+        Example::
+
+            >>> tl.diff(at="2025-07-07T09:12:00Z")     # doctest: +SKIP
+        """
+        from .interleave import diff
+
+        return diff(self, at, before=before, after=after, **kw)
+
+    def periodic(self, **kw: Any):
+        """Recurring series with period and jitter (see :func:`tracekit.interleave.periodic`).
+
+        Example::
+
+            >>> tl.periodic(after="2025-07-07T09:12:00Z")   # doctest: +SKIP
+        """
+        from .interleave import periodic
+
+        return periodic(self, **kw)
+
     def _with_clocks(self, corr: dict, rows: list[dict], record: dict) -> Timeline:
         """Rewrite ``ts`` for the given rows from ``ts_src`` and re-sort; ``ts_src`` untouched."""
         ts = self._ts_ns().copy()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import warnings
 
 import pyarrow as pa
 
@@ -23,6 +24,9 @@ SNIFF_THRESHOLD = 0.5
 EXTENSION_BONUS = 0.05
 
 _loaded = False
+#: reader modules that failed to import: module name → the error (one broken reader must
+#: not take every format down with it)
+BROKEN: dict[str, str] = {}
 
 
 def _load_all() -> None:
@@ -30,8 +34,14 @@ def _load_all() -> None:
     if _loaded:
         return
     for mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if not mod.name.startswith("_"):
+        if mod.name.startswith("_"):
+            continue
+        try:
             importlib.import_module(f"{__name__}.{mod.name}")
+        except Exception as e:  # report, keep the other readers
+            BROKEN[mod.name] = f"{type(e).__name__}: {e}"
+            warnings.warn(f"tracekit reader module {mod.name!r} failed to import ({e}); "
+                          "its formats are unavailable", RuntimeWarning, stacklevel=2)
     _loaded = True
 
 

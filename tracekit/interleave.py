@@ -1,0 +1,391 @@
+"""Interleavings around a moment, and what changed or recurs across it.
+
+:func:`interleaving` orders the events of every lane around a transition and says which
+orders the evidence cannot decide: each event's true time lies in an interval (its source's
+precision ``ts_prec`` and, across clock domains, its clock's interval from alignment); two
+events of different sources whose intervals overlap are **ambiguous** — the dumps cannot tell
+which came first. Ambiguous pairs that touch the same entity or resource (an address, a pid)
+from two actors (different hosts, or different known processes) are **race candidates**.
+Within one clock domain only the precision counts: the offset error is
+shared and cannot reorder them.
+
+:func:`diff` compares event signatures (source, name or message template, entity) before and
+after a moment; :func:`periodic` finds recurring series (cron jobs, probes, retries).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from . import _time
+from .timeline import Timeline
+
+__all__ = ["Interleaving", "interleaving", "diff", "periodic", "LANES"]
+
+LANES = ("source", "host", "pid", "tid", "entity", "kind")
+_IP = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
+_MAX_NEIGHBOURS = 20
+
+
+def _center(at: Any) -> tuple[int, Any]:
+    from .transitions import Transition
+
+    if isinstance(at, Transition):
+        return at.ts, at
+    return _time.to_time_ns(at), None
+
+
+def _clock_model(tl: Timeline) -> tuple[dict[str, str], dict[str, dict]]:
+    """source → domain, and the alignment tree (domain → parent, error interval)."""
+    from .clocks import _domains
+
+    rec = next((c["align"] for c in reversed(tl._params.get("corrections", [])) if "align" in c), None)
+    dom = dict(rec["domains"]) if rec else _domains(tl)
+    tree = dict(rec["tree"]) if rec else {}
+    # a source shifted by hand after alignment, or never aligned: its own interval, no parent
+    for r in tl.sources.to_pylist():
+        if r["status"] != "loaded":
+            continue
+        d = dom.get(r["source"], f"source={r['source']}")
+        if d not in tree:
+            off = int(pd.Timedelta(r["offset"]).value) if r.get("offset") is not None else 0
+            lo = (int(pd.Timedelta(r["offset_lo"]).value) - off) if r.get("offset_lo") is not None else 0
+            hi = (int(pd.Timedelta(r["offset_hi"]).value) - off) if r.get("offset_hi") is not None else 0
+            tree[d] = {"parent": None, "lo": lo, "hi": hi}
+        dom[r["source"]] = d
+    return dom, tree
+
+
+def _relative_error(x: str, y: str, tree: dict[str, dict]) -> tuple[int, int]:
+    """Interval of (error of X) − (error of Y): the shared part of their chains cancels."""
+    def chain(d: str) -> list[str]:
+        out = []
+        while d is not None and d in tree and d not in out:
+            out.append(d)
+            d = tree[d]["parent"]
+        return out
+
+    cx, cy = chain(x), chain(y)
+    common = next((d for d in cx if d in set(cy)), None)
+    zl, zh = (tree[common]["lo"], tree[common]["hi"]) if common else (0, 0)
+    xl, xh = tree.get(x, {"lo": 0})["lo"] - zl, tree.get(x, {"hi": 0})["hi"] - zh
+    yl, yh = tree.get(y, {"lo": 0})["lo"] - zl, tree.get(y, {"hi": 0})["hi"] - zh
+    return xl - yh, xh - yl
+
+
+class Interleaving:
+    """Events around a moment, in order, with ambiguity and race candidates.
+
+    ``table`` columns: ``order``, ``rel`` (ns relative to the moment), ``ts``, ``ts_lo``,
+    ``ts_hi``, ``lane``, ``source``, ``kind``, ``name``, ``entity``, ``state``, ``message``,
+    ``seq``, ``ambiguous``, ``ambiguous_with`` (seqs), ``race_with`` (seqs). ``races`` lists
+    the race-candidate pairs with the resource they share. ``state_at_start`` is each entity's
+    state when the window opened.
+    """
+
+    def __init__(self, table: pd.DataFrame, races: pd.DataFrame, center: int, start: int, end: int,
+                 lane: str, transition: Any, state_at_start: pa.Table):
+        self.table = table
+        self.races = races
+        self.center, self.start, self.end = center, start, end
+        self.lane = lane
+        self.transition = transition
+        self.state_at_start = state_at_start
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def to_pandas(self) -> pd.DataFrame:
+        return self.table.copy()
+
+    def lanes(self) -> list[str]:
+        """Lane keys in order of first appearance."""
+        return list(dict.fromkeys(self.table["lane"].astype(str)))
+
+    def ambiguous_pairs(self) -> pd.DataFrame:
+        """One row per unordered pair of ambiguous events (seq_a < seq_b)."""
+        rows = []
+        for s, others in zip(self.table["seq"], self.table["ambiguous_with"]):
+            for o in others:
+                if s < o:
+                    rows.append((s, o))
+        return pd.DataFrame(rows, columns=["seq_a", "seq_b"])
+
+    def _title(self) -> str:
+        what = f" — {self.transition.entity}: {self.transition.from_state} → {self.transition.to_state}" \
+            if self.transition is not None else ""
+        return f"{_time.fmt_ns(self.center)}{what}"
+
+    def __repr__(self) -> str:
+        lines = [f"Interleaving around {self._title()}: {len(self)} events, {len(self.lanes())} lanes, "
+                 f"{int(self.table['ambiguous'].sum()) if len(self) else 0} ambiguous, {len(self.races)} race candidates"]
+        for r in self.table.head(40).itertuples():
+            mark = "≈" if r.ambiguous else " "
+            msg = r.message if isinstance(r.message, str) else ""
+            name = r.name if isinstance(r.name, str) else ""
+            lines.append(f" {mark}{r.order:>4} {_rel(r.rel):>12}  {str(r.lane)[:28]:<28} {name} {msg[:60]}")
+        if len(self) > 40:
+            lines.append(f"  … {len(self) - 40} more")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        cols = ["order", "rel", "lane", "kind", "name", "entity", "state", "message", "ambiguous"]
+        body = []
+        for r in self.table.head(60).to_dict("records"):
+            style = " style='background:#fff3cd'" if r["ambiguous"] else ""
+            cells = []
+            for c in cols:
+                v = _rel(r[c]) if c == "rel" else r[c]
+                v = "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+                cells.append(f"<td>{esc(v[:160])}</td>")
+            body.append(f"<tr{style}>" + "".join(cells) + "</tr>")
+        more = f"<p>… {len(self) - 60} more</p>" if len(self) > 60 else ""
+        races = ""
+        if len(self.races):
+            items = "".join(f"<li>{esc(str(r['a']))} ≈ {esc(str(r['b']))} (shared: {esc(str(r['shared']))})</li>"
+                            for r in self.races.head(10).to_dict("records"))
+            races = f"<p><b>Race candidates</b></p><ul>{items}</ul>"
+        head = "".join(f"<th>{c}</th>" for c in cols)
+        return (f"<div><b>Interleaving</b> around {esc(self._title())} — highlighted rows: order not "
+                f"decided by the evidence<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}"
+                f"</tbody></table>{more}{races}</div>")
+
+
+def _rel(ns: Any) -> str:
+    if ns is None:
+        return ""
+    ns = int(ns)
+    a = abs(ns)
+    s = "-" if ns < 0 else "+"
+    if a >= 10**9:
+        return f"{s}{a / 1e9:.3f}s"
+    if a >= 10**6:
+        return f"{s}{a / 1e6:.3f}ms"
+    return f"{s}{a / 1e3:.1f}µs"
+
+
+def _resources(row: dict, extra: dict[int, set[str]]) -> set[str]:
+    res: set[str] = set()
+    if row.get("entity"):
+        res.add(str(row["entity"]))
+    texts = [row.get("message") or ""]
+    texts += [v for _, v in (row.get("attrs") or []) if v]
+    for t in texts:
+        res.update(_IP.findall(str(t)))
+    res |= extra.get(int(row["seq"]), set())
+    return res
+
+
+def interleaving(tl: Timeline, at: Any, window: Any = "5s", lane: str = "source",
+                 before: Any = None, after: Any = None, transitions: Any = None) -> Interleaving:
+    """The events of all lanes around ``at`` (a Transition or a time), in order.
+
+    ``window="5s"`` means ±5 s (``before``/``after`` override either side). ``lane`` is a
+    column (``source``, ``host``, ``pid``, ``tid``, ``entity``, ``kind``).
+
+    Example::
+
+        >>> il = tl.interleaving(tr[3], window="2s")      # doctest: +SKIP
+        >>> il.races                                        # doctest: +SKIP
+    """
+    if lane not in LANES:
+        raise ValueError(f"lane must be one of {', '.join(LANES)}, not {lane!r}")
+    c, tr = _center(at)
+    w = _time.to_duration_ns(window)
+    b = _time.to_duration_ns(before) if before is not None else w
+    a = _time.to_duration_ns(after) if after is not None else w
+    win = tl.around(c, before=b, after=a)
+    ev = win.events
+    cols = ["ts", "ts_prec", "source", "kind", "name", "entity", "state", "message", "seq", "host", "pid",
+            "tid", "attrs", "dur", "flow_id", "span_id", "parent_id"]
+    df = ev.select(cols).to_pandas()
+    records = ev.select(cols).to_pylist()
+    n = len(df)
+    dom, tree = _clock_model(tl)
+    ts = ev.column("ts").cast(pa.int64()).to_numpy() if n else np.zeros(0, np.int64)
+    prec = (pa.compute.fill_null(ev.column("ts_prec").cast(pa.int64()), 0).to_numpy() if n
+            else np.zeros(0, np.int64))
+    src = np.array([r["source"] for r in records], object)
+    dkey = np.array([dom.get(s, s) for s in src], object)
+    elo = np.array([tree.get(d, {"lo": 0})["lo"] for d in dkey], np.int64)
+    ehi = np.array([tree.get(d, {"hi": 0})["hi"] for d in dkey], np.int64)
+    lo, hi = ts + elo, ts + prec + ehi
+    # evidence from transitions: resources named in states/details (e.g. an address removed)
+    extra: dict[int, set[str]] = {}
+    if transitions is not None:
+        for r in transitions.table.to_pylist():
+            changed = set(_IP.findall(r["detail"] or ""))
+            ips = changed or set(_IP.findall(f"{r['from_state'] or ''} {r['to_state'] or ''}"))
+            for s_ in r["evidence"]:
+                extra.setdefault(int(s_), set()).update(ips | {r["entity"]})
+    amb_with: list[list[int]] = [[] for _ in range(n)]
+    race_rows = []
+    rel_cache: dict[tuple[str, str], tuple[int, int]] = {}
+    src_host = {r["source"]: r["host"] for r in tl.sources.to_pylist()}
+    if n:
+        # candidates from absolute intervals (a superset), then the exact relative test
+        order = np.argsort(lo, kind="stable")
+        reach = np.searchsorted(lo[order], hi[order], side="right")
+        seqs = np.array([r["seq"] for r in records], np.int64)
+        res_cache: dict[int, set[str]] = {}
+        for k in range(n):
+            i = order[k]
+            for m in range(k + 1, reach[k]):
+                j = order[m]
+                if src[i] == src[j]:
+                    continue  # one source: its own order
+                key = (dkey[i], dkey[j])
+                if key not in rel_cache:
+                    rel_cache[key] = (0, 0) if dkey[i] == dkey[j] else _relative_error(dkey[i], dkey[j], tree)
+                rl, rh = rel_cache[key]
+                # true t_i - t_j lies in (ts_i - ts_j) + [rl, rh] + [-prec_j, prec_i]
+                d_lo = ts[i] - ts[j] + rl - prec[j]
+                d_hi = ts[i] - ts[j] + rh + prec[i]
+                if d_lo > 0 or d_hi < 0:
+                    continue
+                if len(amb_with[i]) < _MAX_NEIGHBOURS:
+                    amb_with[i].append(int(seqs[j]))
+                if len(amb_with[j]) < _MAX_NEIGHBOURS:
+                    amb_with[j].append(int(seqs[i]))
+                ri = res_cache.setdefault(i, _resources(records[i], extra))
+                rj = res_cache.setdefault(j, _resources(records[j], extra))
+                shared = ri & rj
+                # a race needs two actors: different hosts, or different known processes
+                hi_ = records[i]["host"] or src_host.get(src[i])
+                hj = records[j]["host"] or src_host.get(src[j])
+                pi_, pj = records[i]["pid"], records[j]["pid"]
+                same_actor = hi_ == hj and (pi_ is None or pj is None or pi_ == pj)
+                if shared and not same_actor:
+                    race_rows.append({"seq_a": int(seqs[i]), "seq_b": int(seqs[j]),
+                                      "a": f"{src[i]}: {records[i]['name']} {str(records[i]['message'] or '')[:80]}",
+                                      "b": f"{src[j]}: {records[j]['name']} {str(records[j]['message'] or '')[:80]}",
+                                      "shared": ", ".join(sorted(shared)), "gap_ns": int(abs(ts[i] - ts[j]))})
+    races = pd.DataFrame(race_rows, columns=["seq_a", "seq_b", "a", "b", "shared", "gap_ns"])
+    race_with: list[list[int]] = [[] for _ in range(n)]
+    if len(races):
+        idx = {int(s): k for k, s in enumerate(df["seq"])}
+        for r in races.itertuples():
+            race_with[idx[r.seq_a]].append(r.seq_b)
+            race_with[idx[r.seq_b]].append(r.seq_a)
+    lane_col = df[lane].astype(object).where(df[lane].notna(), "(none)").astype(str) if n else pd.Series([], dtype=str)
+    if lane == "source" and n:
+        lane_col = df["source"].astype(str)
+    table = pd.DataFrame({
+        "order": np.arange(n), "rel": ts - c, "ts": df["ts"] if n else [], "ts_lo": lo, "ts_hi": hi,
+        "lane": lane_col, "source": src, "kind": df["kind"].astype(str) if n else [],
+        "name": df["name"] if n else [], "entity": df["entity"] if n else [], "state": df["state"] if n else [],
+        "message": df["message"] if n else [], "seq": df["seq"] if n else [], "dur": df["dur"] if n else [],
+        "flow_id": df["flow_id"] if n else [], "span_id": df["span_id"] if n else [],
+        "parent_id": df["parent_id"] if n else [],
+        "ambiguous": [bool(x) for x in amb_with], "ambiguous_with": amb_with, "race_with": race_with,
+    })
+    return Interleaving(table, races, c, c - b, c + a, lane, tr, win.state_at_start)
+
+
+# --------------------------------------------------------------------------- change and recurrence
+
+_TEMPLATE_SQL = (
+    "regexp_replace(regexp_replace(regexp_replace(coalesce(message, name, ''),"
+    " '[0-9a-fA-F]{8,}', '<hex>', 'g'), '(\\d+\\.){3}\\d+', '<ip>', 'g'), '\\d+', '<n>', 'g')"
+)
+
+
+def _signatures(tl: Timeline, where: str = "true") -> str:
+    return (
+        "select source::VARCHAR as source, coalesce(case when name = message then null else name end, "
+        f"{_TEMPLATE_SQL}) as signature, "
+        # a process/thread/socket is one of a series: mask its ids so runs of a job compare
+        "case when regexp_matches(coalesce(entity, ''), '^(proc|thread|sock)/') "
+        "then regexp_replace(entity, '\\d+', '<n>', 'g') else coalesce(entity, '') end as entity, "
+        f"ts from events where {where}"
+    )
+
+
+def diff(tl: Timeline, at: Any, before: Any = None, after: Any = None, min_ratio: float = 2.0) -> pd.DataFrame:
+    """Event signatures before vs after ``at``: ``new``, ``vanished``, ``persisting`` or ``rate changed``.
+
+    A signature is (source, event name or message template with numbers/ids masked, entity).
+    ``before``/``after`` limit the two windows (default: everything on each side); rates are
+    per minute of each window.
+
+    Example::
+
+        >>> tl.diff(at="2025-07-07T09:12:00Z").query("status == 'persisting'")   # doctest: +SKIP
+    """
+    t = _time.to_time_ns(at)
+    lo_t, hi_t = tl.time_range()
+    if lo_t is None:
+        return pd.DataFrame(columns=["source", "signature", "entity", "n_before", "n_after", "status"])
+    b0 = t - _time.to_duration_ns(before) if before is not None else lo_t
+    a1 = t + _time.to_duration_ns(after) if after is not None else hi_t + 1
+    q = (f"with s as ({_signatures(tl)}) select source, signature, entity, "
+         f"count(*) filter (where epoch_ns(ts) >= {b0} and epoch_ns(ts) < {t}) as n_before, "
+         f"count(*) filter (where epoch_ns(ts) >= {t} and epoch_ns(ts) < {a1}) as n_after, "
+         f"max(ts) filter (where epoch_ns(ts) < {t}) as last_before, "
+         f"min(ts) filter (where epoch_ns(ts) >= {t} and epoch_ns(ts) < {a1}) as first_after "
+         f"from s group by all having n_before + n_after > 0")
+    df = tl.sql(q).to_pandas()
+    span_b = max((t - b0) / 60e9, 1e-9)
+    span_a = max((a1 - t) / 60e9, 1e-9)
+    df["rate_before"] = df["n_before"] / span_b
+    df["rate_after"] = df["n_after"] / span_a
+    ratio = (df["rate_after"] + 1e-12) / (df["rate_before"] + 1e-12)
+    status = np.where(df["n_before"] == 0, "new", np.where(df["n_after"] == 0, "vanished", "persisting"))
+    changed = (status == "persisting") & ((ratio >= min_ratio) | (ratio <= 1 / min_ratio)) & \
+        ((df["n_before"] >= 3) | (df["n_after"] >= 3))
+    df["status"] = np.where(changed, "rate changed", status)
+    order = {"new": 0, "vanished": 1, "rate changed": 2, "persisting": 3}
+    df["_o"] = df["status"].map(order)
+    return df.sort_values(["_o", "source", "signature"]).drop(columns="_o").reset_index(drop=True)
+
+
+def periodic(tl: Timeline, min_count: int = 4, max_jitter: float = 0.1, after: Any = None) -> pd.DataFrame:
+    """Recurring series: signatures whose events come at a steady period.
+
+    Returns per series: ``period_s``, ``jitter_s`` (median absolute deviation of the
+    intervals), ``phase_s`` (offset into the period, e.g. 1.0 for a cron job firing a second
+    after each minute), ``count``, ``first``, ``last`` and, with ``after``, ``n_after`` — how
+    many firings fall after that moment (a job that should have stopped).
+
+    Example::
+
+        >>> tl.periodic(after="2025-07-07T09:12:00Z")       # doctest: +SKIP
+    """
+    df = tl.sql(f"{_signatures(tl)} order by ts").to_pandas()
+    if df.empty:
+        return pd.DataFrame(columns=["source", "signature", "entity", "period_s", "jitter_s", "phase_s", "count"])
+    df["t"] = df["ts"].astype("int64")
+    t_after = _time.to_time_ns(after) if after is not None else None
+    rows = []
+    for (src, sig, ent), g in df.groupby(["source", "signature", "entity"], sort=False):
+        if len(g) < min_count:
+            continue
+        t = np.sort(g["t"].to_numpy())
+        d = np.diff(t)
+        d = d[d > 0]
+        if len(d) < min_count - 1:
+            continue
+        period = float(np.median(d))
+        if period < 0.5e9:
+            continue
+        jitter = float(np.median(np.abs(d - period)))
+        if jitter > max_jitter * period:
+            continue
+        phase = float(np.median(np.mod(t, int(period)))) if period >= 1e9 else 0.0
+        row = {"source": src, "signature": sig, "entity": ent or None, "period_s": period / 1e9,
+               "jitter_s": jitter / 1e9, "phase_s": phase / 1e9, "count": len(t),
+               "first": pd.Timestamp(int(t[0]), tz="UTC"), "last": pd.Timestamp(int(t[-1]), tz="UTC")}
+        if t_after is not None:
+            row["n_after"] = int((t >= t_after).sum())
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    return out.sort_values(["count"], ascending=False).reset_index(drop=True)
