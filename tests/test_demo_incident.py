@@ -67,7 +67,7 @@ def test_alignment_recovers_clock_errors_within_intervals(incident):
     path, truth, tl = incident
     al = tl.align(reference="host:" + truth["names"]["hosts"][0])
     report = {r["source"]: r for r in clock_report(al, truth)}
-    for name, meta in truth["sources"].items():
+    for name in truth["sources"]:
         r = report[name]
         assert r["status"] in ("reference", "aligned"), (name, r)
         # the correction at the dataset's mid time, against the truth, within the interval
