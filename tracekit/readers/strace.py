@@ -33,15 +33,24 @@ while only one process is traced) are given the root process: the one id seen in
 was never attached or returned by clone/fork. ``entity`` = ``proc/<host>/<pid>@<start>`` with
 ``<host>`` from the reader option ``host`` (``?`` when unknown; ``tk.load(host=...)`` is the
 loader's own parameter and does not reach readers, so give it per source:
-``tk.load(path, options={"*.strace": {"host": "vm"}})``) and ``<start>`` the ``ts_src`` (int ns) at which
-that pid is first seen in the file (a pid seen again after its exit starts a new entity).
+``tk.load(path, options={"*.strace": {"host": "vm"}})``) and ``<start>`` the ``ts_src`` (int
+ns) at which that pid is first seen in the file (a pid seen again after its exit starts a new
+entity). A thread whose creating clone is not in the trace keeps its own id as ``pid``; the
+``attached``/``detached`` markers of ``strace:`` messages carry the pid they name.
 
 Times: ``-ttt`` is epoch (clock ``realtime``); ``-t``/``-tt`` carry no date: ``date=``
 (``YYYY-MM-DD``, the date of the first line) or, by default, the date that puts the last line
 at or before the file's mtime; midnight roll-overs (a step back of over 12 h) add a day; ``tz=``
 (default UTC) gives the zone; both recorded in ``meta["assumed"]``. ``-r`` deltas are summed into
 a ``relative`` clock from the first line. Without timestamps ``ts_src`` is the line's ordinal
-(0, 1, 2 ... ns) in a ``relative`` clock with ``ts_prec`` null (order only, no durations).
+(0, 1, 2 ... ns) in a ``relative`` clock with ``ts_prec`` null (order only, no durations):
+rows are kept rather than rejected, as the order and the calls are the evidence. A line whose
+time is missing or in another form than the file's is rejected.
+
+Unfinished/resumed: each ``<unfinished ...>`` is paired with the next ``<... X resumed>`` of the
+same pid and syscall (no other unfinished of that pid and syscall between); the row starts at
+the unfinished line, its args are both halves joined, its result comes from the resumed line,
+``dur`` is the resumed line's ``-T`` or else the time between the two lines.
 
 Accounting: one record per non-blank line. A matched ``<... X resumed>`` line, and the rest of
 a syscall line that strace split (``clone(...SIGCHLDstrace: Process 2370 attached`` then
@@ -55,7 +64,8 @@ pairing by a sort on (pid, syscall, line); no Python loop per line.
 Example::
 
     >>> import tracekit as tk                                    # doctest: +SKIP
-    >>> tl = tk.load("trace.2499", date="2026-11-27", host="vm")  # doctest: +SKIP
+    >>> tl = tk.load("trace.2499", date="2026-11-27",             # doctest: +SKIP
+    ...              options={"trace.*": {"host": "vm"}})
 """
 
 from __future__ import annotations
