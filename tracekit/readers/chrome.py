@@ -257,6 +257,8 @@ def _kv_parts(key: str, values: pa.Array | pa.ChunkedArray) -> Parts:
     """One (key, value) entry for each row whose value is not null."""
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
+    if values.null_count == len(values):
+        return np.zeros(len(values), dtype=np.int64), pa.array([], pa.string()), pa.array([], pa.string())
     values = values.cast(pa.string())
     valid = _np(values.is_valid()).astype(bool)
     nv = int(valid.sum())
@@ -491,9 +493,19 @@ def _build(inp: Input, res: pa.Table, extra: pa.Table | None, text: pa.Array, li
     count = res.num_rows
     col = {name: _col(res, name) for name in res.column_names}
     ok = _np(pc.fill_null(col["ok"], False)).astype(bool)
-    ph_np = _np(pc.fill_null(col["ph"], ""))
-    has_ph = ph_np != ""
-    is_m = ph_np == "M"
+    # phases as small integer codes (no Python string per event)
+    phd = pc.dictionary_encode(pc.fill_null(col["ph"], "")) if count else pa.array([], pa.dictionary(pa.int32(), pa.string()))
+    ph_names = phd.dictionary.to_pylist()
+    ph_code = _np(phd.indices).astype(np.int32)
+
+    def is_ph(codes: np.ndarray, *names: str) -> np.ndarray:
+        lut = np.zeros(len(ph_names), dtype=bool)
+        for k, nm in enumerate(ph_names):
+            lut[k] = nm in names
+        return lut[codes] if len(lut) else np.zeros(len(codes), dtype=bool)
+
+    has_ph = ~is_ph(ph_code, "")
+    is_m = is_ph(ph_code, "M")
     tsr = _time.parse_epoch(col["ts"], unit="us")
     ts_ok = tsr["ok"] & _np(col["ts"].is_valid()).astype(bool)
     bad_ts = ~ts_ok & _np(col["ts"].is_valid()).astype(bool)
@@ -536,7 +548,7 @@ def _build(inp: Input, res: pa.Table, extra: pa.Table | None, text: pa.Array, li
     unmatched = np.zeros(count, dtype=np.int8)  # index into _UNM
     local = _np(pc.fill_null(pc.match_substring(col["id2"], '"local"'), False)).astype(bool)
     for bph, eph, keys in _FAMILIES:
-        sel = ev & ((ph_np == bph) | (ph_np == eph))
+        sel = ev & is_ph(ph_code, bph, eph)
         if not sel.any():
             continue
         si = np.flatnonzero(sel)
@@ -546,7 +558,7 @@ def _build(inp: Input, res: pa.Table, extra: pa.Table | None, text: pa.Array, li
             parts.append(pc.if_else(pa.array(local[si]), pc.fill_null(col["pid"].take(take), "\x00"), ""))
         gkey = pc.binary_join_element_wise(*parts, "\x1f") if len(parts) > 1 else parts[0]
         gid = _np(pc.dictionary_encode(gkey).indices).astype(np.int64)
-        beg = ph_np[si] == bph
+        beg = is_ph(ph_code[si], bph)
         part, orph = _match(gid, ts_ns[si], si, beg)
         hasp = part >= 0
         partner[si[hasp]] = si[part[hasp]]
@@ -557,7 +569,7 @@ def _build(inp: Input, res: pa.Table, extra: pa.Table | None, text: pa.Array, li
     # ---- output rows: one per emitted element, C elements one per series
     rows_mask = ev & ~merged_mask
     ri = np.flatnonzero(rows_mask)
-    is_c = ph_np[ri] == "C"
+    is_c = is_ph(ph_code[ri], "C")
     # args entries straight from the map's children (no copy): element k's are a_first[k] + j
     a_off = a_map.offsets.to_numpy().astype(np.int64)
     a_lens = np.diff(a_off)
@@ -572,9 +584,9 @@ def _build(inp: Input, res: pa.Table, extra: pa.Table | None, text: pa.Array, li
     # the rows' columns: one table filter when no counter has several series, else a take
     sub = res.filter(pa.array(rows_mask)) if nrows == len(ri) else res.take(tk_el)
     R = {name: _col(sub, name) for name in sub.column_names}
-    rph = ph_np[el]
+    rph = ph_code[el]
     within = np.arange(nrows, dtype=np.int64) - np.repeat(np.cumsum(reps) - reps, reps)
-    c_row = rph == "C"
+    c_row = is_ph(rph, "C")
     has_series = c_row & (a_lens[el] > 0)
     sidx = pa.array(np.where(has_series, a_first[el] + within, 0))
     none = pa.scalar(None, pa.string())
@@ -583,12 +595,12 @@ def _build(inp: Input, res: pa.Table, extra: pa.Table | None, text: pa.Array, li
     value = _to_float(series_v)
     notnum = pc.and_(pc.is_valid(series_v), pc.is_null(value))
 
-    kind = np.full(nrows, "marker", dtype=object)
-    kind[np.isin(rph, ["X", "B", "b", "S"])] = "span"
-    kind[np.isin(rph, ["i", "I", "n", "T", "p", "E", "e", "F"])] = "instant"
-    kind[np.isin(rph, ["s", "t", "f"])] = "flow"
-    kind[c_row] = "counter"
-    kind[rph == "P"] = "sample"
+    kind = np.full(nrows, _KINDS.index("marker"), dtype=np.int32)
+    kind[is_ph(rph, "X", "B", "b", "S")] = _KINDS.index("span")
+    kind[is_ph(rph, "i", "I", "n", "T", "p", "E", "e", "F")] = _KINDS.index("instant")
+    kind[is_ph(rph, "s", "t", "f")] = _KINDS.index("flow")
+    kind[c_row] = _KINDS.index("counter")
+    kind[is_ph(rph, "P")] = _KINDS.index("sample")
 
     ts_rows = ts_ns[el]
     dur_s = R["dur"]
@@ -610,18 +622,18 @@ def _build(inp: Input, res: pa.Table, extra: pa.Table | None, text: pa.Array, li
     tid_i, tid_o = ids("tid")
 
     # flows: v1 phases; v2 bind_id (or id) with flow_in / flow_out
-    fdir = np.full(nrows, None, dtype=object)
-    fdir[rph == "s"] = "out"
-    fdir[rph == "t"] = "step"
-    fdir[rph == "f"] = "in"
+    fdir = np.full(nrows, -1, dtype=np.int32)  # index into _DIRS, -1 = none
+    fdir[is_ph(rph, "s")] = _DIRS.index("out")
+    fdir[is_ph(rph, "t")] = _DIRS.index("step")
+    fdir[is_ph(rph, "f")] = _DIRS.index("in")
     fid = R["id"]
     fin = _np(pc.fill_null(pc.equal(R["flow_in"], "true"), False)).astype(bool)
     fout = _np(pc.fill_null(pc.equal(R["flow_out"], "true"), False)).astype(bool)
-    v1 = np.isin(rph, ["s", "t", "f"])
+    v1 = is_ph(rph, "s", "t", "f")
     v2 = ~v1 & (fin | fout)
-    fdir[v2 & fout & ~fin] = "out"
-    fdir[v2 & fin & ~fout] = "in"
-    fdir[v2 & fin & fout] = "step"
+    fdir[v2 & fout & ~fin] = _DIRS.index("out")
+    fdir[v2 & fin & ~fout] = _DIRS.index("in")
+    fdir[v2 & fin & fout] = _DIRS.index("step")
     flow_id = pc.if_else(pa.array(v1), fid,
                          pc.if_else(pa.array(v2), pc.coalesce(R["bind_id"], fid), none))
     v2a = pa.array(v2)
@@ -635,12 +647,15 @@ def _build(inp: Input, res: pa.Table, extra: pa.Table | None, text: pa.Array, li
                           pc.and_(pc.not_equal(pc.fill_null(en, ""), ""),
                                   pc.fill_null(pc.not_equal(en, pc.fill_null(name_rows, "")), True)))
         end_name = pc.if_else(differs, en, none)
-        vals = np.full(nrows, None, dtype=object)
+        where = np.full(nrows, -1, dtype=np.int64)
+        texts: list[str] = []
         for r in np.flatnonzero(has_partner & (a_lens[pidx] > 0)).tolist():  # only ends with args
             e_args = dict(a_map[int(pidx[r])].as_py())
             if e_args != dict(a_map[int(el[r])].as_py() or []):
-                vals[r] = orjson.dumps(e_args).decode()
-        end_attrs = pa.array(vals, pa.string())
+                where[r] = len(texts)
+                texts.append(orjson.dumps(e_args).decode())
+        end_attrs = pa.array(texts, pa.string()).take(pa.array(np.maximum(where, 0), mask=where < 0)) \
+            if texts else pa.nulls(nrows, pa.string())
 
     # attrs: verbatim keys, args.*, keys outside the struct, then reader-made tk.* keys
     parts: list[Parts] = [_kv_parts(k, R[k]) for k in _VERBATIM]
@@ -664,7 +679,8 @@ def _build(inp: Input, res: pa.Table, extra: pa.Table | None, text: pa.Array, li
         l2 = full[el]
         gi = np.repeat(ef[el] - (np.cumsum(l2) - l2), l2) + np.arange(int(l2.sum()), dtype=np.int64)
         parts.append((l2, e_keys.take(pa.array(gi)), e_vals.take(pa.array(gi))))
-    unm = pa.array(np.array([None, *_UNM[1:]], dtype=object)[unmatched[el]], pa.string())
+    ucode = unmatched[el].astype(np.int32)
+    unm = pa.DictionaryArray.from_arrays(pa.array(ucode, mask=ucode == 0), pa.array(_UNM)).cast(pa.string())
     parts.append(_kv_parts("tk.unmatched", unm))
     if end_name is not None:
         parts += [_kv_parts("tk.end_name", end_name), _kv_parts("tk.end_args", end_attrs)]
@@ -682,14 +698,14 @@ def _build(inp: Input, res: pa.Table, extra: pa.Table | None, text: pa.Array, li
         "ts_src": ts_rows,
         "ts_prec": tsr["prec"][el],
         "dur": pa.array(dur_np, pa.int64(), mask=~dur_valid).cast(pa.duration("ns")),
-        "kind": pa.array(kind, pa.string()),
+        "kind": pa.DictionaryArray.from_arrays(pa.array(kind), pa.array(_KINDS)),
         "name": name_rows,
         "category": R["cat"],
         "value": value,
         "pid": pid_i,
         "tid": tid_i,
         "flow_id": flow_id,
-        "flow_dir": pa.array(fdir, pa.string()),
+        "flow_dir": pa.DictionaryArray.from_arrays(pa.array(np.maximum(fdir, 0), mask=fdir < 0), pa.array(_DIRS)),
         "attrs": _concat_maps(nrows, parts),
         "line": line[el],
         "line_end": line_end,
@@ -727,6 +743,8 @@ def _build(inp: Input, res: pa.Table, extra: pa.Table | None, text: pa.Array, li
 
 
 _UNM = ("", "B", "E", "b", "e", "S", "F")
+_KINDS = ("span", "instant", "counter", "flow", "sample", "marker")
+_DIRS = ("out", "in", "step")
 _FAMILIES = (("B", "E", ("pid", "tid")), ("b", "e", ("cat", "scope", "id", "id2", "name")),
              ("S", "F", ("cat", "name", "id")))
 _REASONS = ("", "not a JSON object (invalid or truncated JSON)", "no \"ph\" (phase) key", "no readable \"ts\"")
