@@ -160,3 +160,17 @@ def test_sniff_keeps_formats_apart(corpus):
         for f in (corpus / d).iterdir():
             head = f.read_bytes()[:65536]
             assert syslog(head, "x") < 0.5 and dmesg(head, "x") < 0.5, f
+
+
+def test_recorded_session_x():
+    """dmesg -x of a session recorded for tracekit (tests/fixtures/syslog/README.md)."""
+    fx = Path(__file__).parent / "fixtures" / "dmesg"
+    tl = tk.load(fx / "session_x.txt")
+    assert_accounted(tl)
+    ev = _rows(tl)
+    assert [(r["category"], r["severity"]) for r in ev[:3]] == [("user", "info"), ("user", "warning"),
+                                                               ("user", "error")]
+    assert [r["name"] for r in ev] == ["tk-fixture"] * 3 + ["python3", "Code"] * 2
+    raw = _rows(tk.load(fx / "session_raw.txt"))
+    assert [r["ts_src"] for r in raw] == [r["ts_src"] for r in ev]
+    assert raw[3]["ts_src"] == 1995_135115_000 and raw[3]["pid"] == 28373

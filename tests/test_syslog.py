@@ -275,14 +275,14 @@ def test_boot_anchor_from_kernel_lines(tmp_path):
     res = _read(p, year=2024)
     anchors = res.meta["extra"]["boot_anchors"]
     assert set(anchors) == {"web-02", "web-03", "web-02#2"}
-    assert anchors["web-02#2"]["anchor_ns"] == _ns("2024-03-14T09:04:58Z")
+    assert anchors["web-02#2"]["anchor_ns"] == _ns("2024-03-14T09:04:58.5Z")
     assert anchors["web-02#2"]["boot"] == 2 and anchors["web-02#2"]["host"] == "web-02"
     a = anchors["web-02"]
-    assert a["n"] == 2 and a["prec_ns"] == NS and a["spread_ns"] == 250_000_000
-    assert a["anchor_ns"] == (a["min_ns"] + a["max_ns"]) // 2
+    assert a["n"] == 2 and a["prec_ns"] == NS and a["spread_ns"] == 0
+    assert a["anchor_ns"] == a["min_ns"] + NS // 2
     assert a["min_ns"] == _ns("2024-03-14T09:00:10Z") - 110_500_000_000
     assert a["max_ns"] == _ns("2024-03-14T09:00:00Z") - 100_250_000_000
-    assert anchors["web-03"]["boot_ns"] == _ns("2024-03-14T09:00:06Z")
+    assert anchors["web-03"]["boot_ns"] == _ns("2024-03-14T09:00:06.5Z")
     tl = tk.load(p, year=2024)
     ev = _rows(tl)
     assert ev[0]["message"] == "eth0: Link is Up" and dict(ev[0]["attrs"])["kernel.uptime"] == "100.250000"
@@ -360,3 +360,59 @@ def test_bench_workload_sample(tmp_path):
     cmds = tl.sql("select attrs['cron.command'] c from events where name = 'cron.cmd'").column("c").to_pylist()
     assert len(cmds) > 100 and "/usr/bin/certbot -q renew" in cmds
     assert set(res.meta["extra"]["boot_anchors"]) >= {"web-01", "web-02"}
+
+
+FIX = Path(__file__).parent / "fixtures" / "syslog"
+TRAD = FIX / "debian_rsyslog_traditional_berlin.log"
+FFMT = FIX / "debian_rsyslog_fileformat_berlin.log"
+
+
+def test_recorded_rsyslog_local_time_matches_rfc3339():
+    """The same 55 messages written by rsyslogd (TZ=Europe/Berlin) in the RFC 3164 traditional
+    format and the RFC 3339 file format: tz= must turn the first into the second's UTC times."""
+    trad = tk.load(TRAD, year=2026, tz="Europe/Berlin")
+    ff = tk.load(FFMT)
+    for tl in (trad, ff):
+        assert_accounted(tl)
+        s = _src(tl)
+        assert (s["records"], s["rows"], s["merged"], s["rejected"], s["host"]) == (55, 55, 0, 0, "vm")
+    a, b = _rows(trad), _rows(ff)
+    assert [r["ts_src"] for r in a] == [r["ts_src"] - r["ts_src"] % NS for r in b]
+    assert a[0]["ts_src"] == _ns("2026-11-27T23:31:23Z")  # "Nov 28 00:31:23" in Berlin
+    assert [r["message"] for r in a] == [r["message"] for r in b]
+    assert any(r["message"] == "two lines in one message#012second line of it" for r in a)
+    assert [(r["name"], r["pid"]) for r in a][:4] == [("kernel", None), ("kernel", None), ("rsyslogd", None),
+                                                      ("cron.info", 25768)]
+
+
+def test_recorded_cron_firings():
+    ev = _rows(tk.load(TRAD, year=2026, tz="Europe/Berlin"))
+    job = "cron/vm//bin/sh -c 'echo reindex output; exit 2'"
+    fir = [(r["name"], r["state"], r["value"]) for r in ev if r["entity"] == job]
+    assert fir == [("cron.cmd", "started", None), ("cron.error", "failed", 2.0), ("cron.end", "finished", None)] * 2
+    starts = [r["ts_src"] for r in ev if r["entity"] == job and r["name"] == "cron.cmd"]
+    assert starts == [_ns("2026-11-27T23:32:01Z"), _ns("2026-11-27T23:33:01Z")]
+    err = next(r for r in ev if r["name"] == "cron.error")
+    assert dict(err["attrs"])["cron.child_pid"] == "29857" and dict(err["attrs"])["cron.command"].startswith("/bin/sh")
+    nomta = [r for r in ev if r["message"] == "(CRON) info (No MTA installed, discarding output)"]
+    assert len(nomta) == 2 and all(r["name"] == "cron.info" and r["entity"] is None for r in nomta)
+    entities = {r["entity"] for r in ev if r["name"] == "cron.cmd"}
+    assert entities == {job, "cron/vm/true", "cron/vm//usr/bin/env LC_ALL=C date -u >/dev/null 2>&1"}
+
+
+def test_recorded_boot_anchor_puts_dmesg_on_utc():
+    """Kernel lines in syslog give the boot time; applied to the same kernel records read from
+    dmesg (uptime), it reproduces their syslog wall times. rsyslog replayed two boot-log lines
+    half an hour late: the anchor (min, not median) is not fooled by them."""
+    a1 = _read(TRAD, year=2026, tz="Europe/Berlin").meta["extra"]["boot_anchors"]["vm"]
+    a2 = _read(FFMT).meta["extra"]["boot_anchors"]["vm"]
+    assert a1["n"] == a2["n"] == 6 and a1["prec_ns"] == NS and a2["prec_ns"] == 1000
+    assert a2["max_ns"] - a2["min_ns"] > 30 * 60 * NS  # the replayed lines
+    assert abs(a1["anchor_ns"] - a2["anchor_ns"]) <= a1["prec_ns"] // 2
+    dm = _rows(tk.load(Path(__file__).parent / "fixtures" / "dmesg" / "session_raw.txt"))
+    ff = [r for r in _rows(tk.load(FFMT)) if r["name"] == "kernel" and r["message"].startswith(("python3", "Code"))]
+    seg = [r for r in dm if r["message"].startswith(("python3", "Code"))]
+    assert len(seg) == len(ff) == 4 and [r["message"] for r in seg] == [r["message"] for r in ff]
+    for r, w in zip(seg, ff):
+        assert abs(w["ts_src"] - (a2["anchor_ns"] + r["ts_src"])) < 2_000_000  # µs stamps: < 2 ms apart
+        assert abs(w["ts_src"] - (a1["anchor_ns"] + r["ts_src"])) < NS

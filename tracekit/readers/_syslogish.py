@@ -244,10 +244,14 @@ def anchors_summary(host: pl.Series, uptime_ns: np.ndarray, wall_ns: np.ndarray,
                     prec_ns: np.ndarray) -> dict[str, dict]:
     """Boot-time anchors from lines carrying both a wall time and a kernel uptime.
 
-    Per host and boot (a new boot starts where the host's uptime goes back): ``anchor_ns`` =
-    ``boot_ns`` = the median of (wall ns − uptime ns) — the UTC time of that boot's uptime zero —
-    with ``min_ns``/``max_ns``/``spread_ns``, ``prec_ns`` (the wall stamps' precision), ``n``,
-    ``host`` and ``boot`` (1, 2, … in file order). Keys: ``host``, then ``host#2`` for a reboot.
+    A line is logged at ``wall = boot + uptime + delay`` (delay ≥ 0: the logger reads the ring
+    buffer late, and replays the whole boot log when it starts) and the wall stamp is truncated
+    to its precision, so every line gives an upper bound ``wall − uptime + prec`` on the boot
+    time, and the smallest is the tightest: ``anchor_ns`` = min(wall − uptime) + prec/2, good to
+    ±prec/2 (``spread_ns`` = 0) plus the smallest delay. (A median would be pulled minutes off
+    by a replayed boot log.) Per host and boot (a new boot starts where the host's uptime goes
+    back; keys ``host``, ``host#2``): ``anchor_ns`` (= ``boot_ns``), ``anchor`` (ISO), ``min_ns``,
+    ``median_ns``, ``max_ns``, ``prec_ns``, ``n``, ``host``, ``boot``.
     """
     out: dict[str, dict] = {}
     if len(uptime_ns) == 0:
@@ -259,11 +263,11 @@ def anchors_summary(host: pl.Series, uptime_ns: np.ndarray, wall_ns: np.ndarray,
         up = uptime_ns[sel]
         boot = np.concatenate([[0], np.cumsum(up[1:] < up[:-1])])
         for b in range(int(boot[-1]) + 1):
-            d = np.sort(diff[sel[boot == b]])
-            lo, hi = d[(d.size - 1) // 2], d[d.size // 2]
-            med = int(lo + (hi - lo) // 2)  # in int64: a float would lose ns at epoch scale
+            d = np.sort(diff[sel[boot == b]])  # int64 throughout: a float loses ns at epoch scale
+            prec = int(prec_ns[sel[boot == b]].max())
+            anchor = int(d[0]) + prec // 2
             out[h if b == 0 else f"{h}#{b + 1}"] = {
-                "anchor_ns": med, "boot_ns": med, "anchor": fmt_ns(med), "host": h, "boot": b + 1,
-                "min_ns": int(d[0]), "max_ns": int(d[-1]), "spread_ns": int(d[-1] - d[0]),
-                "prec_ns": int(prec_ns[sel[boot == b]].max()), "n": int(d.size)}
+                "anchor_ns": anchor, "boot_ns": anchor, "anchor": fmt_ns(anchor), "spread_ns": 0,
+                "min_ns": int(d[0]), "median_ns": int(d[(d.size - 1) // 2]), "max_ns": int(d[-1]),
+                "prec_ns": prec, "n": int(d.size), "host": h, "boot": b + 1}
     return out

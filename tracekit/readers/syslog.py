@@ -33,9 +33,9 @@ firings group), state ``started``/``finished``/``failed``, and a grandchild's ex
 attrs ``syslog.tag``.
 
 Kernel lines with an uptime stamp give ``meta["extra"]["boot_anchors"]``: per host (and boot:
-a new one where the uptime goes back, key ``host#2``) ``anchor_ns`` = the median of (wall ns −
-uptime ns), with min/max/spread and the stamps' precision, so boot-clock sources (dmesg) of that
-host can be put on UTC.
+a new one where the uptime goes back, key ``host#2``) ``anchor_ns`` = the UTC time of uptime
+zero, min(wall − uptime) + half the stamps' precision (delays only add; rsyslog replays the boot
+log at start), so boot-clock sources (dmesg) of that host can be put on UTC.
 
 Lines that do not start with a timestamp or ``<PRI>`` continue the previous record (macOS
 TAB-indented lines): merged, message joined with ``\\n``, provenance ``line..line_end``. A line
