@@ -243,6 +243,9 @@ def _decode(raw: pa.Array, start_line: int) -> tuple[pa.Array, np.ndarray]:
         except pa.ArrowInvalid:
             vals = []
             for i, v in enumerate(chunk.to_pylist()):
+                if v is None:
+                    vals.append(None)
+                    continue
                 try:
                     vals.append(v.decode("utf-8"))
                 except UnicodeDecodeError:
