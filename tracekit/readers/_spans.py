@@ -184,7 +184,7 @@ class Part:
     row ``i`` takes group ``rows[i]`` (``rows=None``: row i is group i; -1: none)."""
 
     offsets: np.ndarray
-    keys: pa.Array
+    keys: pa.Array | str  # a str: the one key of every entry (not materialised)
     vals: pa.Array
     rows: np.ndarray | None = None
 
@@ -199,7 +199,7 @@ def scalar_part(key: str, values: pa.Array, present: np.ndarray | None = None) -
     np.cumsum(present.astype(np.int64), out=off[1:])
     vals = values.take(pa.array(idx)) if len(idx) != len(values) else values
     vals = pc.fill_null(vals, "null")
-    return Part(off, pa.repeat(pa.scalar(key), len(idx)).cast(pa.string()), vals)
+    return Part(off, key, vals)
 
 
 def build_map(n: int, parts: list[Part]) -> pa.Array:
@@ -207,48 +207,61 @@ def build_map(n: int, parts: list[Part]) -> pa.Array:
     if not parts:
         return pa.MapArray.from_arrays(pa.array(np.zeros(n + 1, np.int32)), pa.array([], pa.string()),
                                        pa.array([], pa.string())).cast(ATTRS_TYPE)
-    starts = np.zeros((n, len(parts)), np.int64)
-    lens = np.zeros((n, len(parts)), np.int64)
+    parts = [p for p in parts if len(p.vals)] or parts[:1]
+    total_pool = sum(len(p.vals) for p in parts)
+    it = np.int32 if total_pool < 2**31 - 1 else np.int64
+    starts = np.zeros((len(parts), n), it)  # part-major: contiguous writes
+    lens = np.zeros((len(parts), n), it)
     base = 0
     keys = []
     vals = []
     for j, p in enumerate(parts):
-        off = p.offsets.astype(np.int64)
-        if p.rows is None:
-            g = np.arange(n)
-            has = np.ones(n, bool)
+        off = p.offsets.astype(it, copy=False)
+        if len(off) < 2 or n == 0:
+            pass
+        elif p.rows is None:
+            np.add(off[:-1], base, out=starts[j])
+            np.subtract(off[1:], off[:-1], out=lens[j])
         else:
-            g = np.where(p.rows >= 0, p.rows, 0)
             has = p.rows >= 0
-        if len(off) > 1:
-            st = off[:-1][g] if n else np.zeros(0, np.int64)
-            ln = (off[1:] - off[:-1])[g] if n else np.zeros(0, np.int64)
+            g = np.where(has, p.rows, 0)
+            starts[j] = np.where(has, off[:-1][g] + base, 0)
+            lens[j] = np.where(has, (off[1:] - off[:-1])[g], 0)
+        base += len(p.vals)
+        if isinstance(p.keys, str):
+            keys.append((pa.array([p.keys], pa.string()), np.zeros(len(p.vals), np.int32)))
         else:
-            st = np.zeros(n, np.int64)
-            ln = np.zeros(n, np.int64)
-        starts[:, j] = np.where(has, st + base, 0)
-        lens[:, j] = np.where(has, ln, 0)
-        base += len(p.keys)
-        keys.append(pc.dictionary_encode(as_str(p.keys)))
+            enc = pc.dictionary_encode(as_str(p.keys))
+            keys.append((enc.dictionary, np.asarray(enc.indices.to_numpy(zero_copy_only=False), np.int32)))
         vals.append(pc.fill_null(as_str(p.vals), "null"))
-    s = starts.ravel()
-    ln = lens.ravel()
-    total = int(ln.sum())
-    seg = np.zeros(len(ln), np.int64)
-    np.cumsum(ln[:-1], out=seg[1:]) if len(ln) > 1 else None
-    idx = np.arange(total, dtype=np.int64) + np.repeat(s - seg, ln)
+    s = starts.T.ravel()  # row-major: row i's segments, part by part
+    ln = lens.T.ravel()
+    del starts
+    row_tot = lens.sum(axis=0, dtype=np.int64)
+    del lens
+    total = int(row_tot.sum())
+    ot = np.int32 if total < 2**31 - 1 else np.int64
+    seg = np.zeros(len(ln), ot)
+    if len(ln) > 1:
+        np.cumsum(ln[:-1], out=seg[1:])
+    np.subtract(s, seg, out=seg)
+    del s
+    idx = np.repeat(seg, ln)
+    del seg, ln
+    idx += np.arange(total, dtype=ot)
     # keys repeat: gather small dictionary indices, then decode from the (tiny) dictionaries
-    kdict = pa.concat_arrays([k.dictionary for k in keys])
-    kbase = np.cumsum([0] + [len(k.dictionary) for k in keys[:-1]])
-    kidx = np.concatenate([np.asarray(k.indices.to_numpy(zero_copy_only=False), np.int64) + b
-                           for k, b in zip(keys, kbase)])
-    vtab = pa.concat_arrays(vals) if vals else pa.array([], pa.string())
-    take = pa.array(idx)
+    kdict = pa.concat_arrays([d for d, _ in keys])
+    kbase = np.cumsum([0] + [len(d) for d, _ in keys[:-1]])
+    kidx = np.concatenate([i + np.int32(b) for (_, i), b in zip(keys, kbase)])
     ktab = kdict.take(pa.array(kidx[idx]))
-    row_tot = lens.sum(axis=1)
+    del kidx
+    vtab = pa.concat_arrays(vals) if vals else pa.array([], pa.string())
+    vout = vtab.take(pa.array(idx))
+    del vtab, idx
     moff = np.zeros(n + 1, np.int32)
     np.cumsum(row_tot, out=moff[1:])
-    return pa.MapArray.from_arrays(pa.array(moff), ktab, vtab.take(take)).cast(ATTRS_TYPE)
+    out = pa.MapArray.from_arrays(pa.array(moff), ktab, vout)
+    return out if out.type.equals(ATTRS_TYPE) else out.cast(ATTRS_TYPE)
 
 
 def typed_kv(lists: pa.Array, prefix: str = "") -> tuple[Part, np.ndarray]:
@@ -265,6 +278,8 @@ def typed_kv(lists: pa.Array, prefix: str = "") -> tuple[Part, np.ndarray]:
 
 def lookup(part: Part, key: str, groups: int) -> pa.Array:
     """The value of ``key`` in each group of ``part`` (last one wins; null if absent)."""
+    if isinstance(part.keys, str):
+        part = Part(part.offsets, pa.repeat(pa.scalar(part.keys), len(part.vals)).cast(pa.string()), part.vals)
     k = as_str(part.keys)
     hit = np.flatnonzero(np.asarray(pc.fill_null(pc.equal(k, key), False).to_numpy(zero_copy_only=False), dtype=bool))
     pos = np.full(groups, -1, np.int64)

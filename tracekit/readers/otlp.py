@@ -341,6 +341,10 @@ def _sev_number(num: pa.Array) -> pa.Array:
 
 def _read(inp: Input) -> ReadResult:
     docs, dline, doff, rej_docs, notes = _parse(inp)
+    # the bytes are parsed: unmap them and hand the parser's scratch memory back before the
+    # columns are built (peak memory is parse or build, not both)
+    inp.release()
+    pa.default_memory_pool().release_unused()
     nd = len(docs)
     dline = dline if dline is not None else np.full(nd, -1, np.int64)
     doff = doff if doff is not None else np.full(nd, -1, np.int64)
