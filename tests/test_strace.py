@@ -525,3 +525,14 @@ def test_chunked_parse_matches_single_chunk(corpus, monkeypatch):
     assert_accounted(parts)
     assert parts.events.equals(whole.events)
     assert parts.sources.drop_columns(["seconds"]).equals(whole.sources.drop_columns(["seconds"]))
+
+
+def test_merged_args_joined_like_strace_prints_them(tmp_path):
+    data = (b'1 1710406800.000001 read(3, <unfinished ...>\n'      # one space: the comma's own
+            b'1 1710406800.000002 <... read resumed>"", 1) = 0\n'
+            b'1 1710406800.000003 read(3,  <unfinished ...>\n'     # as strace writes it
+            b'1 1710406800.000004 <... read resumed>"", 1) = 0\n'
+            b'1 1710406800.000005 close(3 <unfinished ...>\n'
+            b'1 1710406800.000006 <... close resumed>) = 0\n')
+    tl = tk.load(_write(tmp_path, data))
+    assert [r["message"] for r in _rows(tl)] == ['3, "", 1', '3, "", 1', "3"]

@@ -561,7 +561,12 @@ def _read(
     if len(ui):
         for k in ("ret", "errno", "etext"):
             strs[k].idx[ui] = strs[k].idx[ri]
-        joined = pc.binary_join_element_wise(strs["args"].get(ui), strs["args"].get(ri), pa.scalar("", pa.large_string()),
+        head, tail = strs["args"].get(ui), strs["args"].get(ri)
+        # strace writes "read(3,  <unfinished ...>" (the args' own ", " then " <unfinished");
+        # a head cut right after its comma gets the space back
+        sep = pc.if_else(pc.and_kleene(pc.ends_with(head, ","), pc.invert(pc.starts_with(tail, " "))),
+                         pa.scalar(" ", pa.large_string()), pa.scalar("", pa.large_string()))
+        joined = pc.binary_join_element_wise(head, sep, tail, pa.scalar("", pa.large_string()),
                                              null_handling="replace")
         strs["args"].set(ui, joined)
         value[ui] = value[ri]
