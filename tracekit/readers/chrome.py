@@ -582,7 +582,9 @@ def _build(inp: Input, res: pa.Table, extra: pa.Table | None, text: pa.Array, li
     nrows = len(el)
     tk_el = pa.array(el)
     # the rows' columns: one table filter when no counter has several series, else a take
-    sub = res.filter(pa.array(rows_mask)) if nrows == len(ri) else res.take(tk_el)
+    need_cols = [c for c in res.column_names if c in _FIELDS and c != "ts"]
+    sub = res.select(need_cols)
+    sub = sub.filter(pa.array(rows_mask)) if nrows == len(ri) else sub.take(tk_el)
     R = {name: _col(sub, name) for name in sub.column_names}
     rph = ph_code[el]
     within = np.arange(nrows, dtype=np.int64) - np.repeat(np.cumsum(reps) - reps, reps)
