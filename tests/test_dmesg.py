@@ -174,3 +174,10 @@ def test_recorded_session_x():
     raw = _rows(tk.load(fx / "session_raw.txt"))
     assert [r["ts_src"] for r in raw] == [r["ts_src"] for r in ev]
     assert raw[3]["ts_src"] == 1995_135115_000 and raw[3]["pid"] == 28373
+
+
+def test_delta_form(tmp_path):
+    text = "[    1.000000 <    0.000000>] first\n[    1.500250 <    0.500250>] second\n"
+    ev = _rows(tk.load(_write(tmp_path, text)))
+    assert [r["ts_src"] for r in ev] == [1_000_000_000, 1_500_250_000]
+    assert dict(ev[1]["attrs"])["dmesg.delta_ns"] == "500250000" and ev[1]["message"] == "second"

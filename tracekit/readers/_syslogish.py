@@ -43,6 +43,45 @@ _SEV_DICT = pa.array(["trace", "debug", "info", "notice", "warning", "error", "c
 _SEV_INDEX = {s: i for i, s in enumerate(_SEV_DICT.to_pylist())}
 
 
+def extract_chunks(text: pa.Array, pattern: str, reduce: Any, chunk: int = 1 << 16,
+                   contains: str | None = None) -> pl.DataFrame:
+    """Regex extraction over a column of lines, in slices, each reduced at once.
+
+    Every slice of ``chunk`` lines is cut into one column per polars thread, so the extraction
+    runs on every core (one expression per column in one ``select``); its groups (plus ``line``,
+    the slice's text, and ``start`` = ``str.contains(contains)`` when given) go to
+    ``reduce(DataFrame) -> DataFrame``, which keeps only compact columns, so the wide
+    intermediate of the regex never exists for the whole file.
+    """
+    k = max(1, min(pl.thread_pool_size(), 8))
+    parts = []
+    for i in range(0, max(len(text), 1), chunk):
+        s = pl.from_arrow(text.slice(i, chunk))
+        if not isinstance(s, pl.Series):
+            s = s.to_series()
+        n = len(s)
+        kk = k if n >= 20000 else 1
+        step = -(-n // kk)
+        cols = {}
+        for j in range(kk):
+            c = s.slice(j * step, step)
+            cols[f"c{j}"] = c if len(c) == step else c.extend_constant(None, step - len(c))
+        df = pl.DataFrame(cols)
+        del cols
+        exprs = [pl.col(c).str.extract_groups(pattern) for c in df.columns]
+        if contains is not None:
+            exprs += [pl.col(c).str.contains(contains).alias(f"s{c}") for c in df.columns]
+        out = df.select(exprs)
+        g = pl.concat([out[c].struct.unnest() for c in df.columns], rechunk=False).slice(0, n)
+        g = g.with_columns(line=s)
+        if contains is not None:
+            g = g.with_columns(start=pl.concat([out[f"s{c}"] for c in df.columns], rechunk=False).slice(0, n))
+        del out, df
+        parts.append(reduce(g))
+        del g, s
+    return pl.concat(parts, rechunk=False) if len(parts) > 1 else parts[0]
+
+
 def severity_from_num(num: np.ndarray, valid: np.ndarray) -> pa.DictionaryArray:
     """Syslog severity numbers 0..7 → a dictionary-encoded severity column (null where invalid)."""
     lut = np.array([_SEV_INDEX[s] for s in SEV_BY_NUM], dtype=np.int32)

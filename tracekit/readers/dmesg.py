@@ -49,14 +49,14 @@ from ._base import Input, Reader, ReadResult, make_rejects, register, split_line
 _FACS = "|".join(sx.FACILITIES + ("lpr", "res0", "res1", "res2", "res3"))
 _LEVELS = "|".join(sx.LEVEL_WORDS)
 LINE_RE = (
-    r"^(?:(?P<fac>" + _FACS + r")\s*:(?P<lvl>" + _LEVELS + r")\s*: )?"
+    r"^(?P<hdr>(?:(?P<fac>" + _FACS + r")\s*:(?P<lvl>" + _LEVELS + r")\s*: )?"
     r"(?:<(?P<raw>-?\d{1,3})>)?"
-    r"(?:\[\s*(?P<us>\d+)\.(?P<uf>\d{1,9})(?:\s*<\s*(?P<delta>\d+\.\d+)>)?\]"
+    r"(?:\[\s*(?P<us>\d+)\.(?P<uf>\d{1,9})(?:\s*<\s*(?P<ds>\d+)\.(?P<df>\d+)>)?\]"
     r"|\[(?P<ctime>[A-Z][a-z]{2} (?P<cmon>[A-Z][a-z]{2}) {1,2}(?P<cday>\d{1,2}) (?P<chh>\d{2}):(?P<cmi>\d{2})"
     r":(?P<css>\d{2}) (?P<cyear>\d{4}))\]"
     r"|(?P<iso>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2},\d{1,9}[+-]\d{2}:?\d{2}))"
-    r"(?: (?P<msg>.*))?\n?$"
-)
+    r"(?: |\r?\n?$))"
+)  # the header only: the message is the rest of the line, sliced off
 _SUBSYS = r"^(?P<sub>[A-Za-z_][\w.\-/]*)(?:\[(?P<spid>\d+)\])?(?: \([^)]*\))?: "
 
 _SNIFF = re.compile(
@@ -84,6 +84,36 @@ def _sniff(head: bytes, name: str) -> float:
     return 0.3 * share if share < 0.5 else 0.65 + 0.3 * share
 
 
+def _reduce(g: pl.DataFrame) -> pl.DataFrame:
+    """One slice's groups → compact columns (integers, categoricals, the message sliced off)."""
+    i64 = pl.Int64
+
+    def ns(sec: str, frac: str) -> pl.Expr:
+        f = pl.col(frac).str.pad_end(9, "0").str.slice(0, 9).cast(i64, strict=False).fill_null(0)
+        return pl.col(sec).cast(i64, strict=False) * sx.NS + f
+
+    out = g.select(
+        up_ns=ns("us", "uf"),
+        uflen=pl.col("uf").str.len_chars().cast(pl.Int8),
+        delta_ns=ns("ds", "df"),
+        ct=pl.col("ctime").is_not_null(),
+        cmon=pl.col("cmon").replace_strict(sx.MONTHS, default=0, return_dtype=pl.Int8),
+        cday=pl.col("cday").cast(pl.Int8, strict=False), chh=pl.col("chh").cast(pl.Int8, strict=False),
+        cmi=pl.col("cmi").cast(pl.Int8, strict=False), css=pl.col("css").cast(pl.Int8, strict=False),
+        cyear=pl.col("cyear").cast(pl.Int16, strict=False),
+        isiso=pl.col("iso").is_not_null(),
+        raw=pl.col("raw").cast(pl.Int16, strict=False),
+        fac=pl.col("fac").cast(pl.Categorical), lvl=pl.col("lvl").cast(pl.Categorical),
+        msg=pl.col("line").str.slice(pl.col("hdr").str.len_chars()).str.strip_chars_end("\r\n"),
+    )
+    if g["iso"].null_count() < g.height:
+        r = _time.parse_iso8601(g["iso"].fill_null(""))
+        return out.with_columns(iso_ns=pl.Series(r["ns"]), iso_ok=pl.Series(r["ok"]),
+                                iso_prec=pl.Series(r["prec"]))
+    z = np.zeros(g.height, dtype=np.int64)
+    return out.with_columns(iso_ns=pl.Series(z), iso_ok=pl.Series(z.astype(bool)), iso_prec=pl.Series(z))
+
+
 def _read(inp: Input, tz: str | None = None, raw_prefix: str = "keep") -> ReadResult:
     zi = sx.zone(tz, inp.path)
     if raw_prefix not in ("keep", "level"):
@@ -94,13 +124,10 @@ def _read(inp: Input, tz: str | None = None, raw_prefix: str = "keep") -> ReadRe
     if n == 0:
         return ReadResult(events={"ts_src": pa.array([], pa.int64())}, records=0, emitted=0,
                           meta={"clock": "boot", "note": "empty input"})
-    s = pl.from_arrow(text)
-    if not isinstance(s, pl.Series):
-        s = s.to_series()
-    g = s.str.extract_groups(LINE_RE).struct.unnest()
-    up = g["us"].is_not_null().to_numpy()
-    ct = g["ctime"].is_not_null().to_numpy()
-    iso = g["iso"].is_not_null().to_numpy()
+    g = sx.extract_chunks(text, LINE_RE, _reduce)
+    up = g["up_ns"].is_not_null().to_numpy()
+    ct = g["ct"].to_numpy()
+    iso = g["isiso"].to_numpy()
     stamped = up | ct | iso
     blank = np.zeros(n, dtype=bool)
     un = np.flatnonzero(~stamped)
@@ -118,15 +145,16 @@ def _read(inp: Input, tz: str | None = None, raw_prefix: str = "keep") -> ReadRe
     assumed: dict[str, str] = {}
     meta: dict[str, Any] = {}
     if form == "uptime":
-        ts = sx.num(g["us"]) * sx.NS + _time._frac_ns(g["uf"])
-        flen = g["uf"].str.len_chars().fill_null(6).to_numpy()
+        ts = g["up_ns"].fill_null(0).to_numpy()
+        flen = g["uflen"].fill_null(6).to_numpy().astype(np.int64)
         prec = (10 ** (9 - np.minimum(flen, 9))).astype(np.int64)
         meta["clock"] = "boot"
         meta["note"] = "seconds since boot: needs a boot anchor (e.g. a syslog of the same host) for UTC"
     elif form == "ctime":
-        mon = g["cmon"].replace_strict(sx.MONTHS, default=0, return_dtype=pl.Int64).to_numpy()
-        y, d = sx.num(g["cyear"]), sx.num(g["cday"])
-        hh, mi, ss = sx.num(g["chh"]), sx.num(g["cmi"]), sx.num(g["css"])
+        def i(c: str) -> np.ndarray:
+            return g[c].cast(pl.Int64).fill_null(0).to_numpy()
+
+        mon, y, d, hh, mi, ss = i("cmon"), i("cyear"), i("cday"), i("chh"), i("cmi"), i("css")
         ok = ct & (mon >= 1) & (d >= 1) & (d <= 31) & (hh <= 23) & (mi <= 59) & (ss <= 60)
         bad |= ct & ~ok
         days = _time.days_from_civil(np.where(ok, y, 1970), np.where(ok, mon, 1), np.where(ok, d, 1))
@@ -138,9 +166,9 @@ def _read(inp: Input, tz: str | None = None, raw_prefix: str = "keep") -> ReadRe
         meta["clock"] = "realtime"
         meta["note"] = "dmesg -T times are boot time + uptime: wrong after a suspend/resume"
     else:
-        r = _time.parse_iso8601(g["iso"].fill_null(""))
-        bad |= iso & ~r["ok"]
-        ts, prec = r["ns"], r["prec"]
+        ok = g["iso_ok"].to_numpy()
+        bad |= iso & ~ok
+        ts, prec = g["iso_ns"].to_numpy(), g["iso_prec"].to_numpy()
         meta["clock"] = "realtime"
     other = stamped & ~mine
     good = mine & ~bad
@@ -185,14 +213,12 @@ def _read(inp: Input, tz: str | None = None, raw_prefix: str = "keep") -> ReadRe
     idx = np.arange(m)
     rawp = r["raw"]
     if rawp.is_not_null().any():
-        parts.append((idx, "dmesg.raw_prefix", rawp))
-    if r["delta"].is_not_null().any():
-        parts.append((idx, "dmesg.delta", r["delta"]))
-    if form != "uptime" and r["us"].is_not_null().any():
-        parts.append((idx, "kernel.uptime", r["us"] + "." + r["uf"]))
-    sev = sx.severity_from_words(r["lvl"])
+        parts.append((idx, "dmesg.raw_prefix", rawp.cast(pl.String)))
+    if r["delta_ns"].is_not_null().any():
+        parts.append((idx, "dmesg.delta_ns", r["delta_ns"].cast(pl.String)))
+    sev = sx.severity_from_words(r["lvl"].cast(pl.String))
     if raw_prefix == "level" and rawp.is_not_null().any():
-        rn = sx.num(rawp, -1)
+        rn = rawp.cast(pl.Int64).fill_null(-1).to_numpy()
         from_raw = sx.severity_from_num(rn & 7, (rn >= 0) & (rn <= 7))
         sev = pa.DictionaryArray.from_arrays(
             pc.coalesce(sev.indices, from_raw.indices), sev.dictionary)
@@ -202,7 +228,7 @@ def _read(inp: Input, tz: str | None = None, raw_prefix: str = "keep") -> ReadRe
         "ts_prec": prec[rows],
         "kind": "log",
         "name": name.to_arrow(),
-        "category": r["fac"].to_arrow(),
+        "category": r["fac"].cast(pl.String).to_arrow(),
         "severity": sev,
         "pid": sub["spid"].cast(pl.Int64, strict=False).to_arrow(),
         "message": msg.to_arrow(),

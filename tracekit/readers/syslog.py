@@ -174,36 +174,9 @@ def _octet_frames(buf: pa.Buffer) -> tuple[Lines, pa.Table | None]:
 
 
 def _extract(text: pa.Array) -> pl.DataFrame:
-    """Regex pass over the lines (terminators kept: the pattern ends ``\\n?$``).
-
-    Runs in slices of :data:`CHUNK` lines, each reduced at once to compact columns (flags, time
-    parts as integers, and only the strings an event needs), so the wide intermediate of the
-    regex never exists for the whole file. Each slice is cut into one column per polars thread
-    so the extraction runs on every core (one expression per column in one ``select``).
-    """
-    k = max(1, min(pl.thread_pool_size(), 8))
-    parts = []
-    for i in range(0, max(len(text), 1), CHUNK):
-        s = pl.from_arrow(text.slice(i, CHUNK))
-        if not isinstance(s, pl.Series):
-            s = s.to_series()
-        n = len(s)
-        kk = k if n >= 20000 else 1
-        step = -(-n // kk)
-        cols = {}
-        for j in range(kk):
-            c = s.slice(j * step, step)
-            cols[f"c{j}"] = c if len(c) == step else c.extend_constant(None, step - len(c))
-        df = pl.DataFrame(cols)
-        del cols
-        out = df.select([pl.col(c).str.extract_groups(LINE_RE) for c in df.columns]
-                        + [pl.col(c).str.contains(START_RE).alias(f"s{c}") for c in df.columns])
-        g = pl.concat([out[c].struct.unnest() for c in df.columns], rechunk=False).slice(0, n)
-        start = pl.concat([out[f"s{c}"] for c in df.columns], rechunk=False).slice(0, n)
-        del out, df
-        parts.append(_reduce(g.with_columns(start=start, line=s)))
-        del g, s
-    return pl.concat(parts, rechunk=False) if len(parts) > 1 else parts[0]
+    """Regex pass over the lines (terminators kept), on every core, in slices of :data:`CHUNK`
+    lines each reduced at once to compact columns (see :func:`_syslogish.extract_chunks`)."""
+    return sx.extract_chunks(text, LINE_RE, _reduce, CHUNK, contains=START_RE)
 
 
 def _reduce(g: pl.DataFrame) -> pl.DataFrame:
