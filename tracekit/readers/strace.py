@@ -201,7 +201,7 @@ def _extract(text: pa.Array | pl.Series) -> dict[str, Any]:
     for c in out.columns:
         col = out[c]
         if c in _STR_COLS:
-            res[c] = col  # converted to Arrow once, after all chunks
+            res[c] = _arrow_str(col) if isinstance(text, pa.Array) else col
         elif c == "value":
             res[c] = col.fill_null(np.nan).to_numpy().astype(np.float64)
         else:
@@ -234,8 +234,7 @@ def _parse_all(text: pa.Array) -> dict[str, Any]:
     res: dict[str, Any] = {}
     for c in list(frames[0]):
         if c in _STR_COLS:
-            col = pl.concat([f.pop(c) for f in frames], rechunk=False) if len(frames) > 1 else frames[0][c]
-            res[c] = _arrow_str(col)
+            res[c] = pa.concat_arrays([f.pop(c) for f in frames]) if len(frames) > 1 else frames[0][c]
         else:
             res[c] = np.concatenate([f[c] for f in frames])
     return res
