@@ -216,3 +216,21 @@ def test_rotated_sets_read_as_one_source_oldest_first(monkeypatch, tmp_path):
     assert_accounted(tl)
     # load order (seq) follows the files oldest first
     assert tl.events.column("seq").to_pylist() == [0, 1, 2]
+
+
+def test_corrupt_compressed_input_is_a_clear_error(tmp_path):
+    bad = tmp_path / "x.log"
+    bad.write_bytes(b'\x1f\x8b{"ts":"2024-03-14T09:00:00Z"}\n')
+    with pytest.raises(tk.ParseError, match=r"x.log: cannot read \(corrupt or truncated compressed"):
+        tk.load(bad)
+    with pytest.raises(tk.ParseError, match="corrupt"):
+        tk.load(bad, format="jsonl")
+    good = tmp_path / "ok.jsonl"
+    good.write_text(LINES[0] + "\n")
+    tl = tk.load(tmp_path)  # in a folder: listed as skipped with the reason, the rest loads
+    row = {r["source"]: r for r in tl.sources.to_pylist()}["x.log"]
+    assert row["status"] == "skipped" and "corrupt" in row["note"] and len(tl) == 1
+    trunc = tmp_path / "t.jsonl.gz"
+    trunc.write_bytes(gzip.compress((LINES[0] + "\n") * 50)[:-30])
+    with pytest.raises(tk.ParseError, match="t.jsonl.gz"):
+        tk.load(trunc)

@@ -70,7 +70,13 @@ def load(
         if forced is not None:
             plans.append((item, forced, ""))
             continue
-        reader, score = sniff(item)
+        try:
+            reader, score = sniff(item)
+        except ParseError as e:
+            if single:
+                raise
+            plans.append((_inputs.Skipped(item.name, item.path, str(e), item.size), None, ""))
+            continue
         if reader is None:
             try:
                 empty = len(item.head(1)) == 0

@@ -31,8 +31,10 @@ Example of a minimal reader::
 from __future__ import annotations
 
 import io
+import lzma
 import mmap
 import os
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -41,8 +43,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import OptionError
+from ..errors import OptionError, ParseError
 from ..schema import REJECT_SCHEMA
+
+# what a decompressor raises on corrupt input (gzip.BadGzipFile is an OSError; zstd raises
+# zstandard.ZstdError, an Exception subclass, so it is caught by name below)
+_DECOMPRESS_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, zlib.error, lzma.LZMAError, ValueError)
+try:
+    import zstandard as _zstd
+
+    _DECOMPRESS_ERRORS += (_zstd.ZstdError,)
+except ImportError:  # optional
+    pass
 
 RAW_MAX = 1000  # characters of a rejected record kept in the rejects table
 HEAD_BYTES = 65536
@@ -72,20 +84,26 @@ class Input:
     def head(self, n: int = HEAD_BYTES) -> bytes:
         """The first ``n`` decompressed bytes (for sniffing)."""
         if self._head is None or len(self._head) < n:
-            with self.open() as f:
-                self._head = f.read(n)
+            try:
+                with self.open() as f:
+                    self._head = f.read(n)
+            except _DECOMPRESS_ERRORS as e:
+                raise ParseError(f"cannot read (corrupt or truncated compressed data: {e})", file=self.path) from None
         return self._head[:n]
 
     def buffer(self) -> pa.Buffer:
         """The whole decompressed content as an Arrow buffer (memory-mapped for plain files)."""
         if self._buffer is None:
-            if self.fs_path is not None and os.path.getsize(self.fs_path) > 0:
-                with open(self.fs_path, "rb") as f:
-                    mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-                self._buffer = pa.py_buffer(mm)
-            else:
-                with self.open() as f:
-                    self._buffer = pa.py_buffer(f.read())
+            try:
+                if self.fs_path is not None and os.path.getsize(self.fs_path) > 0:
+                    with open(self.fs_path, "rb") as f:
+                        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+                    self._buffer = pa.py_buffer(mm)
+                else:
+                    with self.open() as f:
+                        self._buffer = pa.py_buffer(f.read())
+            except _DECOMPRESS_ERRORS as e:
+                raise ParseError(f"cannot read (corrupt or truncated compressed data: {e})", file=self.path) from None
         return self._buffer
 
     def release(self) -> None:
