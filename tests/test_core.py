@@ -231,6 +231,6 @@ def test_corrupt_compressed_input_is_a_clear_error(tmp_path):
     row = {r["source"]: r for r in tl.sources.to_pylist()}["x.log"]
     assert row["status"] == "skipped" and "corrupt" in row["note"] and len(tl) == 1
     trunc = tmp_path / "t.jsonl.gz"
-    trunc.write_bytes(gzip.compress((LINES[0] + "\n") * 50)[:-30])
+    trunc.write_bytes(gzip.compress(((LINES[0] + "\n") * 50).encode())[:-30])
     with pytest.raises(tk.ParseError, match="t.jsonl.gz"):
         tk.load(trunc)
