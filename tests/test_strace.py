@@ -162,6 +162,7 @@ def test_pidbracket_tt_pairs_splices_signals_kills(corpus):
     assert cl["message"].endswith("|SIGCHLD, child_tidptr=0x7f048b114a10")
     markers = [r for r in rows if r["kind"] == "marker"]
     assert len(markers) == 6 and {r["name"] for r in markers} == {"attached"}
+    assert {r["category"] for r in markers} == {"strace"}
     assert sorted(r["pid"] for r in markers) == [2368, 2369, 2370, 2371, 2372, 2373]
     spl = next(r for r in markers if r["pid"] == 2370)
     assert spl["line"] == 56 and spl["attrs"]["tk.spliced"] == "true"
@@ -536,3 +537,15 @@ def test_merged_args_joined_like_strace_prints_them(tmp_path):
             b'1 1710406800.000006 <... close resumed>) = 0\n')
     tl = tk.load(_write(tmp_path, data))
     assert [r["message"] for r in _rows(tl)] == ['3, "", 1', '3, "", 1', "3"]
+
+
+def test_category_and_rotated_suffix_not_a_pid(tmp_path):
+    data = (b"1710406800.000001 close(3) = 0\n"
+            b"1710406800.000002 --- SIGPIPE {si_signo=SIGPIPE, si_code=SI_USER} ---\n"
+            b"1710406800.000003 +++ killed by SIGPIPE +++\n")
+    tl = tk.load(_write(tmp_path, data, "trace.log.1"))
+    rows = _rows(tl)
+    assert [r["category"] for r in rows] == ["syscall", "signal", "process"]
+    assert {r["pid"] for r in rows} == {None}
+    tl = tk.load(_write(tmp_path, data, "trace.42"))
+    assert {r["pid"] for r in _rows(tl)} == {42}

@@ -13,7 +13,8 @@ Line forms read (any mix of these prefixes, then the body)::
     strace: Process 1234 attached
 
 Columns: ``name`` = syscall (``????`` kept), signal name, ``exit``, ``killed``, ``attached``
-/ ``detached`` (or ``strace`` for other strace messages); ``kind`` = ``span`` when a duration
+/ ``detached`` (or ``strace`` for other strace messages); ``category`` = ``syscall``,
+``signal``, ``process`` (``+++ ... +++``) or ``strace`` (its own messages); ``kind`` = ``span`` when a duration
 is known (``-T``, or an unfinished/resumed pair), else ``instant``; strace messages are
 ``marker``. ``message`` = the raw argument text (``-y``/``-yy`` fd annotations kept; for a
 signal its ``{siginfo}``); ``value`` = the numeric return value (hex parsed; null for ``?``)
@@ -28,7 +29,8 @@ with the ``+++ exited +++`` row; its ``state`` is null.
 Processes: ``tid`` is the id strace prints (with ``-f`` it is a thread id); ``pid`` is the
 thread-group id where the trace shows it (the child of a ``clone(...CLONE_THREAD...)`` belongs
 to its caller's group), else the printed id. With ``-ff`` the id comes from the file name
-suffix (``trace.1234``). Lines of a ``-f`` trace printed without ``[pid N]`` (strace omits it
+suffix (``trace.1234``; two digits at least, as ``.1`` is a logrotate suffix), when no line
+shows a pid. Lines of a ``-f`` trace printed without ``[pid N]`` (strace omits it
 while only one process is traced) are given the root process: the one id seen in prefixes that
 was never attached or returned by clone/fork. ``entity`` = ``proc/<host>/<pid>@<start>`` with
 ``<host>`` from the reader option ``host`` (``?`` when unknown; ``tk.load(host=...)`` is the
@@ -451,7 +453,7 @@ def _read(
         pid_src[unknown] = 3
         pid_i = np.where(unknown, int(pid), pid_i)
     elif not (~unknown & row_ok & ~is_msg).any():
-        m = re.search(r"\.(\d+)$", inp.name)
+        m = re.search(r"\.(\d{2,})$", inp.name)  # not ".1": that is a logrotate suffix
         if m:
             pid_src[unknown] = 1
             pid_i = np.where(unknown, int(m[1]), pid_i)
@@ -694,6 +696,9 @@ def _read(
         "ts_prec": pa.array(_prec(flen[rows]), mask=~prec_ok).view(pa.duration("ns")),
         "dur": pa.array(np.where(durk, dur_ns[rows], 0), mask=~durk).view(pa.duration("ns")),
         "kind": pa.DictionaryArray.from_arrays(pa.array(kind_code), pa.array(["span", "instant", "marker"])),
+        "category": pa.DictionaryArray.from_arrays(
+            pa.array(np.select([is_msg[rows], typ[rows] == SIGNAL, typ[rows] == EXIT], [3, 1, 2], 0)
+                     .astype(np.int32)), pa.array(["syscall", "signal", "process", "strace"])),
         "name": strs["name"].get(rows),
         "value": pa.array(value[rows], mask=np.isnan(value[rows])),
         "host": pa.repeat(pa.scalar(host, pa.string()), m) if host else None,
@@ -816,6 +821,7 @@ def _markers(spliced: tuple[np.ndarray, pa.Array], ts: np.ndarray, lno: np.ndarr
         "ts_src": pa.array(ts[hi]),
         "kind": pa.DictionaryArray.from_arrays(pa.array(np.full(m, 2, np.int32)),
                                                pa.array(["span", "instant", "marker"])),
+        "category": pa.repeat(pa.scalar("strace", pa.string()), m),
         "name": g["w"].to_arrow(),
         "host": pa.repeat(pa.scalar(host, pa.string()), m) if host else None,
         "pid": pa.array(mpid, mask=mpid < 0),
