@@ -83,9 +83,9 @@ def test_alignment_recovers_clock_errors_within_intervals(incident):
 
 
 def test_make_demo_entry_point(tmp_path, capsys):
-    from tracekit.cli import main
+    from tracekit.demo import run
 
-    assert main(["demo", str(DEMO), "-o", str(tmp_path)]) == 0
+    assert run(str(DEMO), str(tmp_path), full=False) == 0
     out = capsys.readouterr().out
     assert "Alignment against host=node-a;clock=realtime" in out
     rows = json.loads((tmp_path / "clocks.json").read_text())

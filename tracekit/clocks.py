@@ -668,7 +668,12 @@ def align(
             r["aligned"] = False
             note = "unaligned: no evidence links this clock to the reference"
             r["note"] = f"{r['note']}; {note}" if r["note"] else note
-    new = tl._with_clocks(corr, src_rows, {"align": {"reference": ref, "pin": dict(pin or {}), "keys": list(keys)}})
+    # the chain each domain was fitted through: relative uncertainty between two domains only
+    # counts the part of their paths they do not share (interleave uses it)
+    tree = {d: {"parent": st["via"] or None, "lo": st["lo"] - st["offset"], "hi": st["hi"] - st["offset"]}
+            for d, st in state.items()}
+    new = tl._with_clocks(corr, src_rows, {"align": {"reference": ref, "pin": dict(pin or {}), "keys": list(keys),
+                                                     "tree": tree, "domains": domains}})
     clocks = pa.Table.from_pylist(rows, schema=CLOCK_SCHEMA)
     ev_rows = []
     for f in fits.values():

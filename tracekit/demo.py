@@ -1,7 +1,8 @@
-"""``make demo``: the postmortem on a demo incident (grows with each capability).
+"""``make demo``: the postmortem on the demo incident, end to end.
 
-Loads every dump, aligns the clocks, prints the sources table and the clock estimates next to
-the truth the dataset ships (TRUTH.json), and writes them to ``out/``.
+Loads every dump, aligns the clocks (printing the estimates next to the truth the dataset
+ships in TRUTH.json), finds the transitions and the deploy, writes ``out/report.html`` and
+executes ``notebooks/postmortem.ipynb`` into ``out/postmortem.ipynb``.
 """
 
 from __future__ import annotations
@@ -55,8 +56,9 @@ def hosts_by_folder(path: Path) -> dict[str, str]:
     return {f"{d.name}/*": d.name for d in sorted(path.iterdir()) if d.is_dir()}
 
 
-def run(folder: str, out: str) -> int:
-    """Load ``folder``, align it, print what was found next to the truth; return an exit code."""
+def run(folder: str, out: str, full: bool = True) -> int:
+    """Load ``folder``, align it, print what was found next to the truth, and (``full``) write
+    the report and the executed notebook; return an exit code."""
     from . import load
     from .cli import _fmt_table
 
@@ -88,5 +90,51 @@ def run(folder: str, out: str) -> int:
         print(f"\n{tl.rejects.num_rows} rejects:")
         print(_fmt_table(tl.rejects.slice(0, 20).to_pylist(), ["source", "line", "reason"]))
     tl.sources.to_pandas().to_csv(outdir / "sources.csv", index=False)
-    print(f"\nwrote {outdir}/sources.csv and {outdir}/clocks.json")
+    if not full:
+        print(f"\nwrote {outdir}/sources.csv and {outdir}/clocks.json")
+        return 0
+
+    from .report import report
+
+    tl2 = al.timeline
+    tr = tl2.transitions(exclude=["state-column"])
+    print(f"\n{len(tr)} transitions: " + ", ".join(f"{r['rule']} {r['n']}" for r in tr.counts().to_dict("records")))
+    dep = tr.deploys()
+    if len(dep):
+        d = dep.iloc[0]
+        print(f"deploy found at {d['start']} from: {', '.join(d['kinds'])}")
+    per = tl2.periodic(after=dep.iloc[0]["start"] if len(dep) else None)
+    if len(per) and "n_after" in per:
+        for r in per[per["signature"].str.startswith("cron")].head(2).to_dict("records"):
+            print(f"still firing after the deploy: {r['entity']} every {r['period_s']:.0f} s, {r['n_after']} times")
+    rep = report(tl2, transitions=tr, alignment=al, title=f"Postmortem: {path.name}", path=outdir / "report.html",
+                 window="2s", notes=path / "FINDINGS.md" if (path / "FINDINGS.md").exists() else None)
+    print(f"\nreport:   {rep.resolve()}")
+    nb_out = _run_notebook(path, outdir)
+    if nb_out:
+        print(f"notebook: {nb_out.resolve()} (executed)")
+    print("open it:  .venv/bin/jupyter lab notebooks/postmortem.ipynb")
     return 0
+
+
+def _run_notebook(path: Path, outdir: Path) -> Path | None:
+    """Execute notebooks/postmortem.ipynb on ``path`` into ``outdir`` (nbclient, a real kernel)."""
+    nb_path = Path(__file__).resolve().parents[1] / "notebooks" / "postmortem.ipynb"
+    if not nb_path.exists():
+        return None
+    try:
+        import nbformat
+        from nbclient import NotebookClient
+    except ImportError:
+        print("(notebook not executed: install the 'report' extra for nbclient)")
+        return None
+    nb = nbformat.read(nb_path, as_version=4)
+    params = nb.cells[1].source
+    params = params.replace('dumps = "../data/demo-incident"', f"dumps = {str(path.resolve())!r}")
+    params = params.replace('out = "../out"', f"out = {str(outdir.resolve())!r}")
+    nb.cells[1].source = params
+    NotebookClient(nb, timeout=900, kernel_name="python3",
+                   resources={"metadata": {"path": str(nb_path.parent)}}).execute()
+    dst = outdir / "postmortem.ipynb"
+    nbformat.write(nb, dst)
+    return dst
