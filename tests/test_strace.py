@@ -176,6 +176,7 @@ def test_pidbracket_tt_pairs_splices_signals_kills(corpus):
     # killed inside a syscall: <... clock_nanosleep resumed> <unfinished ...>) = ?
     cn = next(r for r in rows if r["line_end"] == 438)
     assert cn["name"] == "clock_nanosleep" and cn["pid"] == 2369 and cn["value"] is None
+    assert cn["message"] == "CLOCK_REALTIME, 0, {tv_sec=30, tv_nsec=0}, " and cn["line"] == 209
     # ERESTART_RESTARTBLOCK
     cn2 = next(r for r in rows if r["line_end"] == 439)
     assert cn2["attrs"]["errno"] == "ERESTART_RESTARTBLOCK" and cn2["pid"] == 2368

@@ -190,7 +190,9 @@ def _extract(text: pa.Array | pl.Series) -> dict[str, Any]:
             .then(num.str.slice(2).str.to_integer(base=16, strict=False).cast(pl.Float64))
             .otherwise(num.str.to_integer(strict=False).cast(pl.Float64)),
             name=pl.col("name"),
-            args=pl.coalesce(pl.col("args"), pl.col("uargs")),
+            # "<... X resumed> <unfinished ...>) = ?": the process died inside the call
+            args=pl.when(pl.col("res").is_null()).then(pl.coalesce(pl.col("args"), pl.col("uargs")))
+            .otherwise(pl.col("args").str.strip_prefix(" <unfinished ...>")),
             ret=pl.col("ret"),
             errno=pl.col("rg").struct.field("errno"),
             etext=pl.col("rg").struct.field("etext"),
