@@ -139,7 +139,8 @@ def _real_quotes(buf: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 def _scan(buf: np.ndarray, max_depth: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, bool]:
-    """Structural characters outside strings whose nesting depth before them is ≤ max_depth.
+    """Structural characters outside strings whose nesting depth before them is ≤ max_depth,
+    and the colons one level deeper (one per key of each element).
 
     String state is the parity of the running count of unescaped quotes (a uint8 cumsum keeps
     parity); depth is a cumsum over the structural characters only. Chunked: memory stays small.
@@ -151,7 +152,7 @@ def _scan(buf: np.ndarray, max_depth: int = 2) -> tuple[np.ndarray, np.ndarray, 
     pos_l, ch_l, dep_l = [], [], []
     for s in range(0, n, _CHUNK):
         b = buf[s : s + _CHUNK]
-        im = (b == 34) | (b == 44) | (b == 123) | (b == 125) | (b == 91) | (b == 93)
+        im = (b == 34) | (b == 44) | (b == 123) | (b == 125) | (b == 91) | (b == 93) | (b == 58)
         ip = np.flatnonzero(im)
         if not len(ip):
             continue
@@ -175,7 +176,7 @@ def _scan(buf: np.ndarray, max_depth: int = 2) -> tuple[np.ndarray, np.ndarray, 
         cum = np.cumsum(delta) + depth
         before = cum - delta
         depth = int(cum[-1])
-        keep = before <= max_depth
+        keep = (before <= max_depth) | ((ch == 58) & (before == max_depth + 1))  # + the elements' key colons
         pos_l.append(sp[keep] + s)
         ch_l.append(ch[keep])
         dep_l.append(before[keep].astype(np.int32))
@@ -442,10 +443,13 @@ def _read(inp: Input) -> ReadResult:
     if blank[-1:].any() and count > 1:
         notes.append("trailing comma after the last element")
 
+    # top-level keys per element (one colon each), to tell which elements have keys beyond _FIELDS
+    colons = pos[(ch == 58) & (dep == level + 1) & (pos > open_pos) & (pos < close_pos)]
+    ncolon = np.bincount(np.searchsorted(starts, colons, side="right") - 1, minlength=count)[:count]
+    del pos, ch, dep, colons, obr, eidx, seps
     con = duckdb.connect()
     try:
-        con.register("t", pa.table({"el": text, "i": np.arange(count, dtype=np.int64)}))
-        kn_all = "[" + ",".join(_lit(k) for k in (*_FIELDS, "args")) + "]"
+        con.register("t", pa.table({"el": text, "i": np.arange(count, dtype=np.int64), "nc": ncolon}))
         spec = "{" + ",".join(f'"{k}":"VARCHAR"' for k in _FIELDS) + ',"args":"MAP(VARCHAR, VARCHAR)"}'
         trim = "rtrim(el, ', ' || chr(9) || chr(10) || chr(13))"
         rx_ts = f"regexp_extract(el, '\"ts\"\\s*:\\s*{_NUM}', 1)"
@@ -458,9 +462,8 @@ def _read(inp: Input) -> ReadResult:
           CASE WHEN length(s.dur) >= 16 AND try_cast({rx_dur} AS DOUBLE) = try_cast(s.dur AS DOUBLE)
                THEN {rx_dur} ELSE s.dur END AS dur,
           s.args AS a,
-          k IS NOT NULL AND (len(list_filter(k, lambda x: NOT list_contains({kn_all}, x))) > 0
-                             OR (s.args IS NULL AND list_contains(k, 'args'))) AS need
-        FROM (SELECT i, el, try(json_transform({trim}, '{spec}')) AS s, try(json_keys({trim})) AS k FROM t)
+          nc <> ({" + ".join(f"(s.{k} IS NOT NULL)::INT" for k in (*_FIELDS, "args"))}) AS need
+        FROM (SELECT i, el, nc, try(json_transform({trim}, '{spec}')) AS s FROM t)
         """
         res = con.sql(q).to_arrow_table().combine_chunks()
         # elements with keys the struct does not cover (or a non-object args): full map, once
