@@ -416,3 +416,29 @@ def test_recorded_boot_anchor_puts_dmesg_on_utc():
     for r, w in zip(seg, ff):
         assert abs(w["ts_src"] - (a2["anchor_ns"] + r["ts_src"])) < 2_000_000  # µs stamps: < 2 ms apart
         assert abs(w["ts_src"] - (a1["anchor_ns"] + r["ts_src"])) < NS
+
+
+def test_logrotate_set_through_the_loader(tmp_path):
+    """syslog.2.gz, syslog.1, syslog read as one source, oldest first, across New Year: each
+    member's year comes from its own mtime, so the times increase."""
+    import gzip
+
+    d = tmp_path / "node"
+    d.mkdir()
+    (d / "syslog.2.gz").write_bytes(gzip.compress(b"Dec 30 10:00:00 h app: oldest\n"))
+    (d / "syslog.1").write_text("Dec 31 23:59:00 h app: older\nJan  1 00:00:30 h app: rolled\n")
+    (d / "syslog").write_text("Jan  1 06:00:00 h CRON[7]: (root) CMD (backup.sh)\n  continued\n")
+    for name, when in (("syslog.2.gz", "2025-12-30T10:00:01Z"), ("syslog.1", "2026-01-01T00:00:31Z"),
+                       ("syslog", "2026-01-01T06:00:01Z")):
+        t = _ns(when) / NS
+        os.utime(d / name, (t, t))
+    tl = tk.load(tmp_path)
+    assert_accounted(tl)
+    s = _src(tl)
+    assert s["source"] == "node/syslog" and (s["records"], s["rows"], s["merged"]) == (5, 4, 1)
+    ev = _rows(tl)
+    assert [r["ts_src"] for r in ev] == [_ns("2025-12-30T10:00:00Z"), _ns("2025-12-31T23:59:00Z"),
+                                         _ns("2026-01-01T00:00:30Z"), _ns("2026-01-01T06:00:00Z")]
+    assert [Path(r["file"]).name for r in ev] == ["syslog.2.gz", "syslog.1", "syslog.1", "syslog"]
+    assert (ev[3]["line"], ev[3]["line_end"]) == (1, 2) and ev[3]["message"] == "(root) CMD (backup.sh)\n  continued"
+    assert dict(ev[3]["attrs"])["cron.command"] == "backup.sh"

@@ -331,19 +331,6 @@ def _read(inp: Input, year: int | None = None, tz: str | None = None) -> ReadRes
     msg = rf["msg"].fill_null("")
     if msg.str.ends_with("\r").any():  # CRLF files
         msg = msg.str.strip_suffix("\r")
-    line_end = lines.line[rows].copy()
-    if merged_mask.any():
-        cont_idx = np.flatnonzero(merged_mask)
-        own = owner[cont_idx]
-        heads = np.unique(own)
-        hpos = np.searchsorted(rows, heads)
-        cont_text = pl.from_arrow(_stripped(text, cont_idx))
-        o, joined = sx.merge_text(heads, cont_idx, own, msg[pl.Series(hpos)], cont_text)
-        msg = msg.scatter(pl.Series(np.searchsorted(rows, o)), joined)
-        last = np.zeros(n, dtype=np.int64)
-        np.maximum.at(last, own, lines.line[cont_idx])
-        line_end = np.maximum(line_end, last[rows])
-
     pid_s = rf["pid"]
     pid_num = pid_s.cast(pl.Int64, strict=False)
     parts: list[tuple[np.ndarray, str, Any]] = []
@@ -392,6 +379,20 @@ def _read(inp: Input, year: int | None = None, tz: str | None = None) -> ReadRes
             wall = ts[rows][kp]
             extra["boot_anchors"] = sx.anchors_summary(rf["host"][pl.Series(kp)], up_ns, wall,
                                                        prec[rows][kp])
+    # continuation lines last: CRON and kernel stamps are read from the header line alone
+    line_end = lines.line[rows].copy()
+    if merged_mask.any():
+        cont_idx = np.flatnonzero(merged_mask)
+        own = owner[cont_idx]
+        heads = np.unique(own)
+        hpos = np.searchsorted(rows, heads)
+        cont_text = pl.from_arrow(_stripped(text, cont_idx))
+        o, joined = sx.merge_text(heads, cont_idx, own, msg[pl.Series(hpos)], cont_text)
+        msg = msg.scatter(pl.Series(np.searchsorted(rows, o)), joined)
+        last = np.zeros(n, dtype=np.int64)
+        np.maximum.at(last, own, lines.line[cont_idx])
+        line_end = np.maximum(line_end, last[rows])
+
     kinds = pa.DictionaryArray.from_arrays(pa.array(kind_state.astype(np.int32)), pa.array(["log", "state"]))
     hosts = rf["host"].drop_nulls().unique()
     meta: dict[str, Any] = {"clock": "realtime", "assumed": assumed, "extra": extra}
@@ -402,16 +403,23 @@ def _read(inp: Input, year: int | None = None, tz: str | None = None) -> ReadRes
     if lines.bad_utf8.size:
         meta["note"] = f"{lines.bad_utf8.size} lines with invalid UTF-8 (kept, bytes escaped as \\xNN)"
     fac_ok = (pri_r >= 0) & (pri_r <= 191)
+    # to Arrow one column at a time, dropping the polars copies as we go (peak memory)
+    arrow = {"message": msg.to_arrow()}
+    del msg
+    arrow["name"] = name.to_arrow()
+    arrow["host"] = rf["host"].to_arrow()
+    arrow["pid"] = pid_num.to_arrow()
+    del name, rf, r, pid_num, pid_s, tag
     cols: dict[str, Any] = {
         "ts_src": ts[rows],
         "ts_prec": prec[rows],
         "kind": kinds,
-        "name": name.to_arrow(),
+        "name": arrow["name"],
         "category": sx.facility_names(pri_r >> 3, fac_ok),
         "severity": sx.severity_from_num(pri_r & 7, fac_ok),
-        "host": rf["host"].to_arrow(),
-        "pid": pid_num.to_arrow(),
-        "message": msg.to_arrow(),
+        "host": arrow["host"],
+        "pid": arrow["pid"],
+        "message": arrow["message"],
         "attrs": sx.attrs_map(m, parts),
         "line": lines.line[rows],
         "line_end": line_end,
