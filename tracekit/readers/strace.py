@@ -149,7 +149,8 @@ def _extract(text: pa.Array | pl.Series) -> dict[str, Any]:
     """Regex-extract one chunk of lines into compact columns: numpy arrays for numbers, Arrow
     string arrays for text (no polars string views are kept: they cost 16 bytes a cell)."""
     s = text if isinstance(text, pl.Series) else pl.from_arrow(text)
-    g = s.str.extract_groups(_LINE_RE).struct.unnest()
+    # lazy all the way: collect() releases the GIL, so chunks run on both cores
+    g = pl.LazyFrame({"s": s}).select(pl.col("s").str.extract_groups(_LINE_RE)).unnest("s")
     t = pl.col("t")
     colon = t.str.contains(":", literal=True)
     frac = t.str.extract(r"\.(\d+)$", 1)
@@ -174,8 +175,7 @@ def _extract(text: pa.Array | pl.Series) -> dict[str, Any]:
         .cast(pl.Int8)
     )
     out = (
-        g.lazy()
-        .with_columns(rg=pl.col("ret").str.extract_groups(_RET_RE))
+        g.with_columns(rg=pl.col("ret").str.extract_groups(_RET_RE))
         .select(
             typ=typ,
             pid=pl.col("pid").str.to_integer(strict=False).fill_null(-1),
