@@ -28,6 +28,7 @@ FIXTURES = {
     "logs_severity.jsonl": (16, 16, 0, 17),  # + 1 loss row
     "trace_base64_ids.json": (2, 2, 0, 2),
     "trace_enum_names.json": (2, 1, 1, 4),  # span + 2 loss + 1 event; 1 span without start
+    "trace_legacy_instrumentation_library.json": (2, 2, 0, 2),
 }
 
 
@@ -175,6 +176,15 @@ def test_fixture_enum_names_dropped_counts_and_reject():
     assert exc["severity"] == "error" and exc["ts_src"] == 1700000100100000000
     (rej,) = tl.rejects.to_pylist()
     assert "start time" in rej["reason"] and '"no-start"' in rej["raw"]
+
+
+def test_fixture_pre_1_0_names():
+    tl = tk.load(FIX / "trace_legacy_instrumentation_library.json")
+    span, log = tl.events.to_pylist()
+    assert span["kind"] == "span" and dict(span["attrs"])["otel.scope.name"] == "io.opentelemetry.legacy"
+    assert dict(span["attrs"])["otel.status_code"] == "OK" and dict(span["attrs"])["span.kind"] == "client"
+    assert log["kind"] == "log" and log["severity"] == "warning" and log["offset"] == 1
+    assert "pre-1.0" in _src(tl)["note"]
 
 
 # --------------------------------------------------------------------------- hostile input

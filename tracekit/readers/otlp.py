@@ -115,10 +115,14 @@ SCHEMA = pa.schema([
     ("resourceSpans", pa.list_(pa.struct([
         ("resource", _RESOURCE), ("schemaUrl", _S),
         ("scopeSpans", pa.list_(pa.struct([("scope", _SCOPE), ("schemaUrl", _S), ("spans", pa.list_(_SPAN))]))),
+        ("instrumentationLibrarySpans", pa.list_(pa.struct([
+            ("instrumentationLibrary", _SCOPE), ("schemaUrl", _S), ("spans", pa.list_(_SPAN))]))),
     ]))),
     ("resourceLogs", pa.list_(pa.struct([
         ("resource", _RESOURCE), ("schemaUrl", _S),
         ("scopeLogs", pa.list_(pa.struct([("scope", _SCOPE), ("schemaUrl", _S), ("logRecords", pa.list_(_LOG))]))),
+        ("instrumentationLibraryLogs", pa.list_(pa.struct([
+            ("instrumentationLibrary", _SCOPE), ("schemaUrl", _S), ("logRecords", pa.list_(_LOG))]))),
     ]))),
 ])
 
@@ -354,12 +358,14 @@ def _read(inp: Input) -> ReadResult:
     hosts: set[str] = set()
     b64 = 0
     emitted = 0
-    records = rej_docs.num_rows if rej_docs is not None else 0
-    for kind in ("spans", "logs"):
-        res = _read_kind(inp, docs, dline, doff, kind)
+    records = n_bad_docs = rej_docs.num_rows if rej_docs is not None else 0
+    for kind, mid, scope in _VARIANTS:
+        res = _read_kind(inp, docs, dline, doff, kind, mid, scope, records - n_bad_docs)
         if res is None:
             continue
         tabs, rej, n_rec, n_ok, info = res
+        if mid.startswith("instrumentationLibrary") and n_rec:
+            notes.append(f"pre-1.0 OTLP ({mid}/{scope}) read as scopes")
         tables.extend(tabs)
         rejects.append(rej)
         records += n_rec
@@ -378,13 +384,20 @@ def _read(inp: Input) -> ReadResult:
     return ReadResult(events=events, records=records, emitted=emitted, rejects=concat_rejects(rejects), meta=meta)
 
 
-def _read_kind(inp: Input, docs: pa.Array, dline: np.ndarray, doff: np.ndarray, kind: str):
-    top, mid, leaf = ("resourceSpans", "scopeSpans", "spans") if kind == "spans" else \
-        ("resourceLogs", "scopeLogs", "logRecords")
+#: (records, scope list, scope key): OTLP 1.0 names, and the pre-1.0 ``instrumentationLibrary``
+#: names older collectors and SDKs wrote
+_VARIANTS = (("spans", "scopeSpans", "scope"), ("logs", "scopeLogs", "scope"),
+             ("spans", "instrumentationLibrarySpans", "instrumentationLibrary"),
+             ("logs", "instrumentationLibraryLogs", "instrumentationLibrary"))
+
+
+def _read_kind(inp: Input, docs: pa.Array, dline: np.ndarray, doff: np.ndarray, kind: str, mid: str,
+               scope: str, first_elem: int):
+    top, leaf = ("resourceSpans", "spans") if kind == "spans" else ("resourceLogs", "logRecords")
     if not len(docs) or docs.type.get_field_index(top) < 0:
         return None
     rs, rs_doc = flatten(field(docs, top))
-    if not len(rs):
+    if not len(rs) or rs.type.get_field_index(mid) < 0:
         return None
     res = field(rs, "resource")
     res_part = _kv(field(res, "attributes"))
@@ -395,7 +408,7 @@ def _read_kind(inp: Input, docs: pa.Array, dline: np.ndarray, doff: np.ndarray, 
     res_part = Part(res_part.offsets, pc.binary_join_element_wise(pa.scalar("resource."), res_part.keys, ""),
                     res_part.vals)
     ss, ss_rs = flatten(field(rs, mid))
-    sc = field(ss, "scope")
+    sc = field(ss, scope)
     sc_parts = [
         scalar_part("otel.scope.name", null_where(as_str(field(sc, "name", len(ss))), ~_nonempty(field(sc, "name", len(ss))))),
         scalar_part("otel.scope.version", null_where(as_str(field(sc, "version", len(ss))),
@@ -410,7 +423,7 @@ def _read_kind(inp: Input, docs: pa.Array, dline: np.ndarray, doff: np.ndarray, 
     r_doc = rs_doc[r_rs]
     line = dline[r_doc]
     line_col = pa.array(line, mask=line < 0)
-    elem = np.arange(n, dtype=np.int64)
+    elem = np.arange(first_elem, first_elem + n, dtype=np.int64)  # JSON element index in the file
     common_parts = [_rows(p, r_ss) for p in sc_parts] + [_rows(res_part, r_rs)]
     svc = service.take(pa.array(r_rs))
     rec_host = host.take(pa.array(r_rs))
@@ -560,9 +573,12 @@ def _logs(inp, lr, n, base, common_parts, line, off, hosts):
     ts = np.where(has_t, t_np, o_np)
     trace_id, c1 = hex_ids(field(lr, "traceId", n))
     span_id, c2 = hex_ids(field(lr, "spanId", n))
-    num = as_int(field(lr, "severityNumber", n))
+    num_raw = as_str(field(lr, "severityNumber", n))
+    num = as_int(num_raw)
     text = as_str(field(lr, "severityText", n))
-    sev = pc.coalesce(_sev_number(num), normalize_severity(text).cast(pa.string()) if n else text)
+    # enum names (SEVERITY_NUMBER_WARN2) as some encoders write them: the word is the level
+    word = pc.replace_substring_regex(num_raw, r"^SEVERITY_NUMBER_([A-Za-z]+)\d*$", r"\1")
+    sev = pc.coalesce(_sev_number(num), *([normalize_severity(w).cast(pa.string()) for w in (word, text)] if n else []))
     body = _anyvalue_str(field(lr, "body"))
     ev_name = as_str(field(lr, "eventName", n))
     ev_name = null_where(ev_name, ~_nonempty(ev_name))
@@ -570,7 +586,7 @@ def _logs(inp, lr, n, base, common_parts, line, off, hosts):
     parts = [
         _kv(field(lr, "attributes")),
         scalar_part("severityText", null_where(text, ~_nonempty(text))),
-        scalar_part("severityNumber", as_str(num)),
+        scalar_part("severityNumber", num_raw),
         scalar_part("observedTimeUnixNano", as_str(o), has_o),
         scalar_part("tk.time", pa.array(np.where(has_t, None, "observedTimeUnixNano (timeUnixNano unset)"), pa.string())),
         scalar_part("flags", as_str(field(lr, "flags", n))),
