@@ -112,8 +112,7 @@ def test_corpus_folder_all_strace(corpus):
 
 
 def test_firefox_tt_pid_prefix_fd_paths_and_pairs(corpus):
-    tl = _load(corpus, "lnav_strace_f_tt_T_yy_firefox.log", date="2021-06-01",
-               options={"*": {"host": "ws1"}})  # tk.load(host=) is the loader's
+    tl = _load(corpus, "lnav_strace_f_tt_T_yy_firefox.log", date="2021-06-01", host="ws1")
     s = _src(tl)
     assert s["clock"] == "realtime" and dict(s["assumed"])["date"].startswith("2021-06-01")
     assert dict(s["assumed"])["tz"] == "UTC"
@@ -340,7 +339,7 @@ def test_single_tt_date_from_mtime(corpus, tmp_path):
 
 
 def test_recorded_thread_signal_exit3():
-    tl = tk.load(FIXTURES / "py_thread_signal_exit3.txt", options={"*": {"host": "vm"}})
+    tl = tk.load(FIXTURES / "py_thread_signal_exit3.txt", host="vm")
     assert_accounted(tl)
     s = _src(tl)
     assert s["format"] == "strace" and s["clock"] == "realtime"
@@ -494,7 +493,7 @@ def test_options(tmp_path):
         tk.load(p, date="2024-01-01", tz="Mars/Olympus")
     tl = tk.load(p, date="2024-01-01", pid=42)
     assert _rows(tl)[0]["pid"] == 42
-    assert set(get_reader("strace").options) == {"date", "tz", "host", "pid"}
+    assert set(get_reader("strace").options) == {"date", "tz", "pid"}
 
 
 @pytest.mark.parametrize("text", [

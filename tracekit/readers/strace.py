@@ -33,9 +33,8 @@ suffix (``trace.1234``; two digits at least, as ``.1`` is a logrotate suffix), w
 shows a pid. Lines of a ``-f`` trace printed without ``[pid N]`` (strace omits it
 while only one process is traced) are given the root process: the one id seen in prefixes that
 was never attached or returned by clone/fork. ``entity`` = ``proc/<host>/<pid>@<start>`` with
-``<host>`` from the reader option ``host`` (``?`` when unknown; ``tk.load(host=...)`` is the
-loader's own parameter and does not reach readers, so give it per source:
-``tk.load(path, options={"*.strace": {"host": "vm"}})``) and ``<start>`` the ``ts_src`` (int
+``<host>`` ``?`` (strace does not write it; ``tk.load(host=...)`` fills it and the ``host``
+column) and ``<start>`` the ``ts_src`` (int
 ns) at which that pid is first seen in the file (a pid seen again after its exit starts a new
 entity). A thread whose creating clone is not in the trace keeps its own id as ``pid``; the
 ``attached``/``detached`` markers of ``strace:`` messages carry the pid they name.
@@ -66,8 +65,7 @@ pairing by a sort on (pid, syscall, line); no Python loop per line.
 Example::
 
     >>> import tracekit as tk                                    # doctest: +SKIP
-    >>> tl = tk.load("trace.2499", date="2026-11-27",             # doctest: +SKIP
-    ...              options={"trace.*": {"host": "vm"}})
+    >>> tl = tk.load("trace.2499", date="2026-11-27", host="vm")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -397,14 +395,13 @@ def _read(
     inp: Input,
     date: Any = None,
     tz: str = "UTC",
-    host: str | None = None,
     pid: int | None = None,
 ) -> ReadResult:
     zone = _zone(str(tz), inp.path)
     lines = split_lines(inp)
     text, lno, offs = lines.text, lines.line, lines.offset
     n = len(text)
-    meta: dict[str, Any] = {"host": host, "assumed": {}}
+    meta: dict[str, Any] = {"assumed": {}}
     if n == 0:
         meta["clock"] = "unknown"
         return ReadResult(events={"ts_src": np.zeros(0, np.int64)}, records=0, emitted=0,
@@ -660,7 +657,7 @@ def _read(
     pidk = pid_i[rows]
     # entity: proc/<host>/<pid>@<first ts of that pid>; a pid seen again after its exit restarts
     ex_own = (state_code[rows] >= 2) & (pidk == tid_i[rows])
-    entity = _entities(pidk, tsk, ex_own, host)
+    entity = _entities(pidk, tsk, ex_own, None)  # the host: tk.load(host=...) fills the "?"
 
     kind_code = np.where(is_msg[rows], 2, np.where(dur_known[rows], 0, 1)).astype(np.int32)
     st = state_code[rows]
@@ -703,7 +700,6 @@ def _read(
                      .astype(np.int32)), pa.array(["syscall", "signal", "process", "strace"])),
         "name": strs["name"].get(rows),
         "value": pa.array(value[rows], mask=np.isnan(value[rows])),
-        "host": pa.repeat(pa.scalar(host, pa.string()), m) if host else None,
         "pid": pa.array(pidk, mask=pidk < 0),
         "tid": pa.array(tid_i[rows], mask=tid_i[rows] < 0),
         "entity": entity,
@@ -717,7 +713,7 @@ def _read(
     }
     table = conform({k: v for k, v in out.items() if v is not None}, m)
     if spliced is not None and len(spliced[0]):
-        table = pa.concat_tables([table, _markers(spliced, ts, lno, mode, host, entity_of=(
+        table = pa.concat_tables([table, _markers(spliced, ts, lno, mode, entity_of=(
             pidk, tsk, entity))])
     return ReadResult(events=table, records=records, emitted=emitted, merged=int(merged.sum()),
                       rejects=rejects, meta=meta)
@@ -803,7 +799,7 @@ def _join_split(c: dict[str, Any], strs: dict[str, _Str], typ: np.ndarray, text:
 
 
 def _markers(spliced: tuple[np.ndarray, pa.Array], ts: np.ndarray, lno: np.ndarray, mode: int,
-             host: str | None, entity_of: tuple[np.ndarray, np.ndarray, pa.Array]) -> pa.Table:
+             entity_of: tuple[np.ndarray, np.ndarray, pa.Array]) -> pa.Table:
     """Marker rows for ``strace: Process N attached`` messages cut out of syscall lines."""
     hi, msg = spliced
     g = pl.from_arrow(msg).str.extract_groups(_MSG_RE).struct.unnest()
@@ -825,7 +821,6 @@ def _markers(spliced: tuple[np.ndarray, pa.Array], ts: np.ndarray, lno: np.ndarr
                                                pa.array(["span", "instant", "marker"])),
         "category": pa.repeat(pa.scalar("strace", pa.string()), m),
         "name": g["w"].to_arrow(),
-        "host": pa.repeat(pa.scalar(host, pa.string()), m) if host else None,
         "pid": pa.array(mpid, mask=mpid < 0),
         "tid": pa.array(mpid, mask=mpid < 0),
         "entity": ent,
@@ -846,7 +841,6 @@ register(
         options={
             "date": "YYYY-MM-DD of the first line of a -t/-tt trace (default: from the file's mtime)",
             "tz": "time zone of -t/-tt times (default 'UTC')",
-            "host": "host the trace was taken on (default: unknown; entities use '?')",
             "pid": "pid for lines that show none (default: a -ff file name's .PID suffix)",
         },
         extensions=(".strace",),
