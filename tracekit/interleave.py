@@ -206,13 +206,12 @@ def interleaving(tl: Timeline, at: Any, window: Any = "5s", lane: str = "source"
     cols = ["ts", "ts_prec", "source", "kind", "name", "entity", "state", "message", "seq", "host", "pid",
             "tid", "attrs", "dur", "flow_id", "span_id", "parent_id"]
     df = ev.select(cols).to_pandas()
-    records = ev.select(cols).to_pylist()
     n = len(df)
     dom, tree = _clock_model(tl)
     ts = ev.column("ts").cast(pa.int64()).to_numpy() if n else np.zeros(0, np.int64)
     prec = (pa.compute.fill_null(ev.column("ts_prec").cast(pa.int64()), 0).to_numpy() if n
             else np.zeros(0, np.int64))
-    src = np.array([r["source"] for r in records], object)
+    src = ev.column("source").cast(pa.string()).to_numpy(zero_copy_only=False) if n else np.array([], object)
     dkey = np.array([dom.get(s, s) for s in src], object)
     elo = np.array([tree.get(d, {"lo": 0})["lo"] for d in dkey], np.int64)
     ehi = np.array([tree.get(d, {"hi": 0})["hi"] for d in dkey], np.int64)
@@ -227,46 +226,60 @@ def interleaving(tl: Timeline, at: Any, window: Any = "5s", lane: str = "source"
                 extra.setdefault(int(s_), set()).update(ips | {r["entity"]})
     amb_with: list[list[int]] = [[] for _ in range(n)]
     race_rows = []
-    rel_cache: dict[tuple[str, str], tuple[int, int]] = {}
     src_host = {r["source"]: r["host"] for r in tl.sources.to_pylist()}
     if n:
-        # candidates from absolute intervals (a superset), then the exact relative test
+        # candidate pairs from absolute intervals (a superset), generated without a Python loop
         order = np.argsort(lo, kind="stable")
         reach = np.searchsorted(lo[order], hi[order], side="right")
-        seqs = np.array([r["seq"] for r in records], np.int64)
+        cnt = np.maximum(reach - np.arange(n) - 1, 0)
+        ks = np.repeat(np.arange(n), cnt)
+        ms = ks + 1 + (np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+        ii, jj = order[ks], order[ms]
+        keep = src[ii] != src[jj]  # one source: its own order
+        ii, jj = ii[keep], jj[keep]
+        # exact test with the relative clock error of the two domains
+        codes = {d: k for k, d in enumerate(dict.fromkeys(dkey.tolist()))}
+        dcode = np.array([codes[d] for d in dkey], np.int64)
+        pair = dcode[ii] * len(codes) + dcode[jj]
+        rl = np.zeros(len(ii), np.int64)
+        rh = np.zeros(len(ii), np.int64)
+        inv = {v: k for k, v in codes.items()}
+        for pcode in np.unique(pair):
+            x, y = inv[int(pcode) // len(codes)], inv[int(pcode) % len(codes)]
+            if x != y:
+                m = pair == pcode
+                rl[m], rh[m] = _relative_error(x, y, tree)
+        d_lo = ts[ii] - ts[jj] + rl - prec[jj]
+        d_hi = ts[ii] - ts[jj] + rh + prec[ii]
+        amb = (d_lo <= 0) & (d_hi >= 0)
+        ii, jj = ii[amb], jj[amb]
+        seqs = ev.column("seq").to_numpy().astype(np.int64)
+        records: dict[int, dict] = {}
+
+        def rec(k: int) -> dict:
+            if k not in records:
+                records[k] = ev.slice(k, 1).select(["seq", "entity", "message", "attrs", "name", "host", "pid"]).to_pylist()[0]
+            return records[k]
+
         res_cache: dict[int, set[str]] = {}
-        for k in range(n):
-            i = order[k]
-            for m in range(k + 1, reach[k]):
-                j = order[m]
-                if src[i] == src[j]:
-                    continue  # one source: its own order
-                key = (dkey[i], dkey[j])
-                if key not in rel_cache:
-                    rel_cache[key] = (0, 0) if dkey[i] == dkey[j] else _relative_error(dkey[i], dkey[j], tree)
-                rl, rh = rel_cache[key]
-                # true t_i - t_j lies in (ts_i - ts_j) + [rl, rh] + [-prec_j, prec_i]
-                d_lo = ts[i] - ts[j] + rl - prec[j]
-                d_hi = ts[i] - ts[j] + rh + prec[i]
-                if d_lo > 0 or d_hi < 0:
-                    continue
-                if len(amb_with[i]) < _MAX_NEIGHBOURS:
-                    amb_with[i].append(int(seqs[j]))
-                if len(amb_with[j]) < _MAX_NEIGHBOURS:
-                    amb_with[j].append(int(seqs[i]))
-                ri = res_cache.setdefault(i, _resources(records[i], extra))
-                rj = res_cache.setdefault(j, _resources(records[j], extra))
-                shared = ri & rj
-                # a race needs two actors: different hosts, or different known processes
-                hi_ = records[i]["host"] or src_host.get(src[i])
-                hj = records[j]["host"] or src_host.get(src[j])
-                pi_, pj = records[i]["pid"], records[j]["pid"]
-                same_actor = hi_ == hj and (pi_ is None or pj is None or pi_ == pj)
-                if shared and not same_actor:
-                    race_rows.append({"seq_a": int(seqs[i]), "seq_b": int(seqs[j]),
-                                      "a": f"{src[i]}: {records[i]['name']} {str(records[i]['message'] or '')[:80]}",
-                                      "b": f"{src[j]}: {records[j]['name']} {str(records[j]['message'] or '')[:80]}",
-                                      "shared": ", ".join(sorted(shared)), "gap_ns": int(abs(ts[i] - ts[j]))})
+        for i, j in zip(ii.tolist(), jj.tolist()):
+            if len(amb_with[i]) < _MAX_NEIGHBOURS:
+                amb_with[i].append(int(seqs[j]))
+            if len(amb_with[j]) < _MAX_NEIGHBOURS:
+                amb_with[j].append(int(seqs[i]))
+            ri = res_cache.setdefault(i, _resources(rec(i), extra))
+            rj = res_cache.setdefault(j, _resources(rec(j), extra))
+            shared = ri & rj
+            # a race needs two actors: different hosts, or different known processes
+            hi_ = rec(i)["host"] or src_host.get(src[i])
+            hj = rec(j)["host"] or src_host.get(src[j])
+            pi_, pj = rec(i)["pid"], rec(j)["pid"]
+            same_actor = hi_ == hj and (pi_ is None or pj is None or pi_ == pj)
+            if shared and not same_actor:
+                race_rows.append({"seq_a": int(seqs[i]), "seq_b": int(seqs[j]),
+                                  "a": f"{src[i]}: {rec(i)['name']} {str(rec(i)['message'] or '')[:80]}",
+                                  "b": f"{src[j]}: {rec(j)['name']} {str(rec(j)['message'] or '')[:80]}",
+                                  "shared": ", ".join(sorted(shared)), "gap_ns": int(abs(ts[i] - ts[j]))})
     races = pd.DataFrame(race_rows, columns=["seq_a", "seq_b", "a", "b", "shared", "gap_ns"])
     race_with: list[list[int]] = [[] for _ in range(n)]
     if len(races):

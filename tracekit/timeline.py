@@ -176,7 +176,7 @@ class Timeline:
         lo = int(np.searchsorted(ts, c - b, side="left"))
         hi = int(np.searchsorted(ts, c + a, side="right"))
         return Window(self._slice(lo, hi), self._sources, self._rejects, self._params, self._meta,
-                      center=c, start=c - b, end=c + a, state_at_start=self._states_before(lo))
+                      center=c, start=c - b, end=c + a, state_at_start=lambda: self._states_before(lo))
 
     def at(self, when: Any) -> pa.Table:
         """Each entity's last known state at ``when``: entity, state, ts, source, seq.
@@ -390,10 +390,17 @@ class Window(Timeline):
     ``state_at_start`` (each entity's last state before the window opened)."""
 
     def __init__(self, events, sources, rejects, params, meta, *, center: int, start: int, end: int,
-                 state_at_start: pa.Table):
+                 state_at_start: pa.Table | Any):
         super().__init__(events, sources, rejects, params, meta)
         self.center, self.start, self.end = center, start, end
-        self.state_at_start = state_at_start
+        self._state_at_start = state_at_start
+
+    @property
+    def state_at_start(self) -> pa.Table:
+        """Each entity's last state before the window opened (computed on first use)."""
+        if callable(self._state_at_start):
+            self._state_at_start = self._state_at_start()
+        return self._state_at_start
 
     def __repr__(self) -> str:
         return (f"Window {_time.fmt_ns(self.start)} … {_time.fmt_ns(self.end)}: {len(self):,} events, "
