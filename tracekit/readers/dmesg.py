@@ -3,7 +3,7 @@
 Forms (one per file; a line may also carry the ``-x`` or ``-r`` prefix)::
 
     [ 3523.519513] msg                          plain dmesg: seconds since boot
-    [ 3523.519513 <    0.000013>] msg           dmesg -d (the delta is kept in attrs)
+    [ 3523.519513 <    0.000013>] msg           dmesg -d (attrs dmesg.delta_ns)
     [Fri Nov 27 22:49:13 2026] msg              dmesg -T: local time, 1 s (tz= option)
     2026-11-27T22:49:13,519513+00:00 msg        dmesg --time-format iso
     <5>[ 3523.520493] msg                       dmesg -r
@@ -20,10 +20,14 @@ Columns: ``severity`` and ``category`` (facility) from the ``-x`` prefix. The nu
 attrs ``dmesg.raw_prefix`` and only read as the level with ``raw_prefix="level"`` (right for
 kernel-facility records only). ``name`` is the message's ``subsystem:`` prefix when there is
 one (``systemd-journald[3047]:`` → name ``systemd-journald``, pid 3047; ``EXT4-fs (vda1):``
-→ ``EXT4-fs``), else ``kernel``.
+→ ``EXT4-fs``), else ``kernel``; the message is kept whole.
 
 A line without a stamp continues the previous record (merged, message joined with ``\\n``,
-``line..line_end``); with no record before it, it is rejected. Blank lines are not records.
+``line..line_end``); with no record before it, it is rejected. A line stamped in another form
+than most of the file's (one source has one clock) is rejected. Blank lines are not records.
+
+Vectorised like the syslog reader: a header-only regex on every core in slices reduced to
+compact columns (1M lines in about a second of CPU).
 
 Example::
 

@@ -14,7 +14,10 @@ except cron events, see below; ``category`` = the facility name from ``<PRI>`` (
 ``pid`` (the ``[pid]`` of the tag, or a numeric RFC 5424 PROCID), ``message``. ``attrs``:
 ``syslog.msgid``, ``syslog.procid`` (non-numeric), RFC 5424 structured data as
 ``sd.<SD-ID>.<param>`` (an element without params: ``sd.<SD-ID>`` = ""), ``kernel.uptime``
-(seconds, as written) for kernel lines carrying ``[  12.345678]``.
+(seconds, as written) for kernel lines carrying ``[  12.345678]`` (the stamp leaves the
+message). A tag without ``:`` is still the first word after the host (rsyslog writes RFC 5424
+senders' tags that way), so a line with no tag at all (``host lookup for opt failed``) gets its
+first word as name; ``-`` (RFC 5424 NILVALUE) host/app/procid are null.
 
 Times: RFC 3164 has no year and no zone. ``year=`` is the first record's year; by default the
 last record's year is the file's modification year (the year before if the record's date is
@@ -43,6 +46,10 @@ that starts like a header but is malformed is rejected, and so are its continuat
 continuation with no record before it, and an RFC 5424 record whose TIMESTAMP is nil (``-``)
 (it carries no time). Blank lines are not records. Octet-counted streams: ``line`` is the frame
 number and ``offset`` the frame's byte offset.
+
+Vectorised: one regex over the header only (the message is sliced off after it), run on every
+core in slices of :data:`CHUNK` lines that are reduced at once to compact columns; times from
+integer parts with numpy; CRON and kernel lines parsed on their subset only.
 
 Example::
 
