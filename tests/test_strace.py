@@ -100,6 +100,36 @@ def test_corpus_detected_from_content(corpus, name, tmp_path):
     assert (s["records"], s["emitted"], s["merged"], s["rejected"], s["rows"]) == COUNTS[name]
 
 
+_TIME = re.compile(r"^(?:\[pid +\d+\] +|\d+ +)?(?:(\d\d):(\d\d):(\d\d)(?:\.(\d+))?|(\d{9,})\.(\d+)) ")
+
+
+def _first_last_times(path: Path, day: str) -> tuple[int, int] | None:
+    """The first and last absolute times written in a file, read independently of the reader."""
+    base = _epoch(day + "T00:00:00Z")
+    found = []
+    for ln in path.read_bytes().decode("utf-8", "replace").splitlines():
+        m = _TIME.match(ln)
+        if m:
+            if m[5]:
+                found.append(int(m[5]) * NS + int(m[6].ljust(9, "0")))
+            else:
+                found.append(base + (int(m[1]) * 3600 + int(m[2]) * 60 + int(m[3])) * NS
+                             + int((m[4] or "").ljust(9, "0")))
+    return (found[0], found[-1]) if found else None
+
+
+@pytest.mark.parametrize("name", sorted(COUNTS))
+def test_corpus_first_and_last_time(corpus, name):
+    tl = _load(corpus, name, date="2026-11-27")
+    rows = _rows(tl)
+    want = _first_last_times(corpus / "strace" / name, "2026-11-27")
+    if want is None:  # -r or no timestamps: a relative clock from 0
+        assert _src(tl)["clock"] == "relative" and _ts(rows[0]) == 0
+    else:
+        assert _src(tl)["clock"] == "realtime"
+        assert (_ts(rows[0]), _ts(rows[-1])) == want
+
+
 def test_corpus_folder_all_strace(corpus):
     tl = tk.load(corpus / "strace", date="2026-11-27")
     assert_accounted(tl)
