@@ -11,7 +11,7 @@ Phases (``ph``) and what they become:
 * ``X`` → ``span`` with ``dur``. ``B``/``E`` are matched per (pid, tid) in (ts, element
   order), last-in first-out, regardless of name → one ``span`` row at the ``B`` (the ``E`` is
   *merged*; ``line_end`` is the ``E``'s line; an ``E`` whose name differs from its ``B`` leaves
-  it in attrs ``tk.end_name``, non-empty ``E`` args in ``tk.end_args``). A ``B`` never closed is
+  it in attrs ``tk.end_name``; ``E`` args that differ from the ``B``'s, as JSON, in ``tk.end_args``). A ``B`` never closed is
   a ``span`` with null ``dur`` and ``tk.unmatched="B"``; an ``E`` with nothing open is an
   ``instant`` with ``tk.unmatched="E"`` — never dropped.
 * ``b``/``e`` (nestable async) are matched the same way per (cat, id / id2, scope, name — plus
@@ -48,9 +48,11 @@ Kineto's ``baseTimeNanoseconds``; otherwise ``monotonic`` (counted from boot or 
 unaligned). Top-level keys other than ``traceEvents`` (DevTools ``metadata.startTime``,
 ``otherData``, …) go to ``meta["extra"]`` (large ones only by size).
 
-Vectorised: one numpy pass finds the array's element boundaries outside strings (chunked, so
-memory stays bounded); the elements are zero-copy slices of the input handed to DuckDB, which
-parses each once (both cores); B/E, b/e and S/F are matched with a depth trick in numpy.
+Vectorised: one chunked numpy pass finds the array's element boundaries outside strings and
+counts each element's keys; the elements are zero-copy slices of the input handed to DuckDB,
+which parses each once into a struct of the usual keys plus the ``args`` map (both cores; only
+elements with other keys are parsed again, as a map). B/E, b/e and S/F are matched with a
+clamped-depth trick in numpy; phases, kinds and flow directions are integer codes throughout.
 """
 
 from __future__ import annotations
