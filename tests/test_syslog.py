@@ -449,10 +449,12 @@ def test_other_rsyslog_templates(tmp_path):
     # an offset is local time (tz=)
     text = ("<86>2026-11-27T22:46:01.715960+00:00 vm CRON[2345]: pam_unix(cron:session): session closed for user x\n"
             "<165>1 2026-11-27T22:45:53.1Z vm app 12 - - \ufeffBOM message\n"
-            "2026-07-01T12:00:00 vm app: naive\n")
+            "2026-07-01T12:00:00 vm app: naive\n"
+            "Jul  1 2019 12:00:00 vm app: a year in the stamp\n")
     tl = tk.load(_write(tmp_path, text), tz="Europe/Berlin")
     ev = _rows(tl)
     assert (ev[0]["name"], ev[0]["category"], ev[0]["severity"]) == ("cron.session_closed", "authpriv", "info")
     assert ev[1]["message"] == "BOM message" and ev[1]["pid"] == 12 and ev[1]["ts_prec"].microseconds == 100000
     assert ev[2]["ts_src"] == _ns("2026-07-01T10:00:00Z")  # CEST
+    assert ev[3]["ts_src"] == _ns("2019-07-01T10:00:00Z") and ev[3]["message"] == "a year in the stamp"
     assert "tz" in dict(_src(tl)["assumed"]) and "year" not in dict(_src(tl)["assumed"])

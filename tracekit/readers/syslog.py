@@ -76,7 +76,7 @@ from ._base import Input, Lines, Reader, ReadResult, _decode, make_rejects, regi
 CHUNK = 1 << 16  # lines per regex pass (bounds the memory of the extraction)
 
 _MON = r"(?P<mon>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
-_H3164 = _MON + r" {1,2}(?P<day>\d{1,2}) (?P<hh>\d{2}):(?P<mi>\d{2}):(?P<ss>\d{2})(?:\.(?P<frac>\d{1,9}))?"
+_H3164 = _MON + r" {1,2}(?P<day>\d{1,2})(?: (?P<yr>\d{4}))? (?P<hh>\d{2}):(?P<mi>\d{2}):(?P<ss>\d{2})(?:\.(?P<frac>\d{1,9}))?"
 _H3339 = r"(?P<iso>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?)"
 _TAIL = r" (?P<host>\S+)(?: (?P<tag>[^\s\[:]+)(?:\[(?P<pid>\d{1,10})\])?:? ?)?"
 _SD_ELEM = r'\[(?:[^\]"\\]|\\.|"(?:[^"\\]|\\.)*")*\]'
@@ -100,7 +100,7 @@ _KUPTIME = r"^(?P<h>\[\s*(?P<us>\d+)\.(?P<uf>\d{1,9})\] ?)"
 
 # ------------------------------------------------------------------------------ sniffing
 
-_S3164 = re.compile(r"^(?:<\d{1,3}>)?(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) {1,2}\d{1,2} "
+_S3164 = re.compile(r"^(?:<\d{1,3}>)?(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) {1,2}\d{1,2} (?:\d{4} )?"
                     r"\d{2}:\d{2}:\d{2}(?:\.\d+)? \S+ \S")
 _S3339 = re.compile(r"^(?:<\d{1,3}>)?\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?"
                     r"(?:Z|[+-]\d{2}:?\d{2})? \S+ [^\s\[:]+(?:\[\d+\])?:? ")
@@ -199,6 +199,7 @@ def _reduce(g: pl.DataFrame) -> pl.DataFrame:
         pl.col("pri").cast(pl.Int32, strict=False).fill_null(-1),
         pl.col("mon").replace_strict(sx.MONTHS, default=0, return_dtype=pl.Int8).alias("mon"),
         pl.col("day").cast(pl.Int8, strict=False).fill_null(0),
+        pl.col("yr").cast(pl.Int16, strict=False).fill_null(0),
         (pl.col("hh").cast(i64, strict=False).fill_null(99) * 3600
          + pl.col("mi").cast(i64, strict=False).fill_null(99) * 60
          + pl.col("ss").cast(i64, strict=False).fill_null(99)).alias("sod"),
@@ -286,8 +287,11 @@ def _read(inp: Input, year: int | None = None, tz: str | None = None) -> ReadRes
         day = g["day"].to_numpy().astype(np.int64)
         ok3 = is3164 & (day >= 1) & (day <= 31) & g["hms_ok"].fill_null(False).to_numpy()
         bad_time |= is3164 & ~ok3
-        years, note = sx.infer_years(mon, day, ok3, year, inp.mtime, zi)
-        assumed["year"] = note
+        yr = g["yr"].to_numpy().astype(np.int64)  # a year written in the stamp (rare) wins
+        years, note = sx.infer_years(mon, day, ok3 & (yr == 0), year, inp.mtime, zi)
+        years = np.where(yr > 0, yr, years)
+        if note:
+            assumed["year"] = note
         days = _time.days_from_civil(np.where(ok3, years, 1970), np.where(ok3, mon, 1), np.where(ok3, day, 1))
         loc = (days * 86400 + g["sod"].to_numpy()) * sx.NS + g["fns"].to_numpy()
         ts = np.where(ok3, loc, ts)
