@@ -137,11 +137,27 @@ def _domains(tl: Timeline) -> dict[str, str]:
     return out
 
 
-def _event_frame(tl: Timeline, domains: dict[str, str]) -> pd.DataFrame:
+def _event_frame(tl: Timeline, domains: dict[str, str], keys: Sequence[str] = ()) -> pd.DataFrame:
+    """The rows that can be evidence (exec/exit with a pid, span ids, user keys), as pandas.
+
+    Filtered with Arrow compute first, so aligning millions of events converts only the few
+    that matter.
+    """
     ev = tl.events
-    cols = ["ts_src", "ts_prec", "dur", "source", "kind", "name", "pid", "host", "trace_id",
-            "span_id", "parent_id"]
-    t = ev.select(cols)
+    if ev.num_rows == 0:
+        return pd.DataFrame(columns=["ts_src", "prec", "dur", "source", "kind", "name", "pid", "trace_id",
+                                     "span_id", "parent_id", "domain"])
+    names = pa.array(list(EXEC_NAMES + EXIT_NAMES))
+    mask = pc.and_(pc.is_in(ev.column("name"), value_set=names), pc.is_valid(ev.column("pid")))
+    mask = pc.or_(mask, pc.or_(pc.is_valid(ev.column("span_id")), pc.is_valid(ev.column("parent_id"))))
+    key_cols = {}
+    for k in keys:
+        col = ev.column(k) if k in ev.column_names and k != "attrs" else pc.map_lookup(ev.column("attrs"), k, "first")
+        key_cols[k] = col
+        mask = pc.or_(mask, pc.is_valid(col))
+    mask = pc.fill_null(mask, False)
+    t = ev.select(["ts_src", "ts_prec", "dur", "source", "kind", "name", "pid", "trace_id", "span_id",
+                   "parent_id"]).filter(mask)
     df = pd.DataFrame({
         "ts_src": t.column("ts_src").to_numpy(),
         "prec": pc.fill_null(t.column("ts_prec").cast(pa.int64()), 0).to_numpy(),
@@ -154,6 +170,9 @@ def _event_frame(tl: Timeline, domains: dict[str, str]) -> pd.DataFrame:
         "span_id": t.column("span_id").to_pandas(),
         "parent_id": t.column("parent_id").to_pandas(),
     })
+    for k, col in key_cols.items():
+        if k not in df:
+            df[k] = col.filter(mask).cast(pa.string()).to_pandas()
     df["domain"] = df["source"].map(domains)
     return df[df["domain"].notna()]
 
@@ -528,19 +547,14 @@ def align(
     for s, d in domains.items():
         dom_sources.setdefault(d, []).append(s)
 
-    df = _event_frame(tl, domains)
+    df = _event_frame(tl, domains, keys if "keys" in matchers else ())
     evs: list[_Ev] = []
     if "process" in matchers:
         df["_pkey"] = _process_keys(df)
         evs += _pairs_from_keys(df, "_pkey", "process")
     if "keys" in matchers:
         for k in keys:
-            if k in df.columns:
-                col = df[k]
-            else:
-                sub = tl.events.select(["source", "attrs"])
-                vals = pc.map_lookup(sub.column("attrs"), k, "first").to_pandas()
-                col = vals.reindex(df.index)
+            col = df[k] if k in df.columns else pd.Series(None, index=df.index, dtype=object)
             df["_ukey"] = col.astype(object).where(col.notna(), None)
             evs += _pairs_from_keys(df, "_ukey", f"key:{k}")
     if "span" in matchers:
