@@ -268,6 +268,20 @@ def test_huge_attribute_value_and_out_of_order(tmp_path):
     assert pc.max(tl.events.column("offset")).as_py() == 4
 
 
+def test_deeply_nested_any_value(tmp_path):
+    depth = 400  # beyond what Arrow's nested kernels should recurse through: read by DuckDB
+    leaf = '{"stringValue":"leaf"}'
+    deep = '{"arrayValue":{"values":[' * depth + leaf + "]}}" * depth
+    span = json.dumps(_span(1, 1_700_000_000_000_000_000)).replace('"kind": 1', '"kind": 1, "attributes": '
+                                                                   '[{"key": "deep", "value": ' + deep + "}]")
+    p = tmp_path / "deep.json"
+    p.write_text(json.dumps(_request([])).replace('"spans": []', '"spans": [' + span + "]"))
+    tl = tk.load(p)
+    assert _counts(tl) == (1, 1, 0, 1)
+    v = dict(tl.events.column("attrs")[0].as_py())["deep"]
+    assert "leaf" in v and v.count("[") == depth  # too deep for compact JSON: the raw AnyValue text
+
+
 def test_sniff_does_not_claim_other_json():
     sniff = get_reader("otlp").sniff
     assert sniff(b'{"traceEvents":[{"name":"a","ph":"X","ts":1}]}', "t.json") == 0.0

@@ -200,6 +200,17 @@ def _plain(av: Any) -> Any:
     return None
 
 
+def _plain_text(av: Any) -> str:
+    """Compact plain JSON of an AnyValue; one nested too deep for that keeps its raw text."""
+    try:
+        return orjson.dumps(_plain(av)).decode()
+    except (RecursionError, orjson.JSONDecodeError, orjson.JSONEncodeError):
+        for k in ("arrayValue", "kvlistValue"):
+            if isinstance(av, dict) and isinstance(av.get(k), str):
+                return '{"' + k + '":' + av[k] + "}"
+        return str(av)
+
+
 def _anyvalue_str(v: pa.Array) -> pa.Array:
     """AnyValue structs → attrs strings (schema.py encoding); absent → null."""
     v = arr(v)
@@ -215,7 +226,7 @@ def _anyvalue_str(v: pa.Array) -> pa.Array:
     need &= ~valid(out)
     if need.any():
         idx = np.flatnonzero(need)
-        texts = [orjson.dumps(_plain(x)).decode() for x in v.take(pa.array(idx)).to_pylist()]
+        texts = [_plain_text(x) for x in v.take(pa.array(idx)).to_pylist()]
         out = pc.replace_with_mask(out, pa.array(need), pa.array(texts, pa.string()))
     # doubles pyarrow printed as "72.5" stay; an AnyValue with nothing set is JSON null
     return out
@@ -282,8 +293,24 @@ def _parse_pyarrow(buf: pa.Buffer, first: int) -> tuple[pa.Array, list[str]] | N
             continue
         if tab.num_columns == 0:
             return pa.array([{}] * tab.num_rows, pa.struct([])), []
+        if _too_deep(tab.schema):  # Arrow's nested kernels recurse: leave such files to DuckDB
+            return None
         return arr(tab.to_struct_array()), _extra_fields(tab.schema)
     return None
+
+
+_MAX_DEPTH = 48  # nesting of the OTLP schema itself is 12; AnyValues nest further
+
+
+def _too_deep(schema: pa.Schema) -> bool:
+    """Whether any column type nests deeper than :data:`_MAX_DEPTH` (checked without recursion)."""
+    stack = [(f.type, 1) for f in schema]
+    while stack:
+        t, d = stack.pop()
+        if d > _MAX_DEPTH:
+            return True
+        stack.extend((t.field(i).type, d + 1) for i in range(t.num_fields))
+    return False
 
 
 def _utf8_ok(buf: pa.Buffer) -> bool:
