@@ -388,14 +388,21 @@ def test_recorded_rsyslog_local_time_matches_rfc3339():
 def test_recorded_cron_firings():
     ev = _rows(tk.load(TRAD, year=2026, tz="Europe/Berlin"))
     job = "cron/vm//bin/sh -c 'echo reindex output; exit 2'"
-    fir = [(r["name"], r["state"], r["value"]) for r in ev if r["entity"] == job]
+    fir = [(r["name"], r["state"], r["value"]) for r in ev if r["entity"] == job and r["kind"] == "state"]
     assert fir == [("cron.cmd", "started", None), ("cron.error", "failed", 2.0), ("cron.end", "finished", None)] * 2
+    logs = [r["name"] for r in ev if r["entity"] == job and r["kind"] == "log"]
+    assert logs == ["cron.info", "cron.session_closed"] * 2
     starts = [r["ts_src"] for r in ev if r["entity"] == job and r["name"] == "cron.cmd"]
     assert starts == [_ns("2026-11-27T23:32:01Z"), _ns("2026-11-27T23:33:01Z")]
     err = next(r for r in ev if r["name"] == "cron.error")
     assert dict(err["attrs"])["cron.child_pid"] == "29857" and dict(err["attrs"])["cron.command"].startswith("/bin/sh")
     nomta = [r for r in ev if r["message"] == "(CRON) info (No MTA installed, discarding output)"]
-    assert len(nomta) == 2 and all(r["name"] == "cron.info" and r["entity"] is None for r in nomta)
+    assert len(nomta) == 2 and all(r["name"] == "cron.info" and r["entity"] == job for r in nomta)
+    assert all(r["kind"] == "log" and r["state"] is None for r in nomta)
+    closed = [r for r in ev if r["name"] == "cron.session_closed"]
+    assert len(closed) == 6 and all(r["entity"] is not None for r in closed)
+    opened = [r for r in ev if r["name"] == "cron.session_opened"]
+    assert all(r["entity"] is None for r in opened)  # before the CMD: not yet known
     entities = {r["entity"] for r in ev if r["name"] == "cron.cmd"}
     assert entities == {job, "cron/vm/true", "cron/vm//usr/bin/env LC_ALL=C date -u >/dev/null 2>&1"}
 

@@ -32,8 +32,10 @@ CRON lines (Debian/Ubuntu cron, cronie) become events named ``cron.<verb>``: ``c
 ``cron.user``, ``cron.command``, ``cron.child_pid``; ``cron.cmd``/``cron.end``/failed
 ``cron.error`` rows are ``kind="state"`` with entity ``cron/<host>/<command>`` (recurring
 firings group), state ``started``/``finished``/``failed``, and a grandchild's exit status in
-``value`` (the error line is linked to its CMD by host and child pid). The tag is then in
-attrs ``syslog.tag``.
+``value`` (the error line is linked to its CMD by host and child pid, or by the ``CRON[pid]``
+process that ran it; that process's later lines — ``(CRON) info (No MTA installed …)``,
+session closed — get the entity and command too, as logs). The tag is then in attrs
+``syslog.tag``.
 
 Kernel lines with an uptime stamp give ``meta["extra"]["boot_anchors"]``: per host (and boot:
 a new one where the uptime goes back, key ``host#2``) ``anchor_ns`` = the UTC time of uptime
@@ -487,7 +489,7 @@ def _cron(rf: pl.DataFrame, is_cron: pl.Series, msg: pl.Series):
     arg = ev["arg"].str.extract_groups(_CRON_ARG).struct.unnest()
     gr = ev["arg"].str.extract_groups(_CRON_GRAND).struct.unnest()
     cdf = pl.DataFrame({
-        "i": pos, "host": rf["host"].filter(is_cron),
+        "i": pos, "host": rf["host"].filter(is_cron), "ppid": rf["pid"].filter(is_cron),
         "verb": ev["verb"].str.to_lowercase().str.replace_all(" ", "_"),
         "user": ev["user"], "act": pam["act"], "puser": pam["puser"],
         "cpid": arg["cpid"], "acmd": arg["cmd"], "grand": gr["gpid"], "status": gr["status"],
@@ -502,6 +504,14 @@ def _cron(rf: pl.DataFrame, is_cron: pl.Series, msg: pl.Series):
         "i", "host", pl.col("cpid").alias("grand"), pl.col("cmd").alias("cmd_of"))
     if cmds.height and cdf["grand"].is_not_null().any():
         cdf = cdf.join_asof(cmds.sort("i"), on="i", by=["host", "grand"], strategy="backward",
+                             check_sortedness=False)
+        cdf = cdf.with_columns(pl.col("cmd").fill_null(pl.col("cmd_of"))).drop("cmd_of")
+    # a CRON[pid] process runs one job: its later lines (error, "No MTA installed", session
+    # closed) belong to the command of its CMD line
+    cmds = cdf.filter((pl.col("verb") == "cmd") & pl.col("ppid").is_not_null()).select(
+        "i", "host", "ppid", pl.col("cmd").alias("cmd_of"))
+    if cmds.height:
+        cdf = cdf.join_asof(cmds.sort("i"), on="i", by=["host", "ppid"], strategy="backward",
                              check_sortedness=False)
         cdf = cdf.with_columns(pl.col("cmd").fill_null(pl.col("cmd_of"))).drop("cmd_of")
     hostp = pl.col("host").fill_null("-")
