@@ -125,6 +125,17 @@ def test_fixture_list_of_traces(tmp_path):
     assert "timestamp" in rej["reason"] and '"late half"' in rej["raw"] and "null" not in rej["raw"]
 
 
+def test_fixture_v1_spans(tmp_path):
+    tl = load_neutral(FIX / "v1_spans.json", tmp_path)
+    assert _src(tl)["format"] == "zipkin" and _counts(tl) == (2, 2, 0, 5)
+    assert "v1" in _src(tl)["note"]
+    (root,) = _rows(tl, kind="span", span_id="352bff9a74ca9ad2")
+    assert root["category"] == "frontend" and root["host"] == "10.0.0.1" and root["severity"] == "error"
+    assert dict(root["attrs"]) == {"http.path": "/api", "error": "timeout"}
+    (sr,) = _rows(tl, kind="instant", name="sr")
+    assert sr["category"] == "backend" and sr["span_id"] == "452bff9a74ca9ad3"
+
+
 # --------------------------------------------------------------------------- hostile input
 
 

@@ -21,6 +21,10 @@ lower-cased ``kind``, the key the OTLP and Jaeger readers use); ``shared`` and `
 ``port``). The client and server halves of one RPC share a span id: both rows are kept, told
 apart by ``span.kind`` (and ``shared: true`` on the server half).
 
+Zipkin v1 JSON is read too (a note says so): ``binaryAnnotations`` are the tags, and the
+service and host come from the first annotation (then binary annotation) ``endpoint``;
+each annotation row takes its own endpoint's service as ``category``.
+
 Example::
 
     >>> import tracekit as tk
@@ -63,8 +67,9 @@ _EP = {"serviceName": _V, "ipv4": _V, "ipv6": _V, "port": _V}
 _EP_FIELDS = tuple(_EP)
 _SPAN = {
     "traceId": _V, "id": _V, "parentId": _V, "kind": _V, "name": _V, "timestamp": _V, "duration": _V,
-    "localEndpoint": _EP, "remoteEndpoint": _EP, "annotations": [{"timestamp": _V, "value": _V}],
+    "localEndpoint": _EP, "remoteEndpoint": _EP, "annotations": [{"timestamp": _V, "value": _V, "endpoint": _EP}],
     "tags": "MAP(VARCHAR, VARCHAR)", "debug": _V, "shared": _V,
+    "binaryAnnotations": [{"key": _V, "value": _V, "endpoint": _EP}],  # Zipkin v1
 }
 _STRUCTURE = json.dumps([[_SPAN]])
 #: each document as a list of traces (lists of spans)
@@ -99,7 +104,23 @@ def _read(inp: Input) -> ReadResult:
     svc = as_str(field(le, "serviceName", n))
     svc = null_where(svc, ~nonempty(svc))
     host = pc.coalesce(*[null_where(as_str(field(le, k, n)), ~nonempty(field(le, k, n))) for k in ("ipv4", "ipv6")])
+    an, an_sp = flatten(field(sp, "annotations"))
+    ban, ban_sp = flatten(field(sp, "binaryAnnotations"))
+    if len(ban) or (len(an) and valid(field(an, "endpoint")).any()):
+        # Zipkin v1: binary annotations are tags; the service is the first endpoint named
+        notes.append("Zipkin v1 spans: binaryAnnotations read as tags, the service and host from the first "
+                     "annotation endpoint")
+        for items, owner in ((an, an_sp), (ban, ban_sp)):
+            ep = field(items, "endpoint")
+            svc = pc.coalesce(svc, _first(as_str(field(ep, "serviceName", len(items))), owner, n))
+            host = pc.coalesce(host, _first(as_str(field(ep, "ipv4", len(items))), owner, n),
+                               _first(as_str(field(ep, "ipv6", len(items))), owner, n))
     tags, tag_sp = flatten(field(sp, "tags"))
+    if len(ban):
+        tags = pa.StructArray.from_arrays([field(ban, "key", len(ban)), field(ban, "value", len(ban))], ["key", "value"])
+        tag_sp = ban_sp
+        if len(flatten(field(sp, "tags"))[0]):
+            notes.append("spans mix v2 tags and v1 binaryAnnotations: only the binaryAnnotations were read")
     tkeys = as_str(field(tags, "key", len(tags))) if len(tags) else pa.array([], pa.string())
     tag_part = Part(offsets_from_parents(tag_sp, n), tkeys,
                     as_str(field(tags, "value", len(tags))) if len(tags) else pa.array([], pa.string()))
@@ -129,12 +150,14 @@ def _read(inp: Input) -> ReadResult:
     })
     keep = np.flatnonzero(ok)
     tables = [conform(_take(cols, keep, n))]
-    an, an_sp = flatten(field(sp, "annotations"))
     n_an = 0
     if len(an):
         k = len(an)
         ats, aok = ns_from_us(field(an, "timestamp", k))
         acols = _take(shared, an_sp)
+        aep = field(an, "endpoint")
+        asvc = as_str(field(aep, "serviceName", k))
+        acols["category"] = pc.coalesce(null_where(asvc, ~nonempty(asvc)), acols["category"])
         acols.update({
             "ts_src": np.where(aok, ats, ts[an_sp]), "ts_prec": np.full(k, 1000, np.int64), "kind": "instant",
             "name": as_str(field(an, "value", k)),
@@ -154,6 +177,16 @@ def _read(inp: Input) -> ReadResult:
         meta["note"] = "; ".join(notes)
     return ReadResult(events=pa.concat_tables(tables), records=records + n, emitted=len(keep),
                       rejects=concat_rejects([d.rejects, rej]), meta=meta)
+
+
+def _first(values: pa.Array, owner: np.ndarray, n: int) -> pa.Array:
+    """Per span, the first non-empty value among its items (null if none)."""
+    ok = np.flatnonzero(nonempty(values))
+    pos = np.full(n, -1, np.int64)
+    if len(ok):
+        owners, first = np.unique(owner[ok], return_index=True)
+        pos[owners] = ok[first]
+    return values.take(pa.array(pos, mask=pos < 0))
 
 
 def _take(cols: dict[str, Any], idx: np.ndarray, n: int = -1) -> dict[str, Any]:
