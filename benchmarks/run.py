@@ -341,24 +341,28 @@ class Measurement:
     runs: list[float] = field(default_factory=list)
 
 
-def measure(fmt: str, which: str, paths: Sequence[str], repeat: int = 3, timeout: float = 900) -> Measurement:
-    """Time ``which`` (``"tracekit"`` or a peer's name) on ``paths``, one subprocess per run."""
+def run_once(fmt: str, which: str, paths: Sequence[str], timeout: float = 900) -> dict[str, Any]:
+    """One fresh-process run of ``which``: its JSON result, or ``{"error": ...}``."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", fmt, which, *map(str, paths)]
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    try:
+        cp = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timeout after {timeout:.0f} s"}
+    line = next((ln for ln in cp.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    if cp.returncode != 0 or line is None:
+        err = (cp.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": f"failed: {err[:200]}"}
+    return json.loads(line[7:])
+
+
+def summarise(which: str, results: list[dict[str, Any]]) -> Measurement:
+    """Medians over the runs of one tool (the first error, if any run failed)."""
     m = Measurement(which)
-    results = []
-    for _ in range(repeat):
-        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", fmt, which, *map(str, paths)]
-        env = dict(os.environ, PYTHONHASHSEED="0")
-        try:
-            cp = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
-        except subprocess.TimeoutExpired:
-            m.error = f"timeout after {timeout:.0f} s"
-            return m
-        line = next((ln for ln in cp.stdout.splitlines() if ln.startswith("RESULT ")), None)
-        if cp.returncode != 0 or line is None:
-            err = (cp.stderr.strip().splitlines() or ["no output"])[-1]
-            m.error = f"failed: {err[:200]}"
-            return m
-        results.append(json.loads(line[7:]))
+    bad = next((r["error"] for r in results if "error" in r), None)
+    if bad or not results:
+        m.error = bad or "not run"
+        return m
     m.runs = [r["seconds"] for r in results]
     m.seconds = statistics.median(m.runs)
     m.events = results[0]["events"]
@@ -368,6 +372,30 @@ def measure(fmt: str, which: str, paths: Sequence[str], repeat: int = 3, timeout
         m.parse = statistics.median(r["parse"] for r in results)
         m.normalise = statistics.median(r["normalise"] for r in results)
     return m
+
+
+def measure(fmt: str, which: str, paths: Sequence[str], repeat: int = 3, timeout: float = 900) -> Measurement:
+    """Time ``which`` (``"tracekit"`` or a peer's name) on ``paths``, one subprocess per run."""
+    results: list[dict[str, Any]] = []
+    for _ in range(repeat):
+        results.append(run_once(fmt, which, paths, timeout))
+        if "error" in results[-1]:
+            break
+    return summarise(which, results)
+
+
+def measure_side_by_side(fmt: str, tools: Sequence[str], paths: Sequence[str], repeat: int = 3,
+                         timeout: float = 900) -> list[Measurement]:
+    """Every tool once per round, ``repeat`` rounds (round-robin, so a machine shared with
+    other work slows every tool alike rather than whichever happened to run then)."""
+    results: dict[str, list[dict[str, Any]]] = {t: [] for t in tools}
+    for rnd in range(repeat):
+        for t in tools:
+            if results[t] and "error" in results[t][-1]:
+                continue
+            print(f"[{fmt}] round {rnd + 1}/{repeat}: {t} …", file=sys.stderr, flush=True)
+            results[t].append(run_once(fmt, t, paths, timeout))
+    return [summarise(t, results[t]) for t in tools]
 
 
 # --------------------------------------------------------------------------- workloads
@@ -498,18 +526,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         fb = BENCHES[fmt]
         info = man["files"][fmt]
         paths = info["paths"]
-        ms: list[Measurement] = []
+        tools: list[str] = []
+        skipped: Measurement | None = None
         if fb.tracekit is not None and fmt in have:
-            print(f"[{fmt}] tracekit …", file=sys.stderr, flush=True)
-            ms.append(measure(fmt, "tracekit", paths, a.repeat, a.timeout))
+            tools.append("tracekit")
         else:
             print(f"[{fmt}] skipping tracekit: tk.formats() has no {fmt!r} reader yet", file=sys.stderr)
-            ms.append(Measurement("tracekit", error=f"skipped: no {fmt!r} reader in tk.formats() yet"))
-        for peer in fb.peers:
-            if a.peers and not any(s.strip() in peer.name for s in a.peers.split(",")):
-                continue
-            print(f"[{fmt}] {peer.name} …", file=sys.stderr, flush=True)
-            ms.append(measure(fmt, peer.name, paths, a.repeat, a.timeout))
+            skipped = Measurement("tracekit", error=f"skipped: no {fmt!r} reader in tk.formats() yet")
+        tools += [p.name for p in fb.peers
+                  if not a.peers or any(s.strip() in p.name for s in a.peers.split(","))]
+        ms = measure_side_by_side(fmt, tools, paths, a.repeat, a.timeout)
+        if skipped is not None:
+            ms.insert(0, skipped)
         body = format_table(fmt, info, ms)
         if fb.note:
             body += f"\n\n_{fb.note}._"

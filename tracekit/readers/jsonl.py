@@ -25,7 +25,10 @@ Blank lines are not records.
 from __future__ import annotations
 
 import json
+import mmap
+import os
 import re
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -62,10 +65,12 @@ _ROLE_KEYS = {"time": TIME_KEYS, "level": LEVEL_KEYS, "message": MESSAGE_KEYS, "
               "span_id": SPAN_KEYS, "category": CATEGORY_KEYS}
 _NESTABLE = ("time", "level", "message")  # roles whose candidates may be nested paths
 _MAX_KEYS = 300  # more distinct keys than this: every line is read as a MAP instead
+_BLOCK = 1 << 18  # lines per DuckDB pass: bounds the memory of the intermediates
 _SAMPLE = 2000  # lines whose keys are listed up front (head + evenly spaced)
 _REASON_JSON = "not a JSON object (invalid or truncated JSON)"
 _FIRST_KEY = re.compile(rb'^\{\s*"([^"\\]{1,40})"\s*:')
 _LOG_FIRST_KEYS = set(TIME_KEYS + LEVEL_KEYS + MESSAGE_KEYS)
+_ISO_W = 35  # the longest ISO layout read by the fast path (9 fraction digits, ±HH:MM)
 _WS = np.array([0x20, 0x09, 0x0A, 0x0D, 0x0B, 0x0C], dtype=np.uint8)
 
 
@@ -137,39 +142,46 @@ def _read(
     text = lines.text
     if lines.bad_utf8.size:
         text = _escape_bad_utf8(text, lines.bad_utf8 - 1)
-    blank = _blank(text)
-    keep = ~blank
-    if blank.any():
-        text = text.filter(pa.array(keep))
-    lno = lines.line[keep]
-    offs = lines.offset[keep]
-    n = len(text)
+    blank, objstart = _blank(text)
+    keep = np.flatnonzero(~blank)
+    objstart = objstart[keep]
+    n = len(keep)
+    every = n == len(text)
+    lno = lines.line if every else lines.line[keep]
+    offs = lines.offset if every else lines.offset[keep]
+    drop = _PageDropper(inp, text)
 
     con = duckdb.connect()
     try:
-        con.register("t", pa.table({"line": text}))
-        parsed = _parse(con, n, forced)
+        con.register("all_lines", pa.table({"line": text}))
+        keys = _sample_keys(con, keep) if n else []
+        plan = _Plan(keys, forced)
+        for _attempt in range(2):
+            blocks = []
+            restart = False
+            for b0 in range(0, n, _BLOCK):
+                sl = text.slice(b0, _BLOCK) if every else text.take(pa.array(keep[b0 : b0 + _BLOCK]))
+                blk = _read_block(con, sl, plan, time_unit, objstart[b0 : b0 + _BLOCK])
+                if every:  # the block's input bytes are read: let the kernel drop its pages
+                    last = min(b0 + _BLOCK, n) - 1
+                    drop(int(offs[b0]), int(offs[last]) + 1 if last + 1 >= n else int(offs[last + 1]))
+                if _attempt == 0 and blk["extra_roles"]:
+                    plan = _Plan(keys + [k for k in blk["extra"] if k not in keys], forced)
+                    restart = True
+                    break
+                blocks.append(blk)
+            if not restart:
+                break
     finally:
         con.close()
-    ok_json, roles, cols = parsed["ok"], parsed["roles"], parsed["cols"]
+
+    roles = plan.roles
+    ok = np.concatenate([b["ok"] for b in blocks]) if blocks else np.zeros(0, dtype=bool)
+    ok_json = np.concatenate([b["ok_json"] for b in blocks]) if blocks else ok
+    tvalid = np.concatenate([b["tvalid"] for b in blocks]) if blocks else ok
     reject_parts: list[tuple[np.ndarray, str]] = []
     if not ok_json.all():
         reject_parts.append((np.flatnonzero(~ok_json), _REASON_JSON))
-
-    # times (on a second thread) while attrs are gathered
-    tcol = cols["r_time"] if cols["r_time"] is not None else pa.nulls(n, pa.string())
-    with ThreadPoolExecutor(1) as ex:
-        fut = ex.submit(_parse_times, tcol, time_unit)
-        # pid/tid must be integers to be columns; otherwise they stay in attrs
-        for c in ("pid", "tid"):
-            v = cols.get(f"r_{c}")
-            if v is not None and roles[c] and not _all_ints(v.filter(pa.array(ok_json))):
-                parsed["used"].discard(roles[c][0])
-                cols[f"r_{c}"] = None
-        attrs = _attrs(parsed, n)
-        tres = fut.result()
-    tvalid = pc.is_valid(tcol).to_numpy(zero_copy_only=False) if n else np.zeros(0, bool)
-    ok = tres["ok"] & tvalid & ok_json
     bad_t = ok_json & ~ok
     if bad_t.any():
         missing = bad_t & ~tvalid
@@ -179,48 +191,78 @@ def _read(
             reject_parts.append((np.flatnonzero(missing), f"no time field (looked for {looked}…; set time_field=)"))
         if unread.any():
             reject_parts.append((np.flatnonzero(unread), "cannot read the time field (not ISO-8601 or an epoch number)"))
-    all_ok = bool(ok.all())
-    sel = None if all_ok else pa.array(ok)
 
-    def take(a: pa.Array | None) -> pa.Array | None:
-        if a is None:
+    def cat(name: str) -> Any:
+        parts = [b["cols"].pop(name) for b in blocks if b["cols"].get(name) is not None]
+        if not parts:
             return None
-        return a if sel is None else a.filter(sel)
+        if isinstance(parts[0], np.ndarray):
+            return np.concatenate(parts)
+        return parts[0] if len(parts) == 1 else pa.chunked_array(parts)
 
-    rows = np.flatnonzero(ok) if not all_ok else None
-    msg = take(cols["r_message"])
-    name = take(cols["r_name"])
-    out: dict[str, Any] = {
-        "ts_src": tres["ns"] if all_ok else tres["ns"][ok],
-        "ts_prec": tres["prec"] if all_ok else tres["prec"][ok],
-        "kind": "log",
-        "message": msg,
-        "severity": normalize_severity(take(cols["r_level"])) if cols["r_level"] is not None else None,
-        "name": msg if name is None else pc.coalesce(name, msg),
-        "line": lno if all_ok else lno[rows],
-        "offset": offs if all_ok else offs[rows],
-        "attrs": take(attrs),
-    }
-    for c in ("host", "trace_id", "span_id", "category", "entity", "state", "parent_id", "flow_id"):
-        out[c] = take(cols.get(f"r_{c}"))
-    for c in ("pid", "tid"):
-        v = take(cols.get(f"r_{c}"))
-        out[c] = None if v is None else pc.cast(v, pa.int64())
-    if cols.get("r_value") is not None:
-        out["value"] = _to_float(take(cols["r_value"]))
-
+    out: dict[str, Any] = {name: cat(name) for name in _OUT_COLS}
+    if out["ts_src"] is None:
+        out["ts_src"] = np.zeros(0, dtype=np.int64)
+    out["kind"] = "log"
+    out["line"] = lno[ok]
+    out["offset"] = offs[ok]
     meta: dict[str, Any] = {"clock": "realtime"}
     assumed = {}
-    if (ok & ~tres["tz"]).any():
+    if any(b["naive"] for b in blocks):
         assumed["tz"] = "UTC (times without an offset were read as UTC)"
     if lines.bad_utf8.size:
         meta["note"] = f"{lines.bad_utf8.size} lines with invalid UTF-8 (kept, bytes escaped as \\xNN)"
-    if not ok_json.any() and n:
+    if n and not ok_json.any():
         meta["note"] = "no valid JSON object lines"
     meta["assumed"] = assumed
     meta["fields"] = {r: v for r, v in roles.items() if v}
-    rej = _rejects(inp, lno, offs, text, reject_parts)
+    rej = _rejects(inp, lno, offs, text, keep, reject_parts)
     return ReadResult(events=out, records=n, emitted=int(ok.sum()), rejects=rej, meta=meta)
+
+
+_OUT_COLS = ("ts_src", "ts_prec", "message", "severity", "name", "attrs", "host", "trace_id", "span_id",
+             "category", "entity", "state", "parent_id", "flow_id", "pid", "tid", "value")
+
+
+class _PageDropper:
+    """Tell the kernel it may drop the pages of input bytes already parsed (``MADV_DONTNEED``),
+    so a large memory-mapped input does not stay resident beside its table. Only for a
+    read-only mapping of the input's own file, checked in ``/proc/self/maps``; anywhere else
+    (compressed input, bytes in memory, not Linux) it does nothing. Dropped pages are read
+    back from the page cache if touched again (rejects' raw text)."""
+
+    def __init__(self, inp: Input, text: pa.Array) -> None:
+        self.base = 0
+        self.size = 0
+        if not sys.platform.startswith("linux") or inp.fs_path is None or len(text) == 0:
+            return
+        try:
+            buf = text.buffers()[2]
+            addr = buf.address
+            real = os.path.realpath(inp.fs_path)
+            with open("/proc/self/maps") as f:
+                for ln in f:
+                    parts = ln.split(None, 5)
+                    lo, hi = (int(x, 16) for x in parts[0].split("-"))
+                    if lo == addr and len(parts) == 6 and parts[5].strip() == real and "w" not in parts[1]:
+                        import ctypes
+
+                        self._madvise = ctypes.CDLL(None, use_errno=True).madvise
+                        self.base, self.size = addr, min(hi - lo, buf.size)
+                        break
+        except (OSError, ValueError, AttributeError):
+            self.base = 0
+
+    def __call__(self, lo: int, hi: int) -> None:
+        if not self.base:
+            return
+        page = mmap.PAGESIZE
+        a = -(-lo // page) * page
+        b = min(hi, self.size) // page * page
+        if b > a:
+            import ctypes
+
+            self._madvise(ctypes.c_void_p(self.base + a), ctypes.c_size_t(b - a), 4)  # MADV_DONTNEED
 
 
 def _escape_bad_utf8(text: pa.Array, idx: np.ndarray) -> pa.Array:
@@ -232,38 +274,44 @@ def _escape_bad_utf8(text: pa.Array, idx: np.ndarray) -> pa.Array:
     return pa.array(vals, text.type)
 
 
-def _blank(text: pa.Array) -> np.ndarray:
-    """Lines holding only white space, checked exactly only where the first byte is one."""
+def _blank(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Lines holding only white space, and lines whose first non-space byte is ``{`` (the
+    only ones that can be objects); checked exactly only where the first byte is a space."""
     n = len(text)
     if n == 0:
-        return np.zeros(0, dtype=bool)
+        return np.zeros(0, dtype=bool), np.zeros(0, dtype=bool)
     offs = np.frombuffer(text.buffers()[1], dtype=np.int64)[text.offset : text.offset + n + 1]
     data = np.frombuffer(text.buffers()[2], dtype=np.uint8)
     lens = np.diff(offs)
     first = np.full(n, 0x20, dtype=np.uint8)
     nz = lens > 0
     first[nz] = data[offs[:-1][nz]]
+    obj = first == 0x7B
     cand = np.flatnonzero(np.isin(first, _WS))
-    out = np.zeros(n, dtype=bool)
+    blank = np.zeros(n, dtype=bool)
     if cand.size:
-        sub = text.take(pa.array(cand))
-        empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(sub)), 0).to_numpy(zero_copy_only=False)
-        out[cand[np.asarray(empty, dtype=bool)]] = True
-    return out
+        sub = pc.utf8_trim_whitespace(text.take(pa.array(cand)))
+        blank[cand] = np.asarray(pc.equal(pc.utf8_length(sub), 0).to_numpy(zero_copy_only=False), dtype=bool)
+        obj[cand] = np.asarray(pc.starts_with(sub, "{").to_numpy(zero_copy_only=False), dtype=bool)
+    return blank, obj
 
 
-def _sample_keys(con: Any, n: int) -> list[str]:
-    """Top-level keys of a sample of lines (all lines for small inputs), first-seen order."""
+def _sample_keys(con: Any, keep: np.ndarray) -> list[str]:
+    """Top-level keys of a sample of the (non-blank) lines, first-seen order: all lines of a
+    small input, else the first lines and lines evenly spaced through the file."""
+    n = len(keep)
     if n <= 4 * _SAMPLE:
-        where = ""
+        idx = keep
     else:
-        step = max(n // _SAMPLE, 1)
-        where = f"where i < {_SAMPLE} or i % {step} = 0"
-    q = (
-        "select k from (select unnest(try(json_keys(line))) k, i from "
-        f"(select line, row_number() over () - 1 i from t) {where}) group by k order by min(i), k"
-    )
-    return [r[0] for r in con.sql(q).fetchall()]
+        idx = np.union1d(keep[:_SAMPLE], keep[:: max(n // _SAMPLE, 1)])
+    con.register("sample", pa.table({"i": idx.astype(np.int64)}))
+    try:
+        q = ("select k from (select unnest(try(json_keys(f.line))) k, f.i from "
+             "(select line, row_number() over () - 1 i from all_lines) f semi join sample using (i)) "
+             "group by k order by min(i), k")
+        return [r[0] for r in con.sql(q).fetchall()]
+    finally:
+        con.unregister("sample")
 
 
 def _pick_roles(keys: list[str], forced: dict[str, str | None]) -> dict[str, list[str]]:
@@ -299,64 +347,123 @@ def _role_exprs(cand: str, present: set[str]) -> list[str]:
     return out
 
 
-def _parse(con: Any, n: int, forced: dict[str, str | None]) -> dict[str, Any]:
-    """One DuckDB pass: role columns, every key as text, and the lines to re-read as a MAP."""
-    keys = _sample_keys(con, n) if n else []
-    for _attempt in range(2):
-        # keys equal but for case cannot share a struct; the later ones are read as MAP
+class _Plan:
+    """What to ask DuckDB for, given the keys known so far: roles, the struct, the SQL."""
+
+    def __init__(self, keys: list[str], forced: dict[str, str | None]) -> None:
+        # keys equal but for case cannot share a struct: the later ones are read as MAP
         seen: set[str] = set()
         skeys = []
         for k in keys + [v for v in forced.values() if v is not None and v not in keys]:
             if k.lower() not in seen:
                 seen.add(k.lower())
                 skeys.append(k)
-        as_map = len(skeys) > _MAX_KEYS
-        if as_map:
+        self.as_map = len(skeys) > _MAX_KEYS
+        if self.as_map:
             skeys = [k for k in skeys if k in {v for v in forced.values() if v} or
                      any(k in c for c in _ROLE_KEYS.values()) or k in NEST_KEYS]
+        self.skeys = skeys
         present = set(skeys)
-        roles = _pick_roles(skeys, forced)
+        self.roles = roles = _pick_roles(skeys, forced)
         exprs = []
         for role, cands in roles.items():
             parts = [e for c in cands for e in _role_exprs(c, present)]
             if parts:
                 exprs.append(f"coalesce({', '.join(parts)}) AS r_{role}" if len(parts) > 1 else f"{parts[0]} AS r_{role}")
         # the first present literal candidate of a role leaves attrs; other candidates stay
-        used = {next(c for c in cands if c in present) for cands in roles.values()
-                if any(c in present for c in cands)}
-        # pid/tid keys stay columns only if every value is an integer: keep their text too
-        idkeys = {roles[c][0] for c in ("pid", "tid") if roles[c] and roles[c][0] in present}
-        akeys = [k for k in skeys if k not in used or k in idkeys]
-        struct = "{" + ",".join(json.dumps(k) + ':"VARCHAR"' for k in skeys) + "}" if skeys else None
-        if struct is None:
-            q = ("select try(json_type(line)) = 'OBJECT' AS ok, "
-                 "coalesce(len(try(json_keys(line))), 0) AS miss from t")
+        self.used = {next(c for c in cands if c in present) for cands in roles.values()
+                     if any(c in present for c in cands)}
+        # pid/tid: a row whose value is not an integer keeps it in attrs
+        self.idkeys = {roles[c][0]: c for c in ("pid", "tid") if roles[c] and roles[c][0] in present}
+        self.akeys = [k for k in skeys if k not in self.used]
+        idcols = [f"s.{_ident(k)} AS {_ident('a_' + k)}" for k in self.idkeys if k in self.used]
+        if not skeys:
+            self.sql = ("select try(json_type(line)) = 'OBJECT' AS ok, "
+                        "coalesce(len(try(json_keys(line))), 0) AS miss from t")
         else:
+            struct = "{" + ",".join(json.dumps(k) + ':"VARCHAR"' for k in skeys) + "}"
             nn = " + ".join(f"(s.{_ident(k)} IS NOT NULL)::INTEGER" for k in skeys)
-            okx = "s IS NOT NULL AND (starts_with(line, '{') OR try(json_type(line)) = 'OBJECT')"
-            body = ", ".join(exprs + [f"s.{_ident(k)} AS {_ident('a_' + k)}" for k in akeys])
-            q = (f"select {okx} AS ok, CASE WHEN {okx} THEN len(try(json_keys(line))) - ({nn}) END AS miss"
-                 f"{', ' + body if body else ''} from (select line, try(from_json(line, {_lit(struct)})) s from t)")
-        res = con.sql(q).to_arrow_table()
-        ok = np.asarray(pc.fill_null(res.column("ok"), False).to_numpy(zero_copy_only=False), dtype=bool)
+            okx = "s IS NOT NULL"  # and the line starts with '{' (checked on the bytes)
+            body = ", ".join(exprs + [f"s.{_ident(k)} AS {_ident('a_' + k)}" for k in self.akeys] + idcols)
+            self.sql = (f"select {okx} AS ok, CASE WHEN {okx} THEN len(try(json_keys(line))) - ({nn}) END AS miss"
+                        f"{', ' + body if body else ''} from (select line, try(from_json(line, {_lit(struct)})) s from t)")
+        cands = {c for cs in _ROLE_KEYS.values() for c in cs} | set(NEST_KEYS)
+        self.role_cands = cands | {c.split(".")[0] for c in cands} | {v for v in forced.values() if v}
+
+
+_INT_RE = r"^-?\d{1,18}$"
+
+
+def _read_block(con: Any, text: pa.Array, plan: _Plan, time_unit: str | None,
+                objstart: np.ndarray) -> dict[str, Any]:
+    """Parse one block of lines into its output columns (rows whose time is read only)."""
+    n = len(text)
+    con.register("t", pa.table({"line": text}))
+    try:
+        res = con.sql(plan.sql).to_arrow_table()
+        ok_json = np.asarray(pc.fill_null(res.column("ok"), False).to_numpy(zero_copy_only=False), dtype=bool)
+        ok_json &= objstart
         miss = pc.fill_null(res.column("miss"), 0).to_numpy(zero_copy_only=False)
-        careful = np.flatnonzero(ok & (miss != 0)) if not as_map else np.flatnonzero(ok)
-        extra: list[str] = []
-        cmap = None
-        if careful.size:
-            cmap, extra = _read_maps(con, careful, set(skeys))
-        role_cands = {c for cs in _ROLE_KEYS.values() for c in cs} | set(NEST_KEYS)
-        role_cands |= {c.split(".")[0] for c in role_cands}
-        if _attempt == 0 and not as_map and any(k in role_cands for k in extra):
-            keys = keys + [k for k in extra if k not in keys]
-            continue
-        break
-    cols: dict[str, Any] = {}
-    for role in roles:
-        name = f"r_{role}"
-        cols[name] = res.column(name).combine_chunks() if name in res.column_names else None
-    return {"ok": ok, "roles": roles, "cols": cols, "careful": careful, "cmap": cmap,
-            "used": used, "akeys": akeys, "res": res}
+        careful = np.flatnonzero(ok_json & (miss != 0)) if not plan.as_map else np.flatnonzero(ok_json)
+        cmap, extra = _read_maps(con, careful, set(plan.skeys)) if careful.size else (None, [])
+    finally:
+        con.unregister("t")
+    blk: dict[str, Any] = {"extra": extra, "extra_roles": [k for k in extra if k in plan.role_cands]}
+    if blk["extra_roles"] and not plan.as_map:
+        return blk
+
+    def col(name: str) -> pa.Array | None:
+        # a copy in fresh buffers: an array still pointing into DuckDB's result would keep
+        # that whole result (every column of the block) alive until the end
+        if name not in res.column_names:
+            return None
+        return pa.concat_arrays(res.column(name).chunks + [pa.array([], res.schema.field(name).type)])
+
+    tcol = col("r_time")
+    if tcol is None:
+        tcol = pa.nulls(n, pa.string())
+    # integer ids become columns; other ids stay in attrs (per row)
+    ids: dict[str, tuple[pa.Array, np.ndarray]] = {}
+    for key, role in plan.idkeys.items():
+        v = col(f"a_{key}")
+        if v is not None and key in plan.used:
+            isint = pc.fill_null(pc.match_substring_regex(v, _INT_RE), False)
+            ids[role] = (v, np.asarray(isint.to_numpy(zero_copy_only=False), dtype=bool))
+    with ThreadPoolExecutor(1) as ex:  # times on a second thread while attrs are gathered
+        fut = ex.submit(_parse_times, tcol, time_unit)
+        attrs = _attrs(res, plan, ids, careful, cmap, n)
+        tres = fut.result()
+    tvalid = np.asarray(pc.is_valid(tcol).to_numpy(zero_copy_only=False), dtype=bool)
+    ok = tres["ok"] & tvalid & ok_json
+    all_ok = bool(ok.all())
+    sel = None if all_ok else pa.array(ok)
+
+    def take(a: pa.Array | None) -> pa.Array | None:
+        if a is None:
+            return None
+        return a if sel is None else a.filter(sel)
+
+    msg = take(col("r_message"))
+    name = take(col("r_name"))
+    lvl = take(col("r_level"))
+    cols: dict[str, Any] = {
+        "ts_src": tres["ns"][ok],
+        "ts_prec": tres["prec"][ok],
+        "message": msg,
+        "severity": normalize_severity(lvl) if lvl is not None else None,
+        "name": msg if name is None else pc.coalesce(name, msg),
+        "attrs": take(attrs),
+    }
+    for c in ("host", "trace_id", "span_id", "category", "entity", "state", "parent_id", "flow_id"):
+        cols[c] = take(col(f"r_{c}"))
+    for c in ("pid", "tid"):
+        if c in ids:
+            v, isint = ids[c]
+            cols[c] = take(pc.cast(pc.if_else(pa.array(isint), v, pa.scalar(None, v.type)), pa.int64()))
+    if col("r_value") is not None:
+        cols["value"] = _to_float(take(col("r_value")))
+    blk.update(ok=ok, ok_json=ok_json, tvalid=tvalid, cols=cols, naive=bool((ok & ~tres["tz"]).any()))
+    return blk
 
 
 def _read_maps(con: Any, rows: np.ndarray, known: set[str]) -> tuple[pa.Array, list[str]]:
@@ -385,31 +492,37 @@ def _read_maps(con: Any, rows: np.ndarray, known: set[str]) -> tuple[pa.Array, l
     return maps, extra
 
 
-def _attrs(parsed: dict[str, Any], n: int) -> pa.Array:
-    """``attrs`` for every line: the typed key columns gathered row-major into one MapArray;
-    lines re-read as MAP contribute their own entries (minus the role keys)."""
-    res: pa.Table = parsed["res"]
-    names = [k for k in parsed["akeys"] if k not in parsed["used"]]
+def _attrs(res: pa.Table, plan: _Plan, ids: dict[str, tuple[pa.Array, np.ndarray]],
+           careful: np.ndarray, cmap: pa.Array | None, n: int) -> pa.Array:
+    """``attrs`` for every line of a block: the key columns gathered row-major into one
+    MapArray; lines re-read as MAP contribute their own entries (minus the role keys)."""
+    names = list(plan.akeys)
     chunks: list[pa.Array] = []
-    for k in names:
-        chunks.extend(res.column(f"a_{k}").chunks)
-    careful = parsed["careful"]
-    cmap: pa.Array | None = parsed["cmap"]
-    valid = np.zeros((len(names), n), dtype=bool)
+    valid = np.zeros((len(names) + len(ids), n), dtype=bool)
     for j, k in enumerate(names):
-        valid[j] = res.column(f"a_{k}").is_valid().to_numpy(zero_copy_only=False)
+        c = res.column(f"a_{k}")
+        chunks.extend(c.chunks)
+        valid[j] = c.is_valid().to_numpy(zero_copy_only=False)
+    for j, (role, (v, isint)) in enumerate(ids.items()):  # ids that are not integers stay
+        names.append(plan.roles[role][0])
+        chunks.append(v)
+        valid[len(plan.akeys) + j] = v.is_valid().to_numpy(zero_copy_only=False) & ~isint
     K = len(names)
     if careful.size:
         valid[:, careful] = False
     counts = valid.sum(axis=0, dtype=np.int64) if K else np.zeros(n, dtype=np.int64)
     cm_keys = cm_vals = None
     if careful.size and cmap is not None:
-        drop = pa.array(sorted(parsed["used"]), pa.string())
+        drop = pa.array(sorted(plan.used - set(plan.idkeys)), pa.string())
         flat_keys = cmap.keys
         flat_vals = pc.fill_null(cmap.items, "null")
+        idk = pa.array(sorted(k for k, r in plan.idkeys.items() if r in ids), pa.string())
+        dropid = pc.and_(pc.is_in(flat_keys, value_set=idk),
+                         pc.fill_null(pc.match_substring_regex(flat_vals, _INT_RE), False))
         m_off = np.frombuffer(cmap.offsets.buffers()[1], dtype=np.int32)[cmap.offsets.offset:][: len(cmap) + 1].astype(np.int64)
         m_off = m_off - m_off[0]
-        keepe = ~np.asarray(pc.is_in(flat_keys, value_set=drop).to_numpy(zero_copy_only=False), dtype=bool)
+        keepe = ~np.asarray(pc.or_(pc.is_in(flat_keys, value_set=drop), dropid).to_numpy(zero_copy_only=False),
+                            dtype=bool)
         row_of = np.repeat(np.arange(len(cmap)), np.diff(m_off))
         ccount = np.bincount(row_of[keepe], minlength=len(cmap))
         counts[careful] = ccount
@@ -500,80 +613,87 @@ def _parse_times(col: pa.Array | None, unit: str | None) -> dict[str, np.ndarray
 
 
 def _fast_iso(col: pa.Array, ns: np.ndarray, ok: np.ndarray, tz: np.ndarray, prec: np.ndarray) -> np.ndarray:
-    """``YYYY-MM-DD[T ]HH:MM:SS[.f{1,9}][Z|±HH:MM|±HHMM]`` read from byte positions, grouped
-    by length. Fills the outputs where it matched and returns that mask; the rest is left to
-    the general parser (same rules: mo 1–12, d 1–31, hh ≤ 24, mm ≤ 59, ss ≤ 60)."""
+    """``YYYY-MM-DD[T ]HH:MM:SS[.f{1,9}][Z|±HH:MM|±HHMM]`` read from byte positions.
+
+    The candidate strings are padded to one width so their bytes form a 2-D array (no index
+    arrays, no per-length groups). Fills the outputs where it matched and returns that mask;
+    the rest goes to the general parser (same rules: mo 1–12, d 1–31, hh ≤ 24, mm ≤ 59,
+    ss ≤ 60).
+    """
     n = len(col)
     done = np.zeros(n, dtype=bool)
     if n == 0 or col.null_count == n:
         return done
-    offs = np.frombuffer(col.buffers()[1], dtype=np.int32)[col.offset : col.offset + n + 1].astype(np.int64)
-    data = np.frombuffer(col.buffers()[2], dtype=np.uint8)
-    lens = np.diff(offs)
-    if col.null_count:
-        lens = np.where(col.is_valid().to_numpy(zero_copy_only=False), lens, 0)
-    for L in np.unique(lens[(lens >= 19) & (lens <= 35)]).tolist():
-        rows = np.flatnonzero(lens == L)
-        start = offs[rows]
+    lens = pc.fill_null(pc.binary_length(col), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    cand = np.flatnonzero((lens >= 19) & (lens <= _ISO_W))
+    if cand.size == 0:
+        return done
+    sub = col if cand.size == n else col.take(pa.array(cand))
+    padded = pc.ascii_rpad(sub, _ISO_W, " ")
+    offs = np.frombuffer(padded.buffers()[1], dtype=np.int32)[padded.offset : padded.offset + len(sub) + 1]
+    if offs[-1] - offs[0] != _ISO_W * len(sub):
+        return done  # non-ASCII bytes: leave it all to the general parser
+    m = np.frombuffer(padded.buffers()[2], dtype=np.uint8)[offs[0] : offs[-1]].reshape(len(sub), _ISO_W)
+    L = lens[cand]
+    r = np.arange(len(sub))
 
-        def at(p: int, start: np.ndarray = start) -> np.ndarray:
-            return data[start + p]
+    def num(*pos: int) -> tuple[np.ndarray, np.ndarray]:
+        v = np.zeros(len(sub), dtype=np.int64)
+        g = np.ones(len(sub), dtype=bool)
+        for p in pos:
+            c = m[:, p].astype(np.int64) - 48
+            g &= (c >= 0) & (c <= 9)
+            v = v * 10 + c
+        return v, g
 
-        sep = (at(4) == 45) & (at(7) == 45) & np.isin(at(10), (84, 32)) & (at(13) == 58) & (at(16) == 58)
-        if not sep.any():
-            continue
-        last = at(L - 1)
-        # tz kinds: 0 none, 1 'Z', 6 '±HH:MM', 5 '±HHMM'
-        tzlen = np.where(last == 90, 1, 0)
-        if L >= 25:
-            tzlen[np.isin(at(L - 6), (43, 45)) & (at(L - 3) == 58)] = 6
-        if L >= 24:
-            tzlen[(tzlen == 0) & np.isin(at(L - 5), (43, 45))] = 5
-        for tl in np.unique(tzlen[sep]).tolist():
-            fl = L - 19 - tl  # '.' + digits, or 0
-            if fl == 1 or fl > 10 or fl < 0:
-                continue
-            sel = np.flatnonzero(sep & (tzlen == tl))
-            st = start[sel]
-            # every digit position at once: date/time (14), fraction (fl-1), offset (4)
-            pos = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18] + list(range(20, 19 + fl))
-            if tl in (5, 6):
-                pos += [L - tl + 1, L - tl + 2, L - 2, L - 1]
-            d = data[st[:, None] + np.array(pos)].astype(np.int16) - 48
-            g = np.all((d >= 0) & (d <= 9), axis=1)
-            d = d.astype(np.int64)
-            y = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
-            mo, day = d[:, 4] * 10 + d[:, 5], d[:, 6] * 10 + d[:, 7]
-            hh, mi, ss = d[:, 8] * 10 + d[:, 9], d[:, 10] * 10 + d[:, 11], d[:, 12] * 10 + d[:, 13]
-            frac = np.zeros(len(st), dtype=np.int64)
-            if fl:
-                g &= np.isin(data[st + 19], (46, 44))
-                frac = d[:, 14 : 14 + fl - 1] @ (10 ** np.arange(9 - 1, 9 - fl, -1, dtype=np.int64))
-            off_min = np.zeros(len(st), dtype=np.int64)
-            if tl in (5, 6):
-                o = d[:, -4:]
-                sign = np.where(data[st + L - tl] == 45, -1, 1)
-                off_min = sign * ((o[:, 0] * 10 + o[:, 1]) * 60 + o[:, 2] * 10 + o[:, 3])
-            g &= (mo >= 1) & (mo <= 12) & (day >= 1) & (day <= 31) & (hh <= 24) & (mi <= 59) & (ss <= 60)
-            days = _time.days_from_civil(y, mo, day)
-            val = (days * 86400 + hh * 3600 + mi * 60 + ss - off_min * 60) * _time.NS + frac
-            r = rows[sel[g]]
-            ns[r] = val[g]
-            ok[r] = True
-            tz[r] = tl > 0
-            prec[r] = 10 ** (9 - (fl - 1)) if fl else _time.NS
-            done[r] = True
+    g = (m[:, 4] == 45) & (m[:, 7] == 45) & ((m[:, 10] == 84) | (m[:, 10] == 32)) & (m[:, 13] == 58) & (m[:, 16] == 58)
+    y, g1 = num(0, 1, 2, 3)
+    mo, g2 = num(5, 6)
+    day, g3 = num(8, 9)
+    hh, g4 = num(11, 12)
+    mi, g5 = num(14, 15)
+    ss, g6 = num(17, 18)
+    g &= g1 & g2 & g3 & g4 & g5 & g6
+    g &= (mo >= 1) & (mo <= 12) & (day >= 1) & (day <= 31) & (hh <= 24) & (mi <= 59) & (ss <= 60)
+    # the zone: 'Z' (1), '±HH:MM' (6), '±HHMM' (5) or none (0)
+    at = lambda k: m[r, np.maximum(L - k, 0)]  # noqa: E731
+    tzlen = np.where(at(1) == 90, 1, 0)
+    s6, s5 = at(6), at(5)
+    tzlen = np.where((L >= 25) & ((s6 == 43) | (s6 == 45)) & (at(3) == 58), 6, tzlen)
+    tzlen = np.where((tzlen == 0) & (L >= 24) & ((s5 == 43) | (s5 == 45)), 5, tzlen)
+    off_min = np.zeros(len(sub), dtype=np.int64)
+    hasoff = tzlen >= 5
+    if hasoff.any():
+        d = [at(k).astype(np.int64) - 48 for k in (2, 1)]
+        # ±HH:MM: hours at L-5, L-4; ±HHMM: hours at L-4, L-3
+        h1 = np.where(tzlen == 6, at(5).astype(np.int64) - 48, at(4).astype(np.int64) - 48)
+        h2 = np.where(tzlen == 6, at(4).astype(np.int64) - 48, at(3).astype(np.int64) - 48)
+        m1, m2 = d
+        dg = np.all([(x >= 0) & (x <= 9) for x in (h1, h2, m1, m2)], axis=0)
+        g &= ~hasoff | dg
+        sign = np.where(np.where(tzlen == 6, s6, s5) == 45, -1, 1)
+        off_min = np.where(hasoff, sign * ((h1 * 10 + h2) * 60 + m1 * 10 + m2), 0)
+    # the fraction: '.' or ',' then 1–9 digits, between the seconds and the zone
+    fl = L - 19 - tzlen
+    g &= (fl == 0) | ((fl >= 2) & (fl <= 10) & ((m[:, 19] == 46) | (m[:, 19] == 44)))
+    frac = np.zeros(len(sub), dtype=np.int64)
+    for j in range(9):
+        inside = j < fl - 1
+        c = m[:, 20 + j].astype(np.int64) - 48
+        g &= ~inside | ((c >= 0) & (c <= 9))
+        frac = frac * 10 + np.where(inside, c, 0)
+    days = _time.days_from_civil(y, np.clip(mo, 1, 12), day)
+    val = (days * 86400 + hh * 3600 + mi * 60 + ss - off_min * 60) * _time.NS + frac
+    rows = cand[g]
+    ns[rows] = val[g]
+    ok[rows] = True
+    tz[rows] = tzlen[g] > 0
+    prec[rows] = np.where(fl[g] > 0, 10 ** (9 - np.maximum(fl[g] - 1, 0)), _time.NS)
+    done[rows] = True
     return done
 
 
 # --------------------------------------------------------------------------- small helpers
-
-
-def _all_ints(v: pa.Array) -> bool:
-    if v.null_count == len(v):
-        return False
-    nn = pc.drop_null(v)
-    return bool(pc.all(pc.match_substring_regex(nn, r"^-?\d{1,18}$")).as_py())
 
 
 def _to_float(v: pa.Array) -> pa.Array:
@@ -582,7 +702,7 @@ def _to_float(v: pa.Array) -> pa.Array:
     return pl.from_arrow(v).cast(pl.Float64, strict=False).to_arrow()
 
 
-def _rejects(inp: Input, lno: np.ndarray, offs: np.ndarray, text: pa.Array,
+def _rejects(inp: Input, lno: np.ndarray, offs: np.ndarray, text: pa.Array, keep: np.ndarray,
              parts: list[tuple[np.ndarray, str]]) -> pa.Table | None:
     if not parts:
         return None
@@ -590,7 +710,7 @@ def _rejects(inp: Input, lno: np.ndarray, offs: np.ndarray, text: pa.Array,
     reasons = np.concatenate([np.full(len(p[0]), p[1], dtype=object) for p in parts])
     order = np.argsort(idx, kind="stable")
     idx, reasons = idx[order], reasons[order]
-    raw = pc.utf8_rtrim(text.take(pa.array(idx)), characters="\r\n")
+    raw = pc.utf8_rtrim(text.take(pa.array(keep[idx])), characters="\r\n")
     return make_rejects(inp.name, inp.path, lno[idx], offs[idx], list(reasons), raw)
 
 
