@@ -92,7 +92,8 @@ def test_cron_series_found_and_its_firings_after_the_deploy(case):
     truth, tl, tr = case
     d = ns(truth["deploy"]["time"])
     per = tl.periodic(after=truth["deploy"]["time"])
-    cron = per[per["entity"] == f"cron/{truth['cron']['host']}/{truth['cron']['command']}"]
+    cron = per[(per["entity"] == f"cron/{truth['cron']['host']}/{truth['cron']['command']}")
+               & (per["signature"] == "cron.cmd")]
     assert len(cron) == 1
     row = cron.iloc[0]
     assert abs(row["period_s"] - 60) < 0.5 and row["jitter_s"] < 1

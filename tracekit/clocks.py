@@ -114,6 +114,8 @@ def _domains(tl: Timeline) -> dict[str, str]:
     """source → clock-domain key. A source whose reader named no host but whose events all
     carry one host is placed on that host. Wall-clock sources of an unknown host are each
     their own domain (nothing says two unknown machines share a clock)."""
+    if "domains" in tl._cache:
+        return dict(tl._cache["domains"])
     hosts: dict[str, str] = {}
     if tl.events.num_rows:
         g = tl.sql("select source::VARCHAR s, min(host) h, count(distinct host) n, count(host) c, count(*) t "
@@ -134,6 +136,7 @@ def _domains(tl: Timeline) -> dict[str, str]:
         if r["clock"] == "relative":
             dom += f";source={r['source']}"
         out[r["source"]] = dom
+    tl._cache["domains"] = dict(out)
     return out
 
 
@@ -460,11 +463,19 @@ class Alignment:
     """The result of :meth:`Timeline.align`: per-domain corrections with intervals, the evidence
     used, and the corrected :attr:`timeline`."""
 
-    def __init__(self, clocks: pa.Table, evidence: pa.Table, timeline: Timeline, reference: str):
+    def __init__(self, clocks: pa.Table, evidence: pa.Table, timeline: Timeline | Callable[[], Timeline],
+                 reference: str):
         self.clocks = clocks
         self.evidence = evidence
-        self.timeline = timeline
+        self._timeline = timeline
         self.reference = reference
+
+    @property
+    def timeline(self) -> Timeline:
+        """The corrected Timeline (``ts`` rewritten and re-sorted; built on first use)."""
+        if callable(self._timeline):
+            self._timeline = self._timeline()
+        return self._timeline
 
     def __repr__(self) -> str:
         lines = [f"Alignment against {self.reference}:"]
@@ -651,7 +662,7 @@ def align(
     rows = []
     corr = {}
     src_rows = tl.sources.to_pylist()
-    src_col = tl.events.column("source").cast(pa.string()).to_numpy(zero_copy_only=False)
+    rows_of = tl._source_rows()
     for d in sorted(dom_sources):
         st = state.get(d)
         srcs = sorted(dom_sources[d])
@@ -666,7 +677,7 @@ def align(
                      "bound": st["bound"], "method": st["method"], "via": st["via"], "evidence": st["n"],
                      "residual_mad": st["mad"]})
         for s in srcs:
-            idx = np.flatnonzero(src_col == s)
+            idx = rows_of.get(s, np.zeros(0, np.int64))
             corr[s] = (idx, st["offset"], st["drift"], st["t0"])
     for r in src_rows:
         if r["source"] in corr:
@@ -686,15 +697,15 @@ def align(
     # counts the part of their paths they do not share (interleave uses it)
     tree = {d: {"parent": st["via"] or None, "lo": st["lo"] - st["offset"], "hi": st["hi"] - st["offset"]}
             for d, st in state.items()}
-    new = tl._with_clocks(corr, src_rows, {"align": {"reference": ref, "pin": dict(pin or {}), "keys": list(keys),
-                                                     "tree": tree, "domains": domains}})
+    record = {"align": {"reference": ref, "pin": dict(pin or {}), "keys": list(keys), "tree": tree,
+                        "domains": domains}}
     clocks = pa.Table.from_pylist(rows, schema=CLOCK_SCHEMA)
     ev_rows = []
     for f in fits.values():
         for r in f.rows:
             ev_rows.append({"domain_a": f.a, "domain_b": f.b, **r})
     evidence = pa.Table.from_pylist(ev_rows, schema=EVIDENCE_SCHEMA)
-    return Alignment(clocks, evidence, new, ref)
+    return Alignment(clocks, evidence, lambda: tl._with_clocks(corr, src_rows, record), ref)
 
 
 Matcher = Callable[[pd.DataFrame], pd.Series]

@@ -72,6 +72,26 @@ class Timeline:
         self._rejects = rejects
         self._params = dict(params or {})
         self._meta = dict(meta or {})
+        self._cache: dict[str, Any] = {}  # derived, recomputable (domains, per-source rows)
+
+    def _source_rows(self) -> dict[str, np.ndarray]:
+        """source → row positions in ``events`` (from the dictionary indices, no string compare)."""
+        if "source_rows" not in self._cache:
+            col = (pa.table({"s": self._events.column("source")}).unify_dictionaries().column("s").combine_chunks()
+                   if self._events.num_rows else None)
+            out: dict[str, np.ndarray] = {}
+            if col is not None:
+                if not pa.types.is_dictionary(col.type):
+                    col = pc.dictionary_encode(col)
+                idx = col.indices.to_numpy(zero_copy_only=False)
+                order = np.argsort(idx, kind="stable")
+                bounds = np.searchsorted(idx[order], np.arange(len(col.dictionary) + 1))
+                for k, name in enumerate(col.dictionary.to_pylist()):
+                    rows = order[bounds[k]:bounds[k + 1]]
+                    if len(rows):
+                        out[name] = np.sort(np.concatenate([out[name], rows])) if name in out else rows
+            self._cache["source_rows"] = out
+        return self._cache["source_rows"]
 
     @property
     def meta(self) -> dict[str, dict]:
@@ -224,11 +244,10 @@ class Timeline:
             names = ", ".join(r["source"] for r in rows if r["status"] == "loaded")
             raise _time.TimeError(f"shift: {selector!r} selects no loaded source; sources: {names}")
         corr = {}
-        src_col = self._events.column("source").combine_chunks()
         ts_src = self._events.column("ts_src").combine_chunks().to_numpy()
+        rows_of = self._source_rows()
         for r in hit:
-            mask = pc.equal(src_col.dictionary_decode() if pa.types.is_dictionary(src_col.type) else src_col, r["source"])
-            idx = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+            idx = rows_of.get(r["source"], np.zeros(0, np.int64))
             r_t0 = _time.to_time_ns(t0) if t0 is not None else (int(np.median(ts_src[idx])) if len(idx) else 0)
             new_off = int(pd.Timedelta(r["offset"] or 0).value) + off
             new_drift = float(r["drift_ppm"] or 0.0) + float(drift_ppm)

@@ -546,21 +546,35 @@ def find_transitions(
     allt = pd.concat(parts, ignore_index=True)
     p = allt["_pos"].to_numpy(np.int64)
     sources = src[p]
-    lo = ts[p] + np.array([lo_off.get(s, 0) for s in sources], np.int64)
-    hi = ts[p] + prec[p] + np.array([hi_off.get(s, 0) for s in sources], np.int64)
-    illegal = [machines[r].illegal(f, t) if r in machines else False
-               for r, f, t in zip(allt["rule"], allt["from_state"], allt["state"])]
+    lo_src = np.zeros(len(p), np.int64)
+    hi_src = np.zeros(len(p), np.int64)
+    for s_name in np.unique(sources):
+        m = sources == s_name
+        lo_src[m], hi_src[m] = lo_off.get(s_name, 0), hi_off.get(s_name, 0)
+    lo = ts[p] + lo_src
+    hi = ts[p] + prec[p] + hi_src
+    if machines:
+        illegal = [machines[r].illegal(f, t) if r in machines else False
+                   for r, f, t in zip(allt["rule"], allt["from_state"], allt["state"])]
+    else:
+        illegal = np.zeros(len(p), bool)
+    n_t = len(p)
+
+    def strings(col: pd.Series) -> pa.Array:
+        return pa.array(col.astype(object).where(col.notna(), None), pa.string(), from_pandas=True)
+
+    seqs = pa.array(allt["seq"].to_numpy(np.uint64))
     table = pa.table({
         "ts": pa.array(ts[p]).view(pa.timestamp("ns", tz="UTC")),
         "ts_lo": pa.array(lo).view(pa.timestamp("ns", tz="UTC")),
         "ts_hi": pa.array(hi).view(pa.timestamp("ns", tz="UTC")),
-        "entity": pa.array(allt["entity"].astype(object).tolist(), pa.string()),
-        "from_state": pa.array([None if _isna(x) else str(x) for x in allt["from_state"]], pa.string()),
-        "to_state": pa.array(allt["state"].astype(str).tolist(), pa.string()),
-        "rule": pa.array(allt["rule"].tolist(), pa.string()),
-        "source": pa.array(sources.tolist(), pa.string()),
-        "evidence": pa.array([[int(s)] for s in allt["seq"]], pa.list_(pa.uint64())),
-        "detail": pa.array([None if _isna(x) else str(x) for x in allt["detail"]], pa.string()),
+        "entity": strings(allt["entity"]),
+        "from_state": strings(allt["from_state"]),
+        "to_state": pa.array(allt["state"].astype(str), pa.string()),
+        "rule": pa.array(allt["rule"], pa.string()),
+        "source": pa.array(sources, pa.string()),
+        "evidence": pa.ListArray.from_arrays(pa.array(np.arange(n_t + 1, dtype=np.int32)), seqs),
+        "detail": strings(allt["detail"]),
         "illegal": pa.array(illegal, pa.bool_()),
     }, schema=TRANSITION_SCHEMA)
     order = pc.sort_indices(table, [("ts", "ascending"), ("entity", "ascending"), ("rule", "ascending")])
