@@ -282,6 +282,18 @@ def test_deeply_nested_any_value(tmp_path):
     assert "leaf" in v and v.count("[") == depth  # too deep for compact JSON: the raw AnyValue text
 
 
+def test_unknown_fields_kept_or_named(tmp_path):
+    spans = [_span(1, 1_700_000_000_000_000_000, customField="hello", customObj={"a": [1, 2]})]
+    req = _request(spans)
+    req["resourceSpans"][0]["resource"]["extraRes"] = 1
+    p = tmp_path / "x.json"
+    p.write_text(json.dumps(req))
+    tl = tk.load(p)
+    a = dict(tl.events.column("attrs")[0].as_py())
+    assert a["customField"] == "hello" and a["customObj"] == '{"a":[1,2]}'
+    assert "resourceSpans.resource.extraRes" in _src(tl)["note"]
+
+
 def test_sniff_does_not_claim_other_json():
     sniff = get_reader("otlp").sniff
     assert sniff(b'{"traceEvents":[{"name":"a","ph":"X","ts":1}]}', "t.json") == 0.0

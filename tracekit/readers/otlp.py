@@ -36,14 +36,23 @@ non-OTLP exporters; other span fields under their OTLP/JSON names (``traceState`
 says: ``stringValue`` itself, ``intValue``/``doubleValue``/``boolValue`` as JSON text, arrays
 and kvlists as compact plain JSON (``["many","values"]``, ``{"k":"v"}``), ``bytesValue``
 as the base64 text. Links: ``flow_id`` = the linked span id, ``flow_dir`` = ``in``, linked
-trace id in ``attrs['link.trace_id']``. Fields outside the OTLP schema are named in the
-source note (not kept).
+trace id in ``attrs['link.trace_id']``. Fields of a span or log record outside the OTLP
+schema are kept in its attrs under their own names; unknown fields elsewhere (resource,
+scope, event, link) are named in the source note, not kept.
 
-**Speed.** The whole file goes through ``pyarrow.json`` with an explicit schema (one pass,
-no Python object per span), nested lists are flattened with Arrow compute and attrs maps
-assembled with one numpy gather. Files pyarrow refuses (numbers written as strings or the
-other way round, enum names instead of numbers, a bad line) go through DuckDB's lenient
-``json_transform`` per document instead; bad lines become rejects.
+**Provenance.** ``line`` is the line the record's request starts on (each request of a JSON
+lines file has its own; a single document is line 1); ``offset`` is the record's JSON element
+index in the file (spans first, then log records), shared by the extra rows of that record.
+
+**Speed.** The whole file goes through ``pyarrow.json`` (types inferred; the explicit OTLP
+schema if inference trips): one pass, no Python object per span. Nested lists are flattened
+with Arrow compute and attrs maps assembled with one numpy gather. The pre-1.0 names
+(``instrumentationLibrarySpans``…) are read too. Files pyarrow refuses (numbers written as
+strings or the other way round, enum names such as ``SPAN_KIND_SERVER``, a bad line, invalid
+UTF-8, nesting deeper than Arrow's kernels should recurse) go through DuckDB's lenient
+``json_transform`` per document instead (about 3× slower; unknown fields are not seen
+there); bad lines become rejects. Limitation: pyarrow's parser itself recurses, so a file
+nesting JSON some 15,000 levels deep can crash it — no real exporter writes such a file.
 
 Example::
 
@@ -355,8 +364,35 @@ def _extra_fields(schema: pa.Schema) -> list[str]:
             out.append(f.name)
         else:
             walk(f.type, SCHEMA.field(f.name).type, f"{f.name}.")
-    # nested AnyValues (arrays of arrays, kvlists in arrays) are expected, not extra
-    return [p for p in out if "Value." not in p and not p.endswith(("arrayValue", "kvlistValue"))]
+    # nested AnyValues (arrays of arrays, kvlists in arrays) are expected, not extra; unknown
+    # fields of a span or log record itself are kept in its attrs (see _unknown_part)
+    return [p for p in out if "Value." not in p and not p.endswith(("arrayValue", "kvlistValue"))
+            and not re.search(r"\.(spans|logRecords)\.[^.]+$", p)]
+
+
+def _unknown_part(recs: pa.Array, known: pa.DataType) -> list[Part]:
+    """Fields of a span/log record outside the OTLP schema: attrs under their own key (scalars
+    as text, objects and arrays as compact JSON)."""
+    recs = arr(recs)
+    if not pa.types.is_struct(recs.type):
+        return []
+    parts = []
+    for i in range(recs.type.num_fields):
+        f = recs.type.field(i)
+        if known.get_field_index(f.name) >= 0:
+            continue
+        col = field(recs, f.name)
+        if pa.types.is_nested(f.type):
+            has = valid(col)
+            idx = np.flatnonzero(has)
+            texts = [orjson.dumps(v).decode() for v in col.take(pa.array(idx)).to_pylist()]
+            vals = pa.nulls(len(col), pa.string())
+            if len(idx):
+                vals = pc.replace_with_mask(vals, pa.array(has), pa.array(texts, pa.string()))
+            parts.append(scalar_part(f.name, vals, has))
+        else:
+            parts.append(scalar_part(f.name, as_str(col)))
+    return parts
 
 
 def _sev_number(num: pa.Array) -> pa.Array:
@@ -508,7 +544,8 @@ def _spans(inp, sp, n, base, common_parts, line, off, hosts):
         scalar_part("otel.status_code", code),
         scalar_part("traceState", null_where(ts_state, ~_nonempty(ts_state))),
         scalar_part("flags", as_str(field(sp, "flags", n))),
-    ] + [scalar_part(k, v, valid(v) & (np_int(v) > 0)) for k, v in dropped.items()] + common_parts
+    ] + [scalar_part(k, v, valid(v) & (np_int(v) > 0)) for k, v in dropped.items()] + _unknown_part(sp, _SPAN) \
+        + common_parts
     attrs = build_map(n, parts)
     cols = dict(base)
     cols.update({
@@ -618,7 +655,7 @@ def _logs(inp, lr, n, base, common_parts, line, off, hosts):
         scalar_part("tk.time", pa.array(np.where(has_t, None, "observedTimeUnixNano (timeUnixNano unset)"), pa.string())),
         scalar_part("flags", as_str(field(lr, "flags", n))),
         scalar_part("droppedAttributesCount", da, valid(da) & (np_int(da) > 0)),
-    ] + common_parts
+    ] + _unknown_part(lr, _LOG) + common_parts
     cols = dict(base)
     cols.update({
         "ts_src": ts, "ts_prec": np.ones(n, np.int64), "kind": "log", "name": pc.coalesce(ev_name, body),
