@@ -158,6 +158,17 @@ _STATUS = {"0": "UNSET", "1": "OK", "2": "ERROR"}
 
 def _enum(values: pa.Array, table: dict[str, str], prefix: str, upper: bool) -> pa.Array:
     """Enum numbers or names (``2``, ``"SPAN_KIND_SERVER"``) to words, over distinct values."""
+    values = arr(values)
+    if pa.types.is_integer(values.type):  # the common case: decode through a dictionary
+        v = np_int(values, -1)
+        words = [table.get(str(i)) for i in range(len(table))] + [None]
+        idx = np.where((v >= 0) & (v < len(table)), v, len(table)).astype(np.int32)
+        out = pa.DictionaryArray.from_arrays(pa.array(idx), pa.array(words, pa.string())).dictionary_decode()
+        odd = np.flatnonzero(valid(values) & ((v < 0) | (v >= len(table))))
+        if len(odd):  # numbers the spec does not name: keep them as written
+            out = pc.replace_with_mask(out, pa.array(np.isin(np.arange(len(v)), odd)),
+                                       pa.array([str(x) for x in v[odd]], pa.string()))
+        return null_where(out, ~valid(values))
     s = as_str(values)
     if len(s) == 0:
         return s
