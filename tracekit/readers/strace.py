@@ -150,12 +150,13 @@ def _extract(text: pa.Array | pl.Series) -> dict[str, Any]:
     # lazy all the way: collect() releases the GIL, so chunks run on both cores
     g = pl.LazyFrame({"s": s}).select(pl.col("s").str.extract_groups(_LINE_RE)).unnest("s")
     t = pl.col("t")
-    colon = t.str.contains(":", literal=True)
-    frac = t.str.extract(r"\.(\d+)$", 1)
-    ipart = pl.when(colon).then(t.str.slice(6, 2)).otherwise(t.str.extract(r"^(\d+)", 1))
-    hm = (t.str.slice(0, 2).cast(pl.Int64, strict=False).fill_null(0) * 3600
-          + t.str.slice(3, 2).cast(pl.Int64, strict=False).fill_null(0) * 60)
-    secs = ipart.cast(pl.Int64, strict=False).fill_null(0) + pl.when(colon).then(hm).otherwise(0)
+    head = pl.col("tp").struct.field("field_0")  # "22:46:14" or "1710406800"
+    frac = pl.col("tp").struct.field("field_1")
+    colon = (head.str.len_bytes() == 8) & head.str.contains(":", literal=True)
+    hms = (head.str.slice(0, 2).cast(pl.Int64, strict=False) * 3600
+           + head.str.slice(3, 2).cast(pl.Int64, strict=False) * 60
+           + head.str.slice(6, 2).cast(pl.Int64, strict=False))
+    secs = pl.when(colon).then(hms).otherwise(head.str.to_integer(strict=False)).fill_null(0)
     dur = pl.col("dur")
     num = pl.col("rg").struct.field("num")
     typ = (
@@ -173,17 +174,19 @@ def _extract(text: pa.Array | pl.Series) -> dict[str, Any]:
         .cast(pl.Int8)
     )
     out = (
-        g.with_columns(rg=pl.col("ret").str.extract_groups(_RET_RE))
+        g.with_columns(rg=pl.col("ret").str.extract_groups(_RET_RE),
+                       tp=pl.col("t").str.split_exact(".", 1),
+                       dp=pl.col("dur").str.split_exact(".", 1))
         .select(
             typ=typ,
             pid=pl.col("pid").str.to_integer(strict=False).fill_null(-1),
             tkind=pl.when(t.is_null()).then(0).when(colon).then(1)
-            .when(ipart.str.len_bytes() >= 9).then(2).otherwise(3).cast(pl.Int8),
+            .when(head.str.len_bytes() >= 9).then(2).otherwise(3).cast(pl.Int8),
             tns=secs * NS + _frac_expr(frac),
             flen=frac.str.len_bytes().fill_null(0).cast(pl.Int8),
             hasdur=dur.is_not_null(),
-            dur=(dur.str.extract(r"^(\d+)", 1).cast(pl.Int64, strict=False).fill_null(0) * NS
-                 + _frac_expr(dur.str.extract(r"\.(\d+)$", 1))),
+            dur=(pl.col("dp").struct.field("field_0").str.to_integer(strict=False).fill_null(0) * NS
+                 + _frac_expr(pl.col("dp").struct.field("field_1"))),
             value=pl.when(num.str.starts_with("0x"))
             .then(num.str.slice(2).str.to_integer(base=16, strict=False).cast(pl.Float64))
             .otherwise(num.str.to_integer(strict=False).cast(pl.Float64)),
@@ -559,8 +562,8 @@ def _read(
 
     # ---- merged rows take the result from their resumed line
     if len(ui):
-        for k in ("ret", "errno", "etext"):
-            strs[k].idx[ui] = strs[k].idx[ri]
+        for k in ("ret", "errno", "etext"):  # (no redirects elsewhere: a plain take serves)
+            strs[k].idx[ui] = ri
         head, tail = strs["args"].get(ui), strs["args"].get(ri)
         # strace writes "read(3,  <unfinished ...>" (the args' own ", " then " <unfinished");
         # a head cut right after its comma gets the space back
@@ -741,14 +744,15 @@ def _entities(pid: np.ndarray, ts: np.ndarray, exit_row: np.ndarray, host: str |
     before = np.cumsum(ex) - ex  # exits before each row, over all groups
     grp = np.cumsum(new_grp) - 1
     seg = before - before[new_grp][grp]  # exits of the same pid before the row
-    key_sorted = grp * (int(seg.max()) + 1) + seg
-    key = np.empty(m, dtype=np.int64)
-    key[order] = key_sorted
-    uniq, inv = np.unique(key, return_inverse=True)
-    start = np.full(len(uniq), np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(start, inv, ts)
-    upid = np.empty(len(uniq), dtype=np.int64)
-    upid[inv] = pid
+    key_sorted = grp * (int(seg.max()) + 1) + seg  # non-decreasing: sorted by pid, then seg
+    first = np.empty(m, dtype=bool)
+    first[0] = True
+    first[1:] = key_sorted[1:] != key_sorted[:-1]
+    bounds = np.flatnonzero(first)
+    start = np.minimum.reduceat(ts[order], bounds)
+    upid = ps[bounds]
+    inv = np.empty(m, dtype=np.int64)
+    inv[order] = np.cumsum(first) - 1
     labels = pl.select(pl.concat_str([pl.lit(f"proc/{host or '?'}/"), pl.Series(upid).cast(pl.String),
                                       pl.lit("@"), pl.Series(start).cast(pl.String)])).to_series()
     return pa.DictionaryArray.from_arrays(pa.array(inv.astype(np.int32), mask=pid < 0),
