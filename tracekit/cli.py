@@ -84,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     pc_.set_defaults(func=cmd_convert)
     pf = sub.add_parser("formats", help="list the registered readers")
     pf.set_defaults(func=lambda a: print(_fmt_table(__import__("tracekit").formats().to_pylist(), ["name", "description"])) or 0)
+    from ._cli_report import add_parser as _add_report
+
+    _add_report(sub)
     pd_ = sub.add_parser("demo", help="run the postmortem on a demo incident folder")
     pd_.add_argument("folder")
     pd_.add_argument("-o", "--output", default="out")
