@@ -65,7 +65,7 @@ _ROLE_KEYS = {"time": TIME_KEYS, "level": LEVEL_KEYS, "message": MESSAGE_KEYS, "
               "span_id": SPAN_KEYS, "category": CATEGORY_KEYS}
 _NESTABLE = ("time", "level", "message")  # roles whose candidates may be nested paths
 _MAX_KEYS = 300  # more distinct keys than this: every line is read as a MAP instead
-_BLOCK = 1 << 18  # lines per DuckDB pass: bounds the memory of the intermediates
+_BLOCK = 1 << 17  # lines per DuckDB pass: bounds the memory of the intermediates
 _SAMPLE = 2000  # lines whose keys are listed up front (head + evenly spaced)
 _REASON_JSON = "not a JSON object (invalid or truncated JSON)"
 _FIRST_KEY = re.compile(rb'^\{\s*"([^"\\]{1,40})"\s*:')
@@ -198,7 +198,7 @@ def _read(
             return None
         if isinstance(parts[0], np.ndarray):
             return np.concatenate(parts)
-        return parts[0] if len(parts) == 1 else pa.chunked_array(parts)
+        return _concat_release(parts)
 
     out: dict[str, Any] = {name: cat(name) for name in _OUT_COLS}
     if out["ts_src"] is None:
@@ -263,6 +263,75 @@ class _PageDropper:
             import ctypes
 
             self._madvise(ctypes.c_void_p(self.base + a), ctypes.c_size_t(b - a), 4)  # MADV_DONTNEED
+
+
+def _concat_release(parts: list[pa.Array]) -> pa.Array:
+    """One array from the blocks' arrays, each block's memory handed back as soon as it is
+    copied (so the peak is the result plus one block, not twice the result, as
+    ``combine_chunks`` would need later). Strings and string maps are copied buffer by buffer
+    into fresh memory; other types use ``concat_arrays``."""
+    if len(parts) == 1:
+        return parts.pop()
+    typ = parts[0].type
+    if typ == pa.string():
+        return _concat_strings(parts)
+    if isinstance(typ, pa.MapType) and typ.key_type == pa.string() and typ.item_type == pa.string():
+        n = sum(len(p) for p in parts)
+        offs = np.empty(n + 1, dtype=np.int32)
+        offs[0] = 0
+        keys: list[pa.Array] = []
+        items: list[pa.Array] = []
+        at = 0
+        while parts:
+            m = parts.pop(0)
+            o = np.frombuffer(m.offsets.buffers()[1], dtype=np.int32)[m.offsets.offset :][: len(m) + 1]
+            offs[at + 1 : at + len(m) + 1] = o[1:] - o[0] + offs[at]
+            keys.append(m.keys.slice(o[0], o[-1] - o[0]))
+            items.append(m.items.slice(o[0], o[-1] - o[0]))
+            at += len(m)
+            del m
+        return pa.MapArray.from_arrays(pa.array(offs), _concat_strings(keys), _concat_strings(items))
+    out = pa.concat_arrays(parts)
+    parts.clear()
+    return out
+
+
+def _concat_strings(parts: list[pa.Array]) -> pa.Array:
+    """Concatenate string arrays into fresh buffers, releasing each part once copied."""
+    n = sum(len(p) for p in parts)
+    total = 0
+    for p in parts:
+        o = np.frombuffer(p.buffers()[1], dtype=np.int32)[p.offset : p.offset + len(p) + 1]
+        total += int(o[-1] - o[0])
+    if total >= 2**31:
+        out = pa.concat_arrays([p.cast(pa.large_string()) for p in parts])
+        parts.clear()
+        return out
+    offs = np.empty(n + 1, dtype=np.int32)
+    offs[0] = 0
+    data = np.empty(max(total, 1), dtype=np.uint8)
+    valid = np.ones(n, dtype=bool)
+    has_nulls = False
+    at = pos = 0
+    pool = pa.default_memory_pool()
+    while parts:
+        p = parts.pop(0)
+        k = len(p)
+        o = np.frombuffer(p.buffers()[1], dtype=np.int32)[p.offset : p.offset + k + 1]
+        size = int(o[-1] - o[0])
+        if size:
+            data[pos : pos + size] = np.frombuffer(p.buffers()[2], dtype=np.uint8)[o[0] : o[-1]]
+        offs[at + 1 : at + k + 1] = o[1:] - o[0] + pos
+        if p.null_count:
+            has_nulls = True
+            valid[at : at + k] = p.is_valid().to_numpy(zero_copy_only=False)
+        at += k
+        pos += size
+        del p, o
+        pool.release_unused()
+    bitmap = pa.array(valid).buffers()[1] if has_nulls else None
+    return pa.StringArray.from_buffers(n, pa.py_buffer(offs), pa.py_buffer(data), bitmap,
+                                       n - int(valid.sum()) if has_nulls else 0)
 
 
 def _escape_bad_utf8(text: pa.Array, idx: np.ndarray) -> pa.Array:
@@ -385,7 +454,7 @@ class _Plan:
             nn = " + ".join(f"(s.{_ident(k)} IS NOT NULL)::INTEGER" for k in skeys)
             okx = "s IS NOT NULL"  # and the line starts with '{' (checked on the bytes)
             body = ", ".join(exprs + [f"s.{_ident(k)} AS {_ident('a_' + k)}" for k in self.akeys] + idcols)
-            self.sql = (f"select {okx} AS ok, CASE WHEN {okx} THEN len(try(json_keys(line))) - ({nn}) END AS miss"
+            self.sql = (f"select {okx} AS ok, CASE WHEN {okx} THEN len(json_keys(line)) - ({nn}) END AS miss"
                         f"{', ' + body if body else ''} from (select line, try(from_json(line, {_lit(struct)})) s from t)")
         cands = {c for cs in _ROLE_KEYS.values() for c in cs} | set(NEST_KEYS)
         self.role_cands = cands | {c.split(".")[0] for c in cands} | {v for v in forced.values() if v}
