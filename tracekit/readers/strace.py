@@ -714,11 +714,17 @@ def _read(
         "line_end": pa.array(line_end[rows]),
         "offset": pa.array(offs[rows]),
     }
-    table = conform({k: v for k, v in out.items() if v is not None}, m)
+    markers = None
     if spliced is not None and len(spliced[0]):
-        table = pa.concat_tables([table, _markers(spliced, ts, lno, mode, entity_of=(
-            pidk, tsk, entity))])
-    return ReadResult(events=table, records=records, emitted=emitted, merged=int(merged.sum()),
+        markers = _markers(spliced, ts, lno, mode, entity_of=(pidk, tsk, entity))
+    n_merged = int(merged.sum())
+    # drop the parse columns before the canonical table is made (peak memory)
+    del c, strs, ts, tns, value, dur_ns, pid_i, tid_i, partner, pos_of
+    table = conform({k: v for k, v in out.items() if v is not None}, m)
+    del out
+    if markers is not None:
+        table = pa.concat_tables([table, markers])
+    return ReadResult(events=table, records=records, emitted=emitted, merged=n_merged,
                       rejects=rejects, meta=meta)
 
 
