@@ -156,22 +156,33 @@ def _read(
         con.register("all_lines", pa.table({"line": text}))
         keys = _sample_keys(con, keep) if n else []
         plan = _Plan(keys, forced)
-        for _attempt in range(2):
-            blocks = []
-            restart = False
-            for b0 in range(0, n, _BLOCK):
-                sl = text.slice(b0, _BLOCK) if every else text.take(pa.array(keep[b0 : b0 + _BLOCK]))
-                blk = _read_block(con, sl, plan, time_unit, objstart[b0 : b0 + _BLOCK])
-                if every:  # the block's input bytes are read: let the kernel drop its pages
-                    last = min(b0 + _BLOCK, n) - 1
-                    drop(int(offs[b0]), int(offs[last]) + 1 if last + 1 >= n else int(offs[last + 1]))
-                if _attempt == 0 and blk["extra_roles"]:
-                    plan = _Plan(keys + [k for k in blk["extra"] if k not in keys], forced)
-                    restart = True
+        starts = list(range(0, n, _BLOCK))
+
+        def parse(i: int, plan: _Plan) -> dict[str, Any]:
+            b0 = starts[i]
+            sl = text.slice(b0, _BLOCK) if every else text.take(pa.array(keep[b0 : b0 + _BLOCK]))
+            return _parse_block(con, sl, plan, objstart[b0 : b0 + _BLOCK])
+
+        # DuckDB parses block i+1 on a worker thread while block i is finished here
+        with ThreadPoolExecutor(1) as ex:
+            for _attempt in range(2):
+                blocks = []
+                restart = False
+                nxt = ex.submit(parse, 0, plan) if starts else None
+                for i, b0 in enumerate(starts):
+                    parsed = nxt.result()
+                    if _attempt == 0 and parsed["extra_roles"]:
+                        plan = _Plan(keys + [k for k in parsed["extra"] if k not in keys], forced)
+                        restart = True
+                        break
+                    nxt = ex.submit(parse, i + 1, plan) if i + 1 < len(starts) else None
+                    if every:  # the block's input bytes are parsed: let the kernel drop its pages
+                        last = min(b0 + _BLOCK, n) - 1
+                        drop(int(offs[b0]), int(offs[last]) + 1 if last + 1 >= n else int(offs[last + 1]))
+                    blocks.append(_finish_block(parsed, plan, time_unit))
+                    del parsed
+                if not restart:
                     break
-                blocks.append(blk)
-            if not restart:
-                break
     finally:
         con.close()
 
@@ -463,10 +474,9 @@ class _Plan:
 _INT_RE = r"^-?\d{1,18}$"
 
 
-def _read_block(con: Any, text: pa.Array, plan: _Plan, time_unit: str | None,
-                objstart: np.ndarray) -> dict[str, Any]:
-    """Parse one block of lines into its output columns (rows whose time is read only)."""
-    n = len(text)
+def _parse_block(con: Any, text: pa.Array, plan: _Plan, objstart: np.ndarray) -> dict[str, Any]:
+    """The DuckDB part of a block: the struct pass, then the MAP re-read of lines it could
+    not fully account for."""
     con.register("t", pa.table({"line": text}))
     try:
         res = con.sql(plan.sql).to_arrow_table()
@@ -477,9 +487,15 @@ def _read_block(con: Any, text: pa.Array, plan: _Plan, time_unit: str | None,
         cmap, extra = _read_maps(con, careful, set(plan.skeys)) if careful.size else (None, [])
     finally:
         con.unregister("t")
-    blk: dict[str, Any] = {"extra": extra, "extra_roles": [k for k in extra if k in plan.role_cands]}
-    if blk["extra_roles"] and not plan.as_map:
-        return blk
+    return {"n": len(text), "res": res, "ok_json": ok_json, "careful": careful, "cmap": cmap, "extra": extra,
+            "extra_roles": [k for k in extra if k in plan.role_cands]}
+
+
+def _finish_block(parsed: dict[str, Any], plan: _Plan, time_unit: str | None) -> dict[str, Any]:
+    """The Arrow/numpy part of a block: times, ids, attrs and the output columns."""
+    n, res, ok_json = parsed["n"], parsed.pop("res"), parsed["ok_json"]
+    careful, cmap = parsed["careful"], parsed.pop("cmap")
+    blk: dict[str, Any] = {}
 
     def col(name: str) -> pa.Array | None:
         # a copy in fresh buffers: an array still pointing into DuckDB's result would keep
