@@ -5,19 +5,26 @@ The time, level and message fields are found from the usual names (``ts``, ``tim
 (ECS ``{"log": {"level": ...}}``, lnav ``{"@fields": {"lvl": ..., "msg": ...}}``) included, or
 named with options. Times are ISO-8601 with any offset, or epoch s/ms/µs/ns (numbers or
 strings; the unit is guessed from the magnitude unless ``time_unit=`` says). Every other key
-goes to ``attrs`` (encoding in :mod:`tracekit.schema`).
+goes to ``attrs`` (encoding in :mod:`tracekit.schema`). Per role the first candidate key present
+in the file is the one that leaves ``attrs``; later candidates (used on lines lacking the
+first) stay there too, so nothing is lost; a ``pid``/``tid`` value that is not an integer stays
+in ``attrs`` on its row.
 
 How it is fast (one parse, both cores, no Python object per line):
 
-* the lines are one Arrow column; DuckDB's ``from_json`` turns every line into a struct of
-  all its top-level keys as text (strings as-is, other values as compact JSON) in one
-  parallel pass — ``try()`` makes a bad line a NULL, so one bad line costs nothing but its
-  own reject;
-* the keys are found on a sample; the same pass counts each line's keys, so a line holding a
-  key the sample missed (or a ``null`` value, or a duplicate key) is seen and re-read alone as
-  a ``MAP`` — exactness never depends on the sample;
-* ``attrs`` is assembled from the typed columns with one vectorised gather, and common ISO
-  times are parsed from fixed byte positions (other layouts go to :mod:`tracekit._time`).
+* the lines are one Arrow column (zero-copy over the memory-mapped file); DuckDB's
+  ``from_json`` turns each line into a struct of every top-level key as text (strings as-is,
+  other values as compact JSON) — ``try()`` makes a bad line a NULL, so a bad line costs
+  nothing but its own reject, never the fast path of the rest;
+* the keys are listed from a sample; the same pass counts each line's keys, so a line holding
+  a key the sample missed (or a ``null`` value, or a duplicate key) is seen and re-read alone
+  as a ``MAP`` — exactness never depends on the sample;
+* ``attrs`` is gathered from the key columns row-major into one MapArray (numpy index
+  arithmetic + one Arrow ``take``); common ISO-8601 layouts are parsed from fixed byte
+  positions (other layouts go to :mod:`tracekit._time`) on a second thread meanwhile;
+* the file is read in blocks of lines: DuckDB parses block *i+1* on a worker thread while
+  block *i* is finished, the parsed input's pages are released, and the blocks' columns are
+  joined into fresh buffers one block at a time — peak memory stays under ~3× the input.
 
 Blank lines are not records.
 """
