@@ -18,6 +18,23 @@ from .readers import formats
 from .timeline import Timeline
 from .transitions import LogRule, StateMachine, Transitions, rules
 
+
+def __getattr__(name: str):
+    """Heavy parts load on first use: ``tk.plot`` (matplotlib), ``tk.report``, ``tk.browse``
+    (ipywidgets), ``tk.open``/``tk.ingest`` (the Parquet store)."""
+    import importlib
+
+    if name == "plot":
+        return importlib.import_module(".plot", __name__)
+    if name == "report":
+        return importlib.import_module(".report", __name__).report
+    if name == "browse":
+        return importlib.import_module(".plot", __name__).browse
+    if name in ("open", "ingest"):
+        return getattr(importlib.import_module(".store", __name__), name)
+    raise AttributeError(f"module 'tracekit' has no attribute {name!r}")
+
+
 __all__ = [
     "__version__",
     "load",
@@ -27,6 +44,11 @@ __all__ = [
     "StateMachine",
     "LogRule",
     "rules",
+    "plot",
+    "report",
+    "browse",
+    "open",
+    "ingest",
     "schema",
     "TracekitError",
     "UnknownFormatError",

@@ -105,7 +105,8 @@ def run(folder: str, out: str, full: bool = True) -> int:
         print(f"deploy found at {d['start']} from: {', '.join(d['kinds'])}")
     per = tl2.periodic(after=dep.iloc[0]["start"] if len(dep) else None)
     if len(per) and "n_after" in per:
-        for r in per[per["signature"].str.startswith("cron")].head(2).to_dict("records"):
+        cron = per[(per["signature"] == "cron.cmd") & per["entity"].notna()]
+        for r in cron.head(3).to_dict("records"):
             print(f"still firing after the deploy: {r['entity']} every {r['period_s']:.0f} s, {r['n_after']} times")
     rep = report(tl2, transitions=tr, alignment=al, title=f"Postmortem: {path.name}", path=outdir / "report.html",
                  window="2s", notes=path / "FINDINGS.md" if (path / "FINDINGS.md").exists() else None)

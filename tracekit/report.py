@@ -177,7 +177,10 @@ def _table(df: pd.DataFrame, cols: Sequence[str], red: Redactor, max_rows: int =
                 v = _time.fmt_ns(int(v.value))
             elif v is None or (isinstance(v, float) and pd.isna(v)):
                 v = ""
-            cells.append(f"<td>{html.escape(red(v))}</td>")
+            text = red(v)
+            if len(text) > 400:
+                text = text[:400] + " …"
+            cells.append(f"<td>{html.escape(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     more = f"<p class='more'>… {len(df) - max_rows} more rows not shown</p>" if len(df) > max_rows else ""
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}"
@@ -262,7 +265,8 @@ h2{border-bottom:1px solid #bbb;margin-top:2em}
 section{page-break-before:always;break-before:page}
 section.first{page-break-before:auto;break-before:auto}
 table{border-collapse:collapse;font-size:12px;margin:.5em 0;width:100%}
-th,td{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top;word-break:break-word}
+th,td{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top;overflow-wrap:break-word;max-width:38em}
+td.num{text-align:right;white-space:nowrap}
 th{background:#eef2f6}
 tr:nth-child(even) td{background:#fafafa}
 td.amb,tr.amb td{background:#fff3cd}
@@ -342,7 +346,8 @@ def report(
                         f"{html.escape(red(d['summary']))}</div>")
     per = tl.periodic(after=deploy_ts) if deploy_ts is not None else tl.periodic()
     if deploy_ts is not None and len(per):
-        still = per[(per.get("n_after", 0) > 0) & per["signature"].str.startswith("cron")]
+        still = per[(per.get("n_after", 0) > 0) & per["signature"].str.startswith("cron")
+                    & per["entity"].notna()].drop_duplicates("entity")
         for r in still.head(3).to_dict("records"):
             findings.append(f"<div class='finding'><b>Still firing after the deploy</b>: "
                             f"{html.escape(red(r['entity'] or r['signature']))} every {r['period_s']:.1f} s "
