@@ -458,6 +458,10 @@ def _read(inp: Input) -> ReadResult:
     return ReadResult(events=events, records=records, emitted=emitted, rejects=concat_rejects(rejects), meta=meta)
 
 
+#: what _spans/_logs return: tables, rejects, records, emitted, counts for the source metadata
+_KindResult = tuple[list[pa.Table], "pa.Table | None", int, int, dict[str, Any]]
+
+
 #: (records, scope list, scope key): OTLP 1.0 names, and the pre-1.0 ``instrumentationLibrary``
 #: names older collectors and SDKs wrote
 _VARIANTS = (("spans", "scopeSpans", "scope"), ("logs", "scopeLogs", "scope"),
@@ -466,7 +470,8 @@ _VARIANTS = (("spans", "scopeSpans", "scope"), ("logs", "scopeLogs", "scope"),
 
 
 def _read_kind(inp: Input, docs: pa.Array, dline: np.ndarray, doff: np.ndarray, kind: str, mid: str,
-               scope: str, first_elem: int):
+               scope: str, first_elem: int) -> _KindResult | None:
+    """The spans (or log records) of every request, with their resource and scope."""
     top, leaf = ("resourceSpans", "spans") if kind == "spans" else ("resourceLogs", "logRecords")
     if not len(docs) or docs.type.get_field_index(top) < 0:
         return None
@@ -531,7 +536,9 @@ def _take(cols: dict[str, Any], idx: np.ndarray, n: int = -1) -> dict[str, Any]:
     return out
 
 
-def _spans(inp, sp, n, base, common_parts, line, off, hosts):
+def _spans(inp: Input, sp: pa.Array, n: int, base: dict[str, Any], common_parts: list[Part],
+           line: np.ndarray, off: np.ndarray, hosts: set[str]) -> _KindResult:
+    """Span rows, plus instants (events), flows (links) and loss rows (dropped counts)."""
     trace_id, c1 = hex_ids(field(sp, "traceId", n))
     span_id, c2 = hex_ids(field(sp, "spanId", n))
     parent_id, c3 = hex_ids(field(sp, "parentSpanId", n))
@@ -638,7 +645,9 @@ def _spans(inp, sp, n, base, common_parts, line, off, hosts):
     return tables, rej, n, int(len(keep)), info
 
 
-def _logs(inp, lr, n, base, common_parts, line, off, hosts):
+def _logs(inp: Input, lr: pa.Array, n: int, base: dict[str, Any], common_parts: list[Part],
+          line: np.ndarray, off: np.ndarray, hosts: set[str]) -> _KindResult:
+    """Log rows, plus loss rows for dropped attribute counts."""
     t = as_int(field(lr, "timeUnixNano", n))
     o = as_int(field(lr, "observedTimeUnixNano", n))
     t_np, o_np = np_int(t), np_int(o)
