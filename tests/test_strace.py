@@ -579,3 +579,15 @@ def test_category_and_rotated_suffix_not_a_pid(tmp_path):
     assert {r["pid"] for r in rows} == {None}
     tl = tk.load(_write(tmp_path, data, "trace.42"))
     assert {r["pid"] for r in _rows(tl)} == {42}
+
+
+def test_detached_inside_a_call(tmp_path):
+    data = (b"strace: Process 77 attached\n"
+            b"77 1710406800.000001 read(0,  <detached ...>\n"
+            b"strace: Process 77 detached\n")
+    tl = tk.load(_write(tmp_path, data))
+    assert_accounted(tl)
+    rows = _rows(tl)
+    assert [(r["name"], r["kind"]) for r in rows] == [
+        ("attached", "marker"), ("read", "instant"), ("detached", "marker")]
+    assert rows[1]["attrs"]["tk.unmatched"] == "detached" and rows[1]["message"] == "0, "

@@ -20,7 +20,8 @@ is known (``-T``, or an unfinished/resumed pair), else ``instant``; strace messa
 signal its ``{siginfo}``); ``value`` = the numeric return value (hex parsed; null for ``?``)
 or the exit code; ``attrs``: ``retval`` (raw return text), ``errno``, ``errno_text``,
 ``signal``, ``core_dumped``, ``tk.unmatched`` (``unfinished``: the trace ended inside the
-call; ``resumed``: a resumed line without its start), ``tk.ts`` = ``inherited`` (strace
+call; ``resumed``: a resumed line without its start; ``detached``: ``<detached ...>``, strace
+let go of the process inside the call), ``tk.ts`` = ``inherited`` (strace
 messages carry no time: they take the previous line's), ``tk.pid`` = ``file name`` /
 ``inferred``. ``state`` = ``exec`` (successful execve) or ``exit`` (``exit`` and ``killed``
 rows), as the ftrace reader names them. The ``exit`` syscall row shares the name ``exit``
@@ -93,7 +94,7 @@ _LINE_RE = (
     r"^(?:\[pid +)?(?:(?P<pid>\d+)\]? +)?"
     r"(?: *(?P<t>\d\d:\d\d:\d\d(?:\.\d+)?|\d+\.\d+) +)?"
     r"(?:(?P<res><\.\.\. )?(?P<name>[A-Za-z_?][\w?]*)(?: resumed>|\()"
-    r"(?:(?P<args>.*)\) += (?P<ret>.*?)|(?P<uargs>.*?)(?P<unf> ?<unfinished \.\.\.>)?)"
+    r"(?:(?P<args>.*)\) += (?P<ret>.*?)|(?P<uargs>.*?)(?P<unf> ?<(?:unfinished|detached) \.\.\.>)?)"
     r"|--- (?P<sig>.*?) ---|\+\+\+ (?P<exit>.*?) \+\+\+|strace: (?P<smsg>.*?))"
     r"(?: <(?P<dur>\d+\.\d+)>)?\r?\n?$"
 )
@@ -107,7 +108,7 @@ NONE, SYSCALL, UNFIN, RESUMED, HEAD, SIGNAL, EXIT, MSG = range(8)
 
 _SNIFF_RE = re.compile(
     r"^(?:\[pid +\d+\] +|\d+ +)?(?: *(?:\d\d:\d\d:\d\d(?:\.\d+)?|\d+\.\d+) +)?"
-    r"(?:[a-z_?][\w?]*\(.*(?:\) += .+|<unfinished \.\.\.>)"
+    r"(?:[a-z_?][\w?]*\(.*(?:\) += .+|<(?:unfinished|detached) \.\.\.>)"
     r"|<\.\.\. [\w?]+ resumed>.*|--- SIG\w+ .*---|\+\+\+ (?:exited with -?\d+|killed by \S+.*) \+\+\+)$"
 )
 _SNIFF_MSG = re.compile(r"^strace: ")
@@ -185,6 +186,7 @@ def _extract(text: pa.Array | pl.Series) -> dict[str, Any]:
             tns=secs * NS + _frac_expr(frac),
             flen=frac.str.len_bytes().fill_null(0).cast(pl.Int8),
             hasdur=dur.is_not_null(),
+            det=pl.col("unf").str.contains("detached", literal=True).fill_null(False),
             dur=(pl.col("dp").struct.field("field_0").str.to_integer(strict=False).fill_null(0) * NS
                  + _frac_expr(pl.col("dp").struct.field("field_1"))),
             value=pl.when(num.str.starts_with("0x"))
@@ -413,7 +415,7 @@ def _read(
     typ = c.pop("typ").copy()
     strs = {k: _Str(c.pop(k), n) for k in _STR_COLS}
     pid_i, tkind, tns, flen = c["pid"].astype(np.int64), c["tkind"], c["tns"], c["flen"]
-    has_dur, dur_ns, value = c["hasdur"], c["dur"], c["value"]
+    has_dur, dur_ns, value, detached = c["hasdur"], c["dur"], c["value"], c["det"]
 
     # blank lines are not records
     blank = np.zeros(n, dtype=bool)
@@ -526,7 +528,7 @@ def _read(
             ts = ts[np.where(idx < 0, first[0], idx)]
 
     # ---- unfinished / resumed pairing (per pid and syscall, in line order)
-    is_u = (typ == UNFIN) & row_ok
+    is_u = (typ == UNFIN) & row_ok & ~detached  # "<detached ...>": strace let go, no resume
     is_r = (typ == RESUMED) & row_ok
     partner = np.full(n, -1, dtype=np.int64)
     if is_u.any() and is_r.any():
@@ -542,6 +544,7 @@ def _read(
     ri = partner[ui]
     merged[ri] = True
     unmatched_u = is_u & ~has_p
+    detached_u = (typ == UNFIN) & row_ok & detached
     orphan_r = is_r & ~merged
 
     # ---- rejects
@@ -681,10 +684,11 @@ def _read(
     orow = np.flatnonzero(orphan_r & has_dur)
     if len(orow):
         attr_cols["duration"] = (pos_of[orow], pa.array([f"{d / NS:.6f}" for d in dur_ns[orow]]))
-    un = np.flatnonzero(unmatched_u | orphan_r)
+    un = np.flatnonzero(unmatched_u | orphan_r | detached_u)
     if len(un):
         attr_cols["tk.unmatched"] = (pos_of[un], pa.array(
-            np.where(unmatched_u[un], "unfinished", "resumed").tolist(), pa.large_string()))
+            np.where(unmatched_u[un], "unfinished", np.where(orphan_r[un], "resumed", "detached")).tolist(),
+            pa.large_string()))
     pn = np.flatnonzero(keep & ((pid_src == 1) | (pid_src == 2)))
     if len(pn):
         attr_cols["tk.pid"] = (pos_of[pn], pa.array(
