@@ -591,3 +591,21 @@ def test_detached_inside_a_call(tmp_path):
     assert [(r["name"], r["kind"]) for r in rows] == [
         ("attached", "marker"), ("read", "instant"), ("detached", "marker")]
     assert rows[1]["attrs"]["tk.unmatched"] == "detached" and rows[1]["message"] == "0, "
+
+
+def test_summary_table_is_metadata():
+    tl = tk.load(FIXTURES / "true_C_summary.txt")
+    assert_accounted(tl)
+    s = _src(tl)
+    # 29 counted calls + exit_group (not counted by -c) + "+++ exited with 0 +++"; 20 table lines
+    assert (s["records"], s["emitted"], s["metadata"], s["rejected"], s["rows"]) == (51, 31, 20, 0, 31)
+    summary = tl.meta[s["source"]]["extra"]["summary"]
+    assert summary.splitlines()[0].startswith("% time") and summary.splitlines()[-1].endswith(" total")
+    rows = _rows(tl)
+    assert rows[-1]["state"] == "exit" and rows[-1]["value"] == 0
+    assert [r["attrs"].get("errno") for r in rows if r["name"] == "access"] == ["ENOENT"]
+    # -c alone: the table only, recognised from its header
+    tl = tk.load(FIXTURES / "true_c_only.txt")
+    assert_accounted(tl)
+    s = _src(tl)
+    assert s["format"] == "strace" and (s["records"], s["metadata"], s["rows"]) == (20, 20, 0)

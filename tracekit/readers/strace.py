@@ -54,7 +54,8 @@ same pid and syscall (no other unfinished of that pid and syscall between); the 
 the unfinished line, its args are both halves joined, its result comes from the resumed line,
 ``dur`` is the resumed line's ``-T`` or else the time between the two lines.
 
-Accounting: one record per non-blank line. A matched ``<... X resumed>`` line, and the rest of
+Accounting: one record per non-blank line. The ``-c``/``-C`` summary table is ``metadata``
+(its text in ``meta["extra"]["summary"]``). A matched ``<... X resumed>`` line, and the rest of
 a syscall line that strace split (``clone(...SIGCHLDstrace: Process 2370 attached`` then
 ``, child_tidptr=...) = 2370`` on a later line) are ``merged`` (``line``/``line_end`` give both
 lines); a message spliced into a syscall line becomes its own marker row. Anything else that is
@@ -100,6 +101,9 @@ _LINE_RE = (
 )
 _RET_RE = r"^(?P<num>0x[0-9a-fA-F]+|-?\d+)?\S*(?: (?P<errno>E[A-Z][A-Z0-9_]*) \((?P<etext>.*)\))?"
 _SPLICE_RE = r"^(?P<head>.*?)strace: (?P<msg>Process \d+ (?:attached|detached).*)\r?\n?$"
+#: the -c/-C summary table: header, rules, one row per syscall, total
+_SUMMARY_RE = (r"^(?:% time +seconds +usecs/call +calls +errors +syscall|-{6} -{11} -{11} .*"
+               r"|\s*\d+\.\d+ +\d+\.\d+ +\d+ +\d+ +(?:\d+ +)?[\w?]+)\s*$")
 _MSG_RE = r"^Process (?P<p>\d+) (?P<w>attached|detached|suspended|resumed)"
 _EXIT_RE = r"^(?:exited with (?P<code>-?\d+)|killed by (?P<ksig>\S+)(?P<core> \(core dumped\))?)"
 
@@ -131,8 +135,8 @@ def _sniff(head: bytes, name: str) -> float:
         return 0.0
     hits = sum(1 for t in text if _SNIFF_RE.match(t))
     msgs = sum(1 for t in text if _SNIFF_MSG.match(t))
-    if hits == 0:
-        return 0.0
+    if hits == 0:  # a -c summary on its own
+        return 0.9 if text[0].startswith("% time") and re.match(_SUMMARY_RE, text[0]) else 0.0
     share = (hits + msgs) / len(text)
     if share >= 0.6:
         return 0.9
@@ -419,12 +423,20 @@ def _read(
 
     # blank lines are not records
     blank = np.zeros(n, dtype=bool)
+    n_meta = 0
     none_idx = np.flatnonzero(typ == NONE)
     if len(none_idx):
         sub = text.take(pa.array(none_idx))
         empty = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(sub)), 0)
         blank[none_idx[np.asarray(empty.to_numpy(zero_copy_only=False), dtype=bool)]] = True
         typ[blank] = -1
+        summ = np.asarray(pc.match_substring_regex(sub, _SUMMARY_RE).to_numpy(zero_copy_only=False), bool)
+        if summ.any():  # the -c/-C table: consumed as metadata, kept in meta["extra"]["summary"]
+            si = none_idx[summ]
+            typ[si] = -3
+            n_meta = len(si)
+            table_txt = pc.utf8_rtrim(sub.filter(pa.array(summ)), characters="\r\n").to_pylist()
+            meta["extra"] = {"summary": "\n".join(table_txt)}
     merged = np.zeros(n, dtype=bool)
     line_end = lno.copy()
     spliced: tuple[np.ndarray, pa.Array] | None = None
@@ -560,7 +572,7 @@ def _read(
         raw = pc.utf8_rtrim(text.take(pa.array(rj)), characters="\r\n")
         rejects = make_rejects(inp.name, inp.path, lno[rj], offs[rj], list(why[rj]), raw)
     keep = row_ok & ~rej_mask & ~merged
-    records = int(n - blank.sum())
+    records = int(n - blank.sum())  # the -c table's lines are records too: metadata
     emitted = int(keep.sum())
 
     # ---- merged rows take the result from their resumed line
@@ -729,7 +741,7 @@ def _read(
     if markers is not None:
         table = pa.concat_tables([table, markers])
     return ReadResult(events=table, records=records, emitted=emitted, merged=n_merged,
-                      rejects=rejects, meta=meta)
+                      metadata=n_meta, rejects=rejects, meta=meta)
 
 
 def _entities(pid: np.ndarray, ts: np.ndarray, exit_row: np.ndarray, host: str | None) -> pa.Array:
