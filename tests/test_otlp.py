@@ -226,6 +226,24 @@ def test_truncated_last_line_of_jsonl(tmp_path):
     assert_accounted(tl)
 
 
+def test_block_parsing_of_big_json_lines(tmp_path, monkeypatch):
+    import tracekit.readers.otlp as otlp
+
+    monkeypatch.setattr(otlp, "_BLOCK", 2048)  # so small files take the parallel-block path
+    lines = [json.dumps(_request([_span(i * 10 + j, 1_700_000_000_000_000_000 + i * 10 + j) for j in range(5)]))
+             for i in range(40)]
+    p = tmp_path / "big.jsonl"
+    p.write_text("\n".join(lines) + "\n")
+    assert p.stat().st_size > 2 * 2048
+    tl = tk.load(p)
+    assert _counts(tl) == (200, 200, 0, 200)
+    assert sorted(set(tl.events.column("line").to_pylist())) == list(range(1, 41))
+    pretty = tmp_path / "pretty.json"  # one document over many blocks: parsed whole
+    pretty.write_text(json.dumps(_request([_span(i, 1_700_000_000_000_000_000 + i) for i in range(60)]), indent=2))
+    assert pretty.stat().st_size > 2 * 2048
+    assert _counts(tk.load(pretty)) == (60, 60, 0, 60)
+
+
 def test_garbage_and_empty(tmp_path):
     g = tmp_path / "garbage.bin"
     g.write_bytes(b"\x00\x01 not json at all {{{\n")

@@ -300,13 +300,23 @@ def _parse(inp: Input) -> tuple[pa.Array, np.ndarray | None, np.ndarray | None, 
     return docs, d.line, d.offset, d.rejects, notes
 
 
+_BLOCK = 16 << 20  # JSON lines bigger than two blocks are parsed in parallel blocks of this size
+
+
 def _parse_pyarrow(buf: pa.Buffer, first: int) -> tuple[pa.Array, list[str]] | None:
     """Every request in the buffer as one struct, by ``pyarrow.json``: types inferred (the
-    fastest), else the explicit OTLP schema; None when neither fits (mixed value types)."""
-    ropts = pj.ReadOptions(block_size=len(buf) + 64)
-    for explicit in (False, True):
-        popts = pj.ParseOptions(newlines_in_values=True) if not explicit else pj.ParseOptions(
-            explicit_schema=SCHEMA, unexpected_field_behavior="infer", newlines_in_values=True)
+    fastest), else the explicit OTLP schema; None when neither fits (mixed value types).
+
+    A big file of one request per line (the collector's file exporter) is parsed in blocks on
+    every core; one document (or lines longer than a block) in one block."""
+    tries = []
+    if len(buf) > 2 * _BLOCK:
+        tries.append((pj.ReadOptions(block_size=_BLOCK), False, False))
+    whole = pj.ReadOptions(block_size=len(buf) + 64)
+    tries += [(whole, True, False), (whole, True, True)]
+    for ropts, multiline, explicit in tries:
+        popts = pj.ParseOptions(newlines_in_values=multiline) if not explicit else pj.ParseOptions(
+            explicit_schema=SCHEMA, unexpected_field_behavior="infer", newlines_in_values=multiline)
         try:
             tab = pj.read_json(pa.BufferReader(buf), read_options=ropts, parse_options=popts)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
