@@ -15,19 +15,18 @@ from ._load import load
 from ._version import __version__
 from .errors import OptionError, ParseError, TimeError, TracekitError, UnknownFormatError
 from .readers import formats
+from .report import report  # the function shadows the submodule's name on purpose
 from .timeline import Timeline
 from .transitions import LogRule, StateMachine, Transitions, rules
 
 
 def __getattr__(name: str):
-    """Heavy parts load on first use: ``tk.plot`` (matplotlib), ``tk.report``, ``tk.browse``
+    """Heavy parts load on first use: ``tk.plot`` (matplotlib), ``tk.browse``
     (ipywidgets), ``tk.open``/``tk.ingest`` (the Parquet store)."""
     import importlib
 
     if name == "plot":
         return importlib.import_module(".plot", __name__)
-    if name == "report":
-        return importlib.import_module(".report", __name__).report
     if name == "browse":
         return importlib.import_module(".plot", __name__).browse
     if name in ("open", "ingest"):

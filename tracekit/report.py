@@ -466,7 +466,7 @@ def report(
                            for f in files])
     params = {k: v for k, v in tl._params.items() if k != "corrections"}
     corrections = tl._params.get("corrections", [])
-    red_counts = ", ".join(f"{k}: {v}" for k, v in sorted(red.counts.items())) or "nothing matched"
+    red_counts = ", ".join(f"{k}: {v} masked" for k, v in sorted(red.counts.items())) or "nothing matched"
     parts.append(
         "<section><h2>Appendix: provenance</h2>"
         f"<p>tracekit {html.escape(__version__)}, written {html.escape(_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds'))}. "
