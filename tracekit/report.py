@@ -276,7 +276,9 @@ figcaption{font-size:12px;color:#555}
 .finding{background:#f4f8fc;border-left:4px solid #345;padding:.5em 1em;margin:.5em 0}
 .more,.note{color:#666;font-size:12px}
 code{background:#f2f2f2;padding:0 3px}
-@media print{body{max-width:none;margin:0}figure img{max-width:100%}}
+@page{size:A4 landscape;margin:10mm}
+@media print{body{max-width:none;margin:0;padding:0}figure img{max-width:100%}table{font-size:8.5px}
+th,td{max-width:28em;padding:2px 4px}}
 """
 
 
