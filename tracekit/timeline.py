@@ -321,6 +321,18 @@ class Timeline:
 
         return periodic(self, **kw)
 
+    def to_chrome_json(self, path: Any, start: Any = None, end: Any = None, **kw: Any):
+        """Write the (aligned) timeline, or a window of it, as Chrome trace-event JSON to open in
+        ui.perfetto.dev or chrome://tracing (see :func:`tracekit.export.to_chrome_json`).
+
+        Example::
+
+            >>> tl.to_chrome_json("incident.json")     # doctest: +SKIP
+        """
+        from .export import to_chrome_json
+
+        return to_chrome_json(self, path, start=start, end=end, **kw)
+
     def _with_clocks(self, corr: dict, rows: list[dict], record: dict) -> Timeline:
         """Rewrite ``ts`` for the given rows from ``ts_src`` and re-sort; ``ts_src`` untouched."""
         ts = self._ts_ns().copy()
