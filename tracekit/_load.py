@@ -151,18 +151,26 @@ def load(
 
 
 def assemble(tables: list[pa.Table], rejects: list[pa.Table], srows: list[dict], params: dict) -> Timeline:
-    """Concatenate per-source tables, number rows in load order and sort by (ts, seq)."""
+    """Concatenate per-source tables, number rows in load order and sort by (ts, seq).
+
+    Memory: the per-source tables are consumed (the list is emptied) and the sort takes from the
+    chunked concatenation directly, so at most about two copies of the events exist at once.
+    """
     if tables:
-        events = pa.concat_tables(tables).unify_dictionaries().combine_chunks()
+        events = pa.concat_tables(tables).unify_dictionaries()
+        tables.clear()
     else:
         events = EVENT_SCHEMA.empty_table()
     n = events.num_rows
-    seq = np.arange(n, dtype=np.uint64)
-    ts = events.column("ts").combine_chunks().cast(pa.int64()).to_numpy() if n else np.zeros(0, np.int64)
+    seq = pa.chunked_array([pa.array(np.arange(n, dtype=np.uint64))]) if n else pa.chunked_array([], pa.uint64())
+    ts = events.column("ts").cast(pa.int64()).to_numpy() if n else np.zeros(0, np.int64)
+    events = events.set_column(events.schema.get_field_index("seq"), EVENT_SCHEMA.field("seq"), seq)
     order = np.argsort(ts, kind="stable")
-    events = events.set_column(events.schema.get_field_index("seq"), EVENT_SCHEMA.field("seq"), pa.array(seq))
+    del ts
     if n and not np.all(order[1:] > order[:-1]):
         events = events.take(pa.array(order))
+    del order
+    events = events.combine_chunks()
     rej = pa.concat_tables(rejects).combine_chunks() if rejects else REJECT_SCHEMA.empty_table()
     meta = {r["source"]: r.pop("_meta") for r in srows if "_meta" in r}
     sources = pa.Table.from_pylist(srows, schema=SOURCE_SCHEMA) if srows else SOURCE_SCHEMA.empty_table()
