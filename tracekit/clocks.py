@@ -52,7 +52,9 @@ __all__ = ["Alignment", "align", "EXEC_NAMES", "EXIT_NAMES"]
 
 #: event names that mean "this pid exec'd" / "this pid exited", across readers
 EXEC_NAMES = ("execve", "execveat", "exec", "sched_process_exec", "process_exec")
-EXIT_NAMES = ("exit", "exit_group", "sched_process_exit", "process_exit", "killed")
+EXIT_NAMES = ("exit", "sched_process_exit", "process_exit", "killed")
+# strace also has an ``exit``/``exit_group`` *syscall*; the process's end is the row whose state
+# is ``exit`` (strace's ``+++ exited with N +++``, ftrace/perf ``sched_process_exit``)
 
 _MIN_DRIFT_PAIRS = 10
 _MIN_DRIFT_SPAN_NS = 60 * 10**9
@@ -152,6 +154,9 @@ def _event_frame(tl: Timeline, domains: dict[str, str], keys: Sequence[str] = ()
                                      "span_id", "parent_id", "domain"])
     names = pa.array(list(EXEC_NAMES + EXIT_NAMES))
     mask = pc.and_(pc.is_in(ev.column("name"), value_set=names), pc.is_valid(ev.column("pid")))
+    syscall_exit = pc.and_(pc.equal(ev.column("name"), "exit"),
+                           pc.fill_null(pc.not_equal(ev.column("state"), "exit"), True))
+    mask = pc.and_(mask, pc.invert(pc.fill_null(syscall_exit, False)))
     mask = pc.or_(mask, pc.or_(pc.is_valid(ev.column("span_id")), pc.is_valid(ev.column("parent_id"))))
     key_cols = {}
     for k in keys:

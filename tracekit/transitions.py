@@ -214,7 +214,8 @@ def _procs(tl: Timeline) -> pd.DataFrame:
     df = tl.sql(
         f"select seq, ts, source::VARCHAR as source, name, entity, host, pid, value, message, "
         f"{_attr('filename')} as filename, {_attr('signal')} as sig, {_attr('errno')} as errno "
-        f"from events where (name in ({ex}) or name in ({xs})) and entity is not null"
+        f"from events where (name in ({ex}) or name in ({xs})) and entity is not null "
+        "and not (name = 'exit' and coalesce(state, '') <> 'exit')"
     ).to_pandas()
     if df.empty:
         return df
