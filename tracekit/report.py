@@ -374,11 +374,18 @@ def report(
         return s
 
     srcs = srcs.assign(correction=[corr(r) for r in srcs.to_dict("records")])
+    skipped = srcs[srcs["status"] == "skipped"]
+    skipped_html = ""
+    if len(skipped):
+        skipped_html = ("<p class='note'>Not read: " + "; ".join(
+            f"<code>{html.escape(red(r['source']))}</code> ({html.escape(red(str(r['note'])[:120]))})"
+            for r in skipped.to_dict("records")) + "</p>")
     parts.append("<section><h2>Sources and clocks</h2>"
                  "<p class='note'>Correction: what was added to each source's own times, with the interval "
                  "alignment could prove and the drift; rows without one were read as UTC.</p>"
-                 + _table(srcs, ["source", "format", "host", "clock", "records", "rows", "rejected", "correction",
-                                 "aligned", "note"], red, max_rows=500))
+                 + _table(srcs[srcs["status"] != "skipped"], ["source", "format", "status", "host", "clock", "records",
+                                                              "rows", "rejected", "correction", "note"], red, max_rows=500)
+                 + skipped_html)
     if tl.rejects.num_rows:
         rj = tl.rejects.to_pandas()
         by = rj.groupby(["source", "reason"]).agg(n=("line", "size"), first_line=("line", "min")).reset_index()

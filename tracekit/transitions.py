@@ -590,6 +590,10 @@ def find_transitions(
     return Transitions(table, tl)
 
 
+def _or_none(x: Any) -> str:
+    return "(none)" if _isna(x) else str(x)
+
+
 def _isna(x: Any) -> bool:
     return x is None or (isinstance(x, float) and np.isnan(x)) or x is pd.NA
 
@@ -712,7 +716,7 @@ class Transitions:
             first = g.sort_values("ts").drop_duplicates("k").set_index("k")
             rows.append({
                 "start": g["ts"].min(), "end": g["ts"].max(), "kinds": kinds, "n": len(g),
-                "summary": "; ".join(f"{k}: {first.loc[k, 'entity']} {first.loc[k, 'from_state']} → "
+                "summary": "; ".join(f"{k}: {first.loc[k, 'entity']} {_or_none(first.loc[k, 'from_state'])} → "
                                      f"{first.loc[k, 'to_state']}" for k in kinds),
             })
         out = pd.DataFrame(rows)
