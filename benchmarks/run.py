@@ -470,7 +470,9 @@ def update_results(path: Path, command: str, sections: dict[str, str], header: s
     """Write or update ``path``: each format's section is replaced between its markers."""
     text = path.read_text() if path.exists() else (
         "# Benchmark results\n\n" + header + "\n\n<!-- bench:command -->\n<!-- /bench:command -->\n")
-    cmd_block = f"<!-- bench:command -->\nLast run ({_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC):\n\n    {command}\n<!-- /bench:command -->"
+    now = _dt.datetime.now(_dt.timezone.utc)
+    cmd_block = (f"<!-- bench:command -->\nLast run ({now:%Y-%m-%d %H:%M} UTC; {header}):\n\n"
+                 f"    {command}\n<!-- /bench:command -->")
     text = re.sub(r"<!-- bench:command -->.*?<!-- /bench:command -->", lambda _: cmd_block, text, flags=re.S)
     for fmt, body in sections.items():
         block = f"{MARK.format(fmt=fmt)}\n{body}\n{END.format(fmt=fmt)}"
@@ -545,8 +547,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(body + "\n", flush=True)
     if a.out:
         command = "python benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
-        header = (f"Machine: {machine()}. Each figure is the median of `--repeat` fresh processes; "
-                  "events/s counts the workload's events; peak RSS is the child's ru_maxrss.")
+        header = f"{machine()}, load average {os.getloadavg()[0]:.1f} at the end"
         update_results(a.out, command, sections, header)
     return 0
 
