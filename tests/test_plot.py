@@ -79,10 +79,14 @@ def test_interleaving_lanes_markers_bars_and_the_moment(demo):
     sp = t[t["kind"] == "span"]
     want = sorted(zip(sp["rel"] / 1e9, (sp["rel"] + pd.to_timedelta(sp["dur"]).to_numpy("timedelta64[ns]").astype(np.int64)) / 1e9))
     assert np.allclose(ext, want, atol=1e-12)
-    # whiskers span each event's clock interval
+    # whiskers span each event's clock interval (those at least ~1.5 px wide at this scale)
     (wh,) = by_gid(ax, "tk-whiskers")
-    segs = wh.get_segments()[: int((t["ts_hi"] > t["ts_lo"]).sum())]
-    assert {round(s[0][0], 9) for s in segs} <= {round((v - il.center) / 1e9, 9) for v in t["ts_lo"]}
+    horiz = {(round(s[0][0], 9), round(s[1][0], 9)) for s in wh.get_segments() if s[0][1] == s[1][1]}
+    want_iv = {(round((a - il.center) / 1e9, 9), round((b - il.center) / 1e9, 9)) for a, b in zip(t["ts_lo"], t["ts_hi"])}
+    assert horiz and horiz <= want_iv
+    wide = t[(t["ts_hi"] - t["ts_lo"]) > 10**8]  # the k8s events' 1 s precision: surely drawn
+    assert {(round((a - il.center) / 1e9, 9), round((b - il.center) / 1e9, 9))
+            for a, b in zip(wide["ts_lo"], wide["ts_hi"])} <= horiz
 
 
 def test_interleaving_highlights_ambiguous_and_races(demo):
@@ -151,9 +155,10 @@ def test_interleaving_tiny_and_dense():
     ax = plot.interleaving(big, T0 + 5 * 10**9, window="5s", dense=400)
     assert len(lane_labels(ax)) == 40
     # dense lanes are binned (no 50,000 markers), labels stay few
-    assert len(by_gid(ax, "tk-density")) >= 30
+    (dens,) = by_gid(ax, "tk-density")
+    assert len(dens.get_paths()) >= 30  # one density outline per dense lane
     assert sum(len(offsets(ax, gid)) for gid in ("tk-events:log", "tk-events:state")) < 5000
-    assert len([t for t in ax.texts if t.get_gid() == "tk-label"]) <= 80
+    assert len([t for t in ax.texts if t.get_gid() == "tk-label"]) <= 50
     ax.figure.canvas.draw()
 
 

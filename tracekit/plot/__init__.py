@@ -49,8 +49,8 @@ def _interleaving_of(tl: Any, at: Any, window: Any, lane: str, transitions: Any)
 
 
 def interleaving(tl: Any, at: Any, window: Any = "5s", lane: str = "source", ax: Any = None, tz: Any = None,
-                 transitions: Any = None, *, color: str = "kind", lanes: Any = None, dense: int = 400,
-                 bins: int = 240, labels: bool = True, max_labels: int = 80, legend: bool = True,
+                 transitions: Any = None, *, color: str = "kind", lanes: Any = None, dense: int | str = "auto",
+                 bins: int = 240, labels: bool = True, max_labels: int = 50, legend: bool = True,
                  links: bool = True, zoom: bool = True) -> Any:
     """Swimlanes around ``at`` (a Transition, a time, or an already computed Interleaving).
 
@@ -58,8 +58,8 @@ def interleaving(tl: Any, at: Any, window: Any = "5s", lane: str = "source", ax:
     spans as bars, other events as markers (one shape per kind), counters as step lines, the
     lane's state as a shaded band, each event's clock interval as a whisker, ambiguous events
     ringed in orange and race candidates linked in red; flows and parent→child spans as arrows;
-    the transition as a red line at 0. Lanes with more than ``dense`` events are drawn as
-    density bins. When there are race candidates and no ``ax`` is given, a second panel
+    the transition as a red line at 0. Lanes with more than ``dense`` events (``"auto"``: one per
+    ~5 px of the axes' width) are drawn as density bins. When there are race candidates and no ``ax`` is given, a second panel
     (``zoom=True``) shows their lanes a few clock intervals around the moment. x data are seconds
     relative to the moment. ``lanes`` fixes the lane order
     (default: natural sort of the keys). ``color`` is ``"kind"`` or a column (``"lane"``, …).
@@ -75,12 +75,21 @@ def interleaving(tl: Any, at: Any, window: Any = "5s", lane: str = "source", ax:
         import matplotlib.pyplot as plt
 
         h = min(max(3.2, 0.34 * nl + 1.8), 16)
+        # fixed margins instead of constrained layout: a layout pass re-measures every label,
+        # which costs as much as the drawing itself on a busy figure
+        longest = max([len(_style_abbrev(k, 30 if nl <= 20 else 24)) for k in set(il.table["lane"].astype(str))]
+                      or [8]) + (9 if len(il.table) > 100 * nl else 0)  # room for a dense lane's count
+        fs = 9 if nl <= 12 else max(5.5, 9 - (nl - 12) / 7)
+        left = (longest * fs * 0.62 / 72 + 0.25) / 12
         if sub is None:
-            fig, ax = plt.subplots(figsize=(12, h), layout="constrained")
+            fig, ax = plt.subplots(figsize=(12, h))
+            fig.subplots_adjust(left=left, right=1 - 2.0 / 12, top=1 - 0.62 / h, bottom=0.55 / h)
         else:
             nz = len(set(sub.table["lane"]))
-            fig, (ax, zax) = plt.subplots(2, 1, figsize=(12, h + 0.45 * nz + 1.4), layout="constrained",
-                                          height_ratios=[max(nl, 2) + 1.5, nz + 1.8])
+            hz = h + 0.45 * nz + 1.4
+            fig, (ax, zax) = plt.subplots(2, 1, figsize=(12, hz), height_ratios=[max(nl, 2) + 1.5, nz + 1.8])
+            fig.subplots_adjust(left=left, right=1 - 2.0 / 12, top=1 - 0.62 / hz, bottom=0.55 / hz,
+                                hspace=1.4 / (hz / 2))
     ext = source_extents(tl) if tl is not None and il.lane == "source" else None
     draw(ax, il, tl, transitions=transitions, tz=tz, lanes=lanes, color=color, dense=dense, bins=bins,
          labels=labels, max_labels=max_labels, legend=legend, links=links, extents=ext)
@@ -91,6 +100,10 @@ def interleaving(tl: Any, at: Any, window: Any = "5s", lane: str = "source", ax:
                       "(clock intervals) overlap, so the dumps cannot order these events", fontsize=8.5,
                       loc="left", color="#A00000")
     return ax
+
+
+def _style_abbrev(k: str, width: int) -> str:
+    return abbreviate(k, width)
 
 
 def _fmt_ns(ns: int) -> str:

@@ -68,7 +68,7 @@ def _text(v: Any) -> str:
 
 
 def _lane_order(keys: Any, order: Any = None) -> list[str]:
-    keys = list(dict.fromkeys(str(k) for k in keys))
+    keys = [str(k) for k in pd.unique(pd.Series(keys, dtype=object))] if len(keys) else []
     if order is None:
         return sorted(keys, key=_style.natural_key)
     order = [str(k) for k in order]
@@ -201,7 +201,7 @@ def _event_label(kind: str, name: str, state: str, message: str, entity: str) ->
 
 
 def draw(ax: Any, il: Any, tl: Any = None, *, transitions: Any = None, tz: Any = None, lanes: Any = None,
-         color: str = "kind", dense: int = 400, bins: int = 240, labels: bool = True, max_labels: int = 80,
+         color: str = "kind", dense: int | str = "auto", bins: int = 240, labels: bool = True, max_labels: int = 80,
          legend: bool = True, title: bool = True, links: bool = True, max_links: int = 200,
          lane_fontsize: float | None = None, extents: dict | None = None, xticks: int = 9) -> dict:
     """Draw the interleaving ``il`` on ``ax``. Returns what it drew (for the small multiples'
@@ -229,7 +229,9 @@ def draw(ax: Any, il: Any, tl: Any = None, *, transitions: Any = None, tz: Any =
     lo = ((table["ts_lo"].to_numpy(np.int64) - c) / 1e9) if n else np.zeros(0)
     hi = ((table["ts_hi"].to_numpy(np.int64) - c) / 1e9) if n else np.zeros(0)
     counts = np.bincount(y.astype(np.int64), minlength=nl) if n else np.zeros(nl, np.int64)
-    dense_lane = counts > dense
+    if dense == "auto":  # more events than one per ~5 px of lane: markers would merge into a smear
+        dense = max(100, int(_axes_px(ax) / 5))
+    dense_lane = counts > int(dense)
     is_dense = dense_lane[y.astype(np.int64)] if n else np.zeros(0, bool)
     sparse = ~is_dense
     if color == "kind":
@@ -261,17 +263,19 @@ def draw(ax: Any, il: Any, tl: Any = None, *, transitions: Any = None, tz: Any =
             drawn["not_recording"] = bool(verts)
 
     # --- state bands
-    segs = _state_segments(il, table, L, transitions, il.lane, x_hi) if n or il.state_at_start is not None else []
-    segs = [sg for sg in segs if not dense_lane[sg[0]]]  # dense lanes: their density says more
+    # (dense lanes get no band: their density says more)
+    segs = _state_segments(il, table[sparse] if n else table, L, transitions, il.lane, x_hi) \
+        if not dense_lane.all() else []
+    segs = [sg for sg in segs if not dense_lane[sg[0]]]
     if segs:
         verts = [[(a, i - 0.5), (b, i - 0.5), (b, i + 0.5), (a, i + 0.5)] for i, a, b, _, _ in segs]
         cols = [_style.state_color(s) for *_, s in segs]
         ax.add_collection(PolyCollection(verts, facecolors=cols, alpha=0.16, edgecolors="none", zorder=0.7,
                                          gid="tk-states"), autolim=False)
         px = _axes_px(ax) / (x_hi - x_lo)
-        for i, a, b, _ent, s in segs:
-            if (min(b, x_hi) - max(a, x_lo)) * px < 6 * min(len(s), 22) + 8:
-                continue  # too narrow to hold its label
+        wide = [sg for sg in segs if (min(sg[2], x_hi) - max(sg[1], x_lo)) * px >= 6 * min(len(sg[4]), 22) + 8]
+        wide = sorted(wide, key=lambda sg: sg[1] - sg[2])[:24]  # the widest 24 bands get a label
+        for i, a, _b, _ent, s in wide:
             ax.text(max(a, x_lo), i + 0.47, " " + abbreviate(s, 22), fontsize=6.5, color="#555555",
                     style="italic", va="bottom", ha="left", clip_on=True, zorder=0.8, gid="tk-state-label")
         drawn["states"] = True
@@ -279,52 +283,56 @@ def draw(ax: Any, il: Any, tl: Any = None, *, transitions: Any = None, tz: Any =
     # --- dense lanes: per-lane density bins (stairs scaled to the lane's own peak)
     if is_dense.any():
         edges = np.linspace(x_lo, x_hi, bins + 1)
+        polys = []
         for i in np.flatnonzero(dense_lane):
             sel = y == i
             h, _ = np.histogram(x[sel], bins=edges)
             peak = max(int(h.max()), 1)
             base = i + 0.42
             top = base - 0.84 * h / peak
-            col = color_for(lane_keys[i]) if color == "lane" else "#4C72B0"
-            ax.stairs(top, edges, baseline=base, fill=True, color=col, alpha=0.75, zorder=2, gid="tk-density")
-            bw = (x_hi - x_lo) / bins
-            ax.text(x_hi, i - 0.46, f"{int(sel.sum()):,} events · peak {peak / bw:,.0f}/s ",
-                    fontsize=6.5, color="#333333", ha="right", va="top", zorder=6, clip_on=True)
+            xs = np.repeat(edges, 2)[1:-1]
+            polys.append(np.concatenate([[[edges[0], base]], np.stack([xs, np.repeat(top, 2)], 1),
+                                         [[edges[-1], base]]]))
+        cols = [color_for(lane_keys[i]) for i in np.flatnonzero(dense_lane)] if color == "lane" else "#4C72B0"
+        ax.add_collection(PolyCollection(polys, facecolors=cols, edgecolors="none", alpha=0.75, zorder=2,
+                                         gid="tk-density"), autolim=False)
         drawn["dense"] = True
 
     # --- spans (sparse lanes): bars stacked by overlap within a lane
     sp = np.flatnonzero(sparse & has_dur)
-    bar_y = {}
+    ypos = y.copy()
+    px = _axes_px(ax) / (x_hi - x_lo)
     if len(sp):
-        verts, fcs, ecs = [], [], []
-        for i in np.unique(y[sp]).astype(int):
-            idx = sp[y[sp] == i]
-            idx = idx[np.argsort(x[idx], kind="stable")]
-            x0 = x[idx]
-            x1 = x0 + dur[idx] / 1e9
-            lv = _levels(x0, x1)
-            nlev = int(lv.max()) + 1
-            h = 0.62 / nlev
-            for k, j in enumerate(idx):
-                y0 = i - 0.31 + lv[k] * h
-                verts.append([(x0[k], y0), (x1[k], y0), (x1[k], y0 + h * 0.9), (x0[k], y0 + h * 0.9)])
-                fcs.append(colors_of[j])
-                ecs.append(AMBIGUOUS if amb[j] else "none")
-                bar_y[j] = y0 + h * 0.45
+        # stack overlapping spans within a lane (levels), then one PolyCollection for all bars
+        order = sp[np.lexsort((x[sp], y[sp]))]
+        lv = np.zeros(len(order), np.int64)
+        nlev = np.ones(len(order), np.int64)
+        ys = y[order]
+        bounds = np.flatnonzero(np.diff(ys)) + 1
+        for a, b in zip(np.r_[0, bounds], np.r_[bounds, len(order)]):
+            x0 = x[order[a:b]]
+            lv[a:b] = _levels(x0, x0 + dur[order[a:b]] / 1e9)
+            nlev[a:b] = lv[a:b].max() + 1
+        h = 0.62 / nlev
+        y0 = ys - 0.31 + lv * h
+        x0 = x[order]
+        x1 = x0 + dur[order] / 1e9
+        verts = np.stack([np.stack([x0, y0], 1), np.stack([x1, y0], 1), np.stack([x1, y0 + h * 0.9], 1),
+                          np.stack([x0, y0 + h * 0.9], 1)], 1)
+        fcs = kind_color("span") if color == "kind" else list(colors_of[order])
+        ecs = np.where(amb[order], AMBIGUOUS, "none") if amb[order].any() else "none"
         bars = PolyCollection(verts, facecolors=fcs, edgecolors=ecs, linewidths=1.2, alpha=0.85, zorder=3,
                               gid="tk-spans")
         ax.add_collection(bars, autolim=False)
+        ypos[order] = y0 + h * 0.45
         # spans too short to see at this scale: a square at their start so they do not vanish
-        px = _axes_px(ax) / (x_hi - x_lo)
-        thin = sp[(dur[sp] / 1e9) * px < 3]
+        thin = order[(x1 - x0) * px < 3]
         if len(thin):
-            ax.scatter(x[thin], [bar_y[j] for j in thin], s=14, marker="s", c=list(colors_of[thin]),
+            ax.scatter(x[thin], ypos[thin], s=14, marker="s",
+                       c=kind_color("span") if color == "kind" else list(colors_of[thin]),
                        edgecolors="none", zorder=3.5, gid="tk-span-starts")
         drawn["spans"] = True
         drawn["kinds"].add("span")
-    ypos = y.copy()
-    for j, yy in bar_y.items():
-        ypos[j] = yy
 
     # --- counters (sparse lanes): step lines scaled to the lane
     ctr = np.flatnonzero(sparse & (kind == "counter"))
@@ -352,18 +360,22 @@ def draw(ax: Any, il: Any, tl: Any = None, *, transitions: Any = None, tz: Any =
         drawn["kinds"].add("counter")
 
     # --- clock-interval whiskers (sparse lanes; ambiguous ones everywhere)
-    wsel = np.flatnonzero(sparse & (hi > lo))
+    # (sub-pixel intervals are not drawn: at this scale they are points; zoom in to see them)
+    wsel = np.flatnonzero(sparse & ((hi - lo) * px >= 1.5))
     if len(wsel):
         yy = ypos[wsel]
         d = 0.1
-        segs_w = np.concatenate([
-            np.stack([np.stack([lo[wsel], yy], 1), np.stack([hi[wsel], yy], 1)], 1),
-            np.stack([np.stack([lo[wsel], yy - d], 1), np.stack([lo[wsel], yy + d], 1)], 1),
-            np.stack([np.stack([hi[wsel], yy - d], 1), np.stack([hi[wsel], yy + d], 1)], 1),
-        ])
+        segs_w = [np.stack([np.stack([lo[wsel], yy], 1), np.stack([hi[wsel], yy], 1)], 1)]
         wc = np.where(amb[wsel], AMBIGUOUS, "#666666")
-        ax.add_collection(LineCollection(segs_w, colors=np.concatenate([wc, wc, wc]), linewidths=1.0, zorder=4.5,
-                                         gid="tk-whiskers"), autolim=False)
+        cols_w = [wc]
+        capped = (hi[wsel] - lo[wsel]) * px >= 6
+        if capped.any():
+            cw = wsel[capped]
+            segs_w += [np.stack([np.stack([lo[cw], ypos[cw] - d], 1), np.stack([lo[cw], ypos[cw] + d], 1)], 1),
+                       np.stack([np.stack([hi[cw], ypos[cw] - d], 1), np.stack([hi[cw], ypos[cw] + d], 1)], 1)]
+            cols_w += [wc[capped], wc[capped]]
+        ax.add_collection(LineCollection(np.concatenate(segs_w), colors=np.concatenate(cols_w), linewidths=1.0,
+                                         zorder=4.5, gid="tk-whiskers"), autolim=False)
         drawn["whiskers"] = True
 
     # --- instants, logs, states … : one scatter per kind (sparse lanes)
@@ -372,7 +384,8 @@ def draw(ax: Any, il: Any, tl: Any = None, *, transitions: Any = None, tz: Any =
         sel = pts & (kind == k)
         if k == "counter" and vmap:
             continue
-        ax.scatter(x[sel], ypos[sel], s=22, marker=kind_marker(k), c=list(colors_of[sel]), edgecolors="white",
+        ax.scatter(x[sel], ypos[sel], s=22, marker=kind_marker(k),
+                   c=kind_color(k) if color == "kind" else list(colors_of[sel]), edgecolors="white",
                    linewidths=0.4, zorder=5, gid=f"tk-events:{k}")
         drawn["kinds"].add(k)
 
@@ -403,7 +416,15 @@ def draw(ax: Any, il: Any, tl: Any = None, *, transitions: Any = None, tz: Any =
                          key=lambda a: abs(a[0][0]))[:30]
         if len(arrows) > max_links:
             arrows = sorted(arrows, key=lambda a: abs(a[0][0]))[:max_links]
-        for (x0, y0), (x1, y1), style in arrows:
+        if len(arrows) > 40 or is_dense.any():  # many links: one LineCollection and a dot at each target (arrow patches are slow)
+            ax.add_collection(LineCollection([[a, b] for a, b, _ in arrows], colors="#555555", linewidths=0.7,
+                                             alpha=0.6, zorder=4.8, gid="tk-links"), autolim=False)
+            ax.scatter([b[0] for _, b, _ in arrows], [b[1] for _, b, _ in arrows], s=8, marker="o",
+                       color="#555555", alpha=0.7, zorder=4.8, gid="tk-link-ends")
+            arrows_patches: list = []
+        else:
+            arrows_patches = arrows
+        for (x0, y0), (x1, y1), style in arrows_patches:
             ax.add_patch(FancyArrowPatch((x0, y0), (x1, y1), arrowstyle="-|>", mutation_scale=7,
                                          color="#444444" if style == "flow" else "#7A7A7A", alpha=0.7, lw=0.8,
                                          linestyle="-" if style == "flow" else ":", zorder=4.8, gid="tk-links",
@@ -425,7 +446,9 @@ def draw(ax: Any, il: Any, tl: Any = None, *, transitions: Any = None, tz: Any =
     # --- axes
     fs = lane_fontsize or (9 if nl <= 12 else max(5.5, 9 - (nl - 12) / 7))
     width = 30 if nl <= 20 else 24
-    ax.set_yticks(range(len(lane_keys)), [abbreviate(k, width) for k in lane_keys], fontsize=fs)
+    # a dense lane's label carries its event count (its density outline is scaled to its own peak)
+    ax.set_yticks(range(len(lane_keys)), [abbreviate(k, width) + (f" ({counts[i]:,})" if dense_lane[i] else "")
+                                          for i, k in enumerate(lane_keys)], fontsize=fs)
     ax.tick_params(axis="y", length=0)
     ax.xaxis.set_major_locator(MaxNLocator(nbins=xticks, steps=[1, 2, 2.5, 5, 10]))
     ax.xaxis.set_major_formatter(RelTimeFormatter())
@@ -502,6 +525,10 @@ def _labels(ax: Any, table: pd.DataFrame, x: np.ndarray, ypos: np.ndarray, kind:
     placed: dict[int, list[tuple[float, float]]] = {}
     names, states, msgs, ents = (table[c].to_numpy(object) for c in ("name", "state", "message", "entity"))
     n_placed = 0
+    from matplotlib.transforms import offset_copy
+
+    off_l = offset_copy(ax.transData, fig=fig, x=3, y=3.5, units="points")
+    off_r = offset_copy(ax.transData, fig=fig, x=-3, y=3.5, units="points")
     for j in cand:
         if n_placed >= max_labels:
             break
@@ -524,10 +551,9 @@ def _labels(ax: Any, table: pd.DataFrame, x: np.ndarray, ypos: np.ndarray, kind:
         if any(not (x1 + 4 < a or x0 > b + 4) for a, b in busy):
             continue
         busy.append((x0, x1))
-        ax.annotate(text, (x[j], ypos[j]), xytext=(3 if ha == "left" else -3, 3.5), textcoords="offset points",
-                    fontsize=fs, ha=ha, va="bottom", color=RACE if race[j] else "#222222",
-                    fontweight="bold" if race[j] else "normal", zorder=9, clip_on=True, gid="tk-label",
-                    annotation_clip=True)
+        ax.text(x[j], ypos[j], text, transform=off_l if ha == "left" else off_r, fontsize=fs, ha=ha, va="bottom",
+                color=RACE if race[j] else "#222222", fontweight="bold" if race[j] else "normal", zorder=9,
+                clip_on=True, gid="tk-label")
         n_placed += 1
 
 
@@ -553,7 +579,7 @@ def legend_handles(drawn: dict) -> list:
     if drawn.get("states"):
         hs.append(Patch(facecolor="#999999", alpha=0.25, label="state (band)"))
     if drawn.get("dense"):
-        hs.append(Patch(facecolor="#4C72B0", alpha=0.75, label="event density (binned)"))
+        hs.append(Patch(facecolor="#4C72B0", alpha=0.75, label="events per bin (scaled to\nthe lane's peak; n in label)"))
     if drawn.get("not_recording"):
         hs.append(Patch(facecolor="#F2F2F2", edgecolor="#BBBBBB", hatch="///", label="not recording"))
     hs.append(Line2D([], [], color=TRANSITION, lw=1.4, label="transition"))
