@@ -467,6 +467,7 @@ class _Plan:
         if not skeys:
             self.sql = ("select try(json_type(line)) = 'OBJECT' AS ok, "
                         "coalesce(len(try(json_keys(line))), 0) AS miss from t")
+            self.sql_fast = self.sql
         else:
             struct = "{" + ",".join(json.dumps(k) + ':"VARCHAR"' for k in skeys) + "}"
             nn = " + ".join(f"(s.{_ident(k)} IS NOT NULL)::INTEGER" for k in skeys)
@@ -474,6 +475,10 @@ class _Plan:
             body = ", ".join(exprs + [f"s.{_ident(k)} AS {_ident('a_' + k)}" for k in self.akeys] + idcols)
             self.sql = (f"select {okx} AS ok, CASE WHEN {okx} THEN len(json_keys(line)) - ({nn}) END AS miss"
                         f"{', ' + body if body else ''} from (select line, try(from_json(line, {_lit(struct)})) s from t)")
+            # every line valid (the usual case): no try() and no CASE; a bad line makes this
+            # fail and only its block is parsed again with the lenient query above
+            self.sql_fast = (f"select {okx} AS ok, len(json_keys(line)) - ({nn}) AS miss"
+                             f"{', ' + body if body else ''} from (select line, from_json(line, {_lit(struct)}) s from t)")
         cands = {c for cs in _ROLE_KEYS.values() for c in cs} | set(NEST_KEYS)
         self.role_cands = cands | {c.split(".")[0] for c in cands} | {v for v in forced.values() if v}
 
@@ -484,9 +489,14 @@ _INT_RE = r"^-?\d{1,18}$"
 def _parse_block(con: Any, text: pa.Array, plan: _Plan, objstart: np.ndarray) -> dict[str, Any]:
     """The DuckDB part of a block: the struct pass, then the MAP re-read of lines it could
     not fully account for."""
+    import duckdb
+
     con.register("t", pa.table({"line": text}))
     try:
-        res = con.sql(plan.sql).to_arrow_table()
+        try:
+            res = con.sql(plan.sql_fast).to_arrow_table()
+        except duckdb.Error:
+            res = con.sql(plan.sql).to_arrow_table()
         ok_json = np.asarray(pc.fill_null(res.column("ok"), False).to_numpy(zero_copy_only=False), dtype=bool)
         ok_json &= objstart
         miss = pc.fill_null(res.column("miss"), 0).to_numpy(zero_copy_only=False)
