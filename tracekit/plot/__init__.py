@@ -50,7 +50,7 @@ def _interleaving_of(tl: Any, at: Any, window: Any, lane: str, transitions: Any)
 
 def interleaving(tl: Any, at: Any, window: Any = "5s", lane: str = "source", ax: Any = None, tz: Any = None,
                  transitions: Any = None, *, color: str = "kind", lanes: Any = None, dense: int | str = "auto",
-                 bins: int = 240, labels: bool = True, max_labels: int = 50, legend: bool = True,
+                 bins: int | str = "auto", labels: bool = True, max_labels: int = 50, legend: bool = True,
                  links: bool = True, zoom: bool = True) -> Any:
     """Swimlanes around ``at`` (a Transition, a time, or an already computed Interleaving).
 
@@ -79,7 +79,7 @@ def interleaving(tl: Any, at: Any, window: Any = "5s", lane: str = "source", ax:
         # which costs as much as the drawing itself on a busy figure
         longest = max([len(_style_abbrev(k, 30 if nl <= 20 else 24)) for k in set(il.table["lane"].astype(str))]
                       or [8]) + (9 if len(il.table) > 100 * nl else 0)  # room for a dense lane's count
-        fs = 9 if nl <= 12 else max(5.5, 9 - (nl - 12) / 7)
+        fs = 9 if nl <= 12 else max(6.0, 9 - (nl - 12) / 10)
         left = (longest * fs * 0.62 / 72 + 0.25) / 12
         if sub is None:
             fig, ax = plt.subplots(figsize=(12, h))
@@ -204,5 +204,5 @@ def _fmt_window(il: Any) -> str:
     from ._style import pick_unit
 
     half = (il.end - il.start) / 2
-    name, f = pick_unit(half)
+    name, f = pick_unit(2 * half)
     return f"{half / f:g} {name}"

@@ -13,9 +13,10 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from .. import _time
-from ._style import _tzinfo, abbreviate, fmt_abs, natural_key, rule_color
+from ._style import NR_EDGE, NR_FACE, _tzinfo, abbreviate, fmt_abs, natural_key, rule_color
 
 _DAY = 86400e9
+_NR_FACE, _NR_EDGE = NR_FACE, NR_EDGE
 
 
 def _mdate(ns: Any) -> Any:
@@ -24,7 +25,7 @@ def _mdate(ns: Any) -> Any:
 
 
 def overview(tl: Any, transitions: Any = None, ax: Any = None, *, lane: str = "source", start: Any = None,
-             end: Any = None, bins: int = 300, tz: Any = None, lanes: Any = None, cmap: str = "Blues") -> Any:
+             end: Any = None, bins: int = 300, tz: Any = None, lanes: Any = None, cmap: str = "Greys") -> Any:
     """Event density per lane over the whole timeline (or ``start``..``end``): one heat strip
     per lane (white = recording but no events, i.e. no breadcrumbs), grey hatching where the
     source was not recording (before its first / after its last event, and around ``loss``
@@ -85,8 +86,8 @@ def overview(tl: Any, transitions: Any = None, ax: Any = None, *, lane: str = "s
     polys = [[(_mdate(a), i - 0.5), (_mdate(b), i - 0.5), (_mdate(b), i + 0.5), (_mdate(a), i + 0.5)]
              for i, a, b in verts if b > a]
     if polys:
-        ax.add_collection(PolyCollection(polys, facecolors="#EFEFEF", edgecolors="#B0B0B0", hatch="///",
-                                         linewidths=0, zorder=2, gid="tk-not-recording"), autolim=False)
+        ax.add_collection(PolyCollection(polys, facecolors=_NR_FACE, edgecolors=_NR_EDGE, hatch="///",
+                                         linewidths=0, zorder=0.9, gid="tk-not-recording"), autolim=False)
     # transitions: a tick on their source's lane (or a strip on top when the lane is unknown)
     rules_seen: dict[str, str] = {}
     if transitions is not None and len(transitions):
@@ -112,7 +113,7 @@ def overview(tl: Any, transitions: Any = None, ax: Any = None, *, lane: str = "s
             ax.scatter(xs, ys, marker="|", s=160, c=cs, linewidths=1.6, zorder=4, gid="tk-transitions")
     ax.set_xlim(_mdate(t0), _mdate(t1))
     ax.set_ylim(nl - 0.5, -0.5)
-    fs = 9 if nl <= 12 else max(5.5, 9 - (nl - 12) / 7)
+    fs = 9 if nl <= 12 else max(6.0, 9 - (nl - 12) / 10)
     ax.set_yticks(range(len(keys)), [abbreviate(k, 30) for k in keys], fontsize=fs)
     ax.tick_params(axis="y", length=0)
     import matplotlib.dates as mdates
@@ -131,11 +132,13 @@ def overview(tl: Any, transitions: Any = None, ax: Any = None, *, lane: str = "s
     cb.set_label(f"events per {_fmt_bin(bw)}", fontsize=7)
     cb.ax.tick_params(labelsize=6)
     hs = [Patch(facecolor="white", edgecolor="#999999", label="recording, no events"),
-          Patch(facecolor="#EFEFEF", edgecolor="#B0B0B0", hatch="///", label="not recording")]
+          Patch(facecolor=_NR_FACE, edgecolor=_NR_EDGE, hatch="///", label="not recording")]
     hs += [Line2D([], [], ls="none", marker="|", markersize=9, markeredgewidth=1.6, color=c, label=f"transition: {r}")
            for r, c in sorted(rules_seen.items())]
-    ax.legend(handles=hs, loc="upper left", bbox_to_anchor=(0.0, -0.09 if nl > 3 else -0.2), ncol=min(len(hs), 5),
-              fontsize=7, frameon=False)
+    from matplotlib.transforms import offset_copy
+
+    ax.legend(handles=hs, loc="upper left", bbox_to_anchor=(0.0, 0.0), ncol=min(len(hs), 5), fontsize=7,
+              frameon=False, bbox_transform=offset_copy(ax.transAxes, fig=ax.figure, y=-30, units="points"))
     for s in ("top", "right"):
         ax.spines[s].set_visible(False)
     return ax

@@ -32,6 +32,7 @@ KIND_STYLE = {
 #: Pastel fills for state bands (no greys: grey means "not recording").
 STATE_PALETTE = ("#A6CEE3", "#B2DF8A", "#FDBF6F", "#CAB2D6", "#FFFF99", "#FB9A99", "#8DD3C7", "#BEBADA",
                  "#80B1D3", "#FDB462", "#B3DE69", "#FCCDE5")
+NR_FACE, NR_EDGE = "#FBECE6", "#D8A090"  # "not recording": a tinted hatch, unlike any density colour
 AMBIGUOUS = "#FF8C00"   # halo and whisker of events whose order is not decided
 RACE = "#D62728"        # race-candidate links
 TRANSITION = "#C00000"

@@ -45,7 +45,8 @@ class RelTimeFormatter(Formatter):
         name, f = _style.pick_unit(reach_ns * 2)
         locs = [v for v in self._locs if lo <= v <= hi]
         step = (abs(locs[1] - locs[0]) * 1e9 / f) if len(locs) > 1 else abs(hi - lo) * 1e9 / f / 5
-        digits = max(0, -math.floor(math.log10(step))) if step > 0 else 0
+        frac = f"{step:.6f}".rstrip("0").partition(".")[2] if step > 0 else ""
+        digits = len(frac)  # as many decimals as the tick step needs (0.25 → 2)
         v = x * 1e9 / f
         if abs(v) < 0.5 * 10 ** (-digits):
             return "0"
@@ -201,7 +202,7 @@ def _event_label(kind: str, name: str, state: str, message: str, entity: str) ->
 
 
 def draw(ax: Any, il: Any, tl: Any = None, *, transitions: Any = None, tz: Any = None, lanes: Any = None,
-         color: str = "kind", dense: int | str = "auto", bins: int = 240, labels: bool = True, max_labels: int = 80,
+         color: str = "kind", dense: int | str = "auto", bins: int | str = "auto", labels: bool = True, max_labels: int = 80,
          legend: bool = True, title: bool = True, links: bool = True, max_links: int = 200,
          lane_fontsize: float | None = None, extents: dict | None = None, xticks: int = 9) -> dict:
     """Draw the interleaving ``il`` on ``ax``. Returns what it drew (for the small multiples'
@@ -257,7 +258,7 @@ def draw(ax: Any, il: Any, tl: Any = None, *, transitions: Any = None, tz: Any =
                 segs.append((i, max((last - c) / 1e9, x_lo), x_hi))
         if segs:
             verts = [[(a, i - 0.5), (b, i - 0.5), (b, i + 0.5), (a, i + 0.5)] for i, a, b in segs if b > a]
-            pc_ = PolyCollection(verts, facecolors="#F2F2F2", edgecolors="#BBBBBB", hatch="///",
+            pc_ = PolyCollection(verts, facecolors=_style.NR_FACE, edgecolors=_style.NR_EDGE, hatch="///",
                                  linewidths=0, zorder=0.6, gid="tk-not-recording")
             ax.add_collection(pc_, autolim=False)
             drawn["not_recording"] = bool(verts)
@@ -282,7 +283,9 @@ def draw(ax: Any, il: Any, tl: Any = None, *, transitions: Any = None, tz: Any =
 
     # --- dense lanes: per-lane density bins (stairs scaled to the lane's own peak)
     if is_dense.any():
-        edges = np.linspace(x_lo, x_hi, bins + 1)
+        if bins == "auto":  # a few events per bin in a typical dense lane, so the outline is a profile, not a barcode
+            bins = int(np.clip(np.median(counts[dense_lane]) / 5, 40, 240))
+        edges = np.linspace(x_lo, x_hi, int(bins) + 1)
         polys = []
         for i in np.flatnonzero(dense_lane):
             sel = y == i
@@ -410,10 +413,8 @@ def draw(ax: Any, il: Any, tl: Any = None, *, transitions: Any = None, tz: Any =
     # --- flow and parent/child links across lanes
     if links and n:
         arrows = _links(table, x, ypos, extra)
-        if is_dense.any() and len(arrows) > 60:  # between dense lanes only the ones near the moment
-            arrows = [a for a in arrows if not (dense_lane[int(round(a[0][1]))] or dense_lane[int(round(a[1][1]))])] \
-                + sorted([a for a in arrows if dense_lane[int(round(a[0][1]))] or dense_lane[int(round(a[1][1]))]],
-                         key=lambda a: abs(a[0][0]))[:30]
+        if is_dense.any():  # a binned lane shows no single event to point at
+            arrows = [a for a in arrows if not (dense_lane[int(round(a[0][1]))] or dense_lane[int(round(a[1][1]))])]
         if len(arrows) > max_links:
             arrows = sorted(arrows, key=lambda a: abs(a[0][0]))[:max_links]
         if len(arrows) > 40 or is_dense.any():  # many links: one LineCollection and a dot at each target (arrow patches are slow)
@@ -444,7 +445,7 @@ def draw(ax: Any, il: Any, tl: Any = None, *, transitions: Any = None, tz: Any =
         _labels(ax, table, x, ypos, kind, amb, sparse, L, max_labels, il)
 
     # --- axes
-    fs = lane_fontsize or (9 if nl <= 12 else max(5.5, 9 - (nl - 12) / 7))
+    fs = lane_fontsize or (9 if nl <= 12 else max(6.0, 9 - (nl - 12) / 10))
     width = 30 if nl <= 20 else 24
     # a dense lane's label carries its event count (its density outline is scaled to its own peak)
     ax.set_yticks(range(len(lane_keys)), [abbreviate(k, width) + (f" ({counts[i]:,})" if dense_lane[i] else "")
@@ -548,7 +549,7 @@ def _labels(ax: Any, table: pd.DataFrame, x: np.ndarray, ypos: np.ndarray, kind:
             continue
         row = int(round(ypos[j] * 4))  # bars stacked within a lane get their own rows
         busy = placed.setdefault(row, [])
-        if any(not (x1 + 4 < a or x0 > b + 4) for a, b in busy):
+        if any(not (x1 + 8 < a or x0 > b + 8) for a, b in busy):
             continue
         busy.append((x0, x1))
         ax.text(x[j], ypos[j], text, transform=off_l if ha == "left" else off_r, fontsize=fs, ha=ha, va="bottom",
@@ -581,7 +582,7 @@ def legend_handles(drawn: dict) -> list:
     if drawn.get("dense"):
         hs.append(Patch(facecolor="#4C72B0", alpha=0.75, label="events per bin (scaled to\nthe lane's peak; n in label)"))
     if drawn.get("not_recording"):
-        hs.append(Patch(facecolor="#F2F2F2", edgecolor="#BBBBBB", hatch="///", label="not recording"))
+        hs.append(Patch(facecolor=_style.NR_FACE, edgecolor=_style.NR_EDGE, hatch="///", label="not recording"))
     hs.append(Line2D([], [], color=TRANSITION, lw=1.4, label="transition"))
     return hs
 
