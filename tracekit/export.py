@@ -195,7 +195,8 @@ def to_chrome_json(tl: Any, path: str | os.PathLike, start: Any = None, end: Any
         elif k == "counter":
             key = series[j] or "value"
             v = value[j]
-            out.append(_event("C", ts[j], {**base, "args": {key: v if v is not None else 0}}))
+            # a counter sample without a value stays without one (no series), rather than a made-up 0
+            out.append(_event("C", ts[j], {**base, "args": {key: v} if v is not None else {}}))
         else:
             out.append(_event("i", ts[j], {**base, "s": "t", "args": args}))
         if role is not None:  # a non-flow event carrying a flow id: flow event beside it

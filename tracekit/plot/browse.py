@@ -39,23 +39,36 @@ def browse(tl: Any, tr: Any, window: Any = "5s", lane: str = "source", tz: Any =
     w.link((slider, "value"), (dropdown, "index"))  # kernel-side, so it also works headless
     out = w.Output()
 
-    def redraw(i: int) -> None:
-        import matplotlib.pyplot as plt
+    state: dict[str, Any] = {"fig": None}
 
+    def redraw(i: int) -> None:
+        import matplotlib
+        import matplotlib.pyplot as plt
+        from IPython.display import display
+
+        if state["fig"] is not None:  # the previous step's figure
+            plt.close(state["fig"])
+            state["fig"] = None
         with out:
             out.clear_output(wait=True)
-            ax = interleaving(tl, items[i], window=window, lane=lane, tz=tz, transitions=tr, **kw)
-            from IPython.display import display
-
-            display(ax.figure)
-            plt.close(ax.figure)
+            with plt.ioff():  # no auto-display: it is shown once, below
+                ax = interleaving(tl, items[i], window=window, lane=lane, tz=tz, transitions=tr, **kw)
+            fig = ax.figure
+            backend = matplotlib.get_backend().lower()
+            if "ipympl" in backend or "widget" in backend:  # %matplotlib widget: a live, zoomable canvas
+                display(fig.canvas)
+                state["fig"] = fig
+            else:  # inline/Agg: a picture; the figure is closed so steps do not pile up
+                display(fig)
+                plt.close(fig)
+        box.figure = fig  # type: ignore[attr-defined]
 
     def on_change(change: dict) -> None:
         if change.get("name") == "value" and change.get("new") is not None:
             redraw(int(change["new"]))
 
-    dropdown.observe(on_change, names="value")
     box = w.VBox([w.HBox([dropdown, slider]), out])
+    dropdown.observe(on_change, names="value")
     box.redraw = redraw  # type: ignore[attr-defined]
     box.dropdown, box.slider, box.output = dropdown, slider, out  # type: ignore[attr-defined]
     redraw(0)
