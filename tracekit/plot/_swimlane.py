@@ -323,7 +323,12 @@ def draw(ax: Any, il: Any, tl: Any = None, *, transitions: Any = None, tz: Any =
         verts = np.stack([np.stack([x0, y0], 1), np.stack([x1, y0], 1), np.stack([x1, y0 + h * 0.9], 1),
                           np.stack([x0, y0 + h * 0.9], 1)], 1)
         fcs = kind_color("span") if color == "kind" else list(colors_of[order])
-        ecs = np.where(amb[order], AMBIGUOUS, "none") if amb[order].any() else "none"
+        if amb[order].any():
+            from matplotlib.colors import to_rgba_array
+
+            ecs = to_rgba_array([AMBIGUOUS, "none"])[np.where(amb[order], 0, 1)]
+        else:
+            ecs = "none"
         bars = PolyCollection(verts, facecolors=fcs, edgecolors=ecs, linewidths=1.2, alpha=0.85, zorder=3,
                               gid="tk-spans")
         ax.add_collection(bars, autolim=False)
@@ -369,7 +374,9 @@ def draw(ax: Any, il: Any, tl: Any = None, *, transitions: Any = None, tz: Any =
         yy = ypos[wsel]
         d = 0.1
         segs_w = [np.stack([np.stack([lo[wsel], yy], 1), np.stack([hi[wsel], yy], 1)], 1)]
-        wc = np.where(amb[wsel], AMBIGUOUS, "#666666")
+        from matplotlib.colors import to_rgba_array
+
+        wc = to_rgba_array([AMBIGUOUS, "#666666"])[np.where(amb[wsel], 0, 1)]  # RGBA rows: no per-segment parsing
         cols_w = [wc]
         capped = (hi[wsel] - lo[wsel]) * px >= 6
         if capped.any():
