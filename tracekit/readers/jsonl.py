@@ -491,7 +491,10 @@ def _parse_block(con: Any, text: pa.Array, plan: _Plan, objstart: np.ndarray) ->
     not fully account for."""
     import duckdb
 
-    con.register("t", pa.table({"line": text}))
+    # DuckDB scans an Arrow table one record batch per thread: hand it several
+    step = max(-(-len(text) // 8), 1)
+    batches = [pa.record_batch([text.slice(i, step)], names=["line"]) for i in range(0, len(text), step)]
+    con.register("t", pa.Table.from_batches(batches, schema=pa.schema([("line", text.type)])))
     try:
         try:
             res = con.sql(plan.sql_fast).to_arrow_table()
