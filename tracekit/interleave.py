@@ -104,6 +104,12 @@ class Interleaving:
     def to_pandas(self) -> pd.DataFrame:
         return self.table.copy()
 
+    def plot(self, ax: Any = None, **kw: Any) -> Any:
+        """Draw this interleaving (see :func:`tracekit.plot.interleaving`); returns the Axes."""
+        from . import plot
+
+        return plot.interleaving(None, self, ax=ax, **kw)
+
     def lanes(self) -> list[str]:
         """Lane keys in order of first appearance."""
         return list(dict.fromkeys(self.table["lane"].astype(str)))
@@ -204,7 +210,7 @@ def interleaving(tl: Timeline, at: Any, window: Any = "5s", lane: str = "source"
     win = tl.around(c, before=b, after=a)
     ev = win.events
     cols = ["ts", "ts_prec", "source", "kind", "name", "entity", "state", "message", "seq", "host", "pid",
-            "tid", "attrs", "dur", "flow_id", "span_id", "parent_id"]
+            "tid", "attrs", "dur", "flow_id", "span_id", "parent_id", "value", "flow_dir", "severity"]
     df = ev.select(cols).to_pandas()
     n = len(df)
     dom, tree = _clock_model(tl)
@@ -287,7 +293,10 @@ def interleaving(tl: Timeline, at: Any, window: Any = "5s", lane: str = "source"
         for r in races.itertuples():
             race_with[idx[r.seq_a]].append(r.seq_b)
             race_with[idx[r.seq_b]].append(r.seq_a)
-    lane_col = df[lane].astype(object).where(df[lane].notna(), "(none)").astype(str) if n else pd.Series([], dtype=str)
+    if n and lane in ("pid", "tid"):
+        lane_col = df[lane].astype("Int64").astype(str).replace("<NA>", "(none)")
+    else:
+        lane_col = df[lane].astype(object).where(df[lane].notna(), "(none)").astype(str) if n else pd.Series([], dtype=str)
     if lane == "source" and n:
         lane_col = df["source"].astype(str)
     table = pd.DataFrame({
@@ -297,6 +306,8 @@ def interleaving(tl: Timeline, at: Any, window: Any = "5s", lane: str = "source"
         "message": df["message"] if n else [], "seq": df["seq"] if n else [], "dur": df["dur"] if n else [],
         "flow_id": df["flow_id"] if n else [], "span_id": df["span_id"] if n else [],
         "parent_id": df["parent_id"] if n else [],
+        "value": df["value"] if n else [], "flow_dir": df["flow_dir"].astype(object) if n else [],
+        "severity": df["severity"].astype(object) if n else [],
         "ambiguous": [bool(x) for x in amb_with], "ambiguous_with": amb_with, "race_with": race_with,
     })
     return Interleaving(table, races, c, c - b, c + a, lane, tr, win.state_at_start)
