@@ -543,13 +543,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         body = format_table(fmt, info, ms)
         if fb.note:
             body += f"\n\n_{fb.note}._"
+        body += (f"\n\nMeasured {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC, load average "
+                 f"{os.getloadavg()[0]:.1f}, with: `{_command(argv)}`")
         sections[fmt] = body
         print(body + "\n", flush=True)
     if a.out:
-        command = "python benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
+        command = _command(argv)
         header = f"{machine()}, load average {os.getloadavg()[0]:.1f} at the end"
         update_results(a.out, command, sections, header)
     return 0
+
+
+def _command(argv: Sequence[str] | None) -> str:
+    return "python benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
 
 
 def _label(n: int) -> str:
