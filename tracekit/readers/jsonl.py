@@ -160,15 +160,16 @@ def _read(
 
     con = duckdb.connect()
     try:
-        con.register("all_lines", pa.table({"line": text}))
-        keys = _sample_keys(con, keep) if n else []
+        keys = _sample_keys(con, text, keep) if n else []
         plan = _Plan(keys, forced)
-        starts = list(range(0, n, _BLOCK))
+        # a small first block, so the pipeline below fills quickly
+        starts = [0] + list(range(min(_BLOCK // 8, n), n, _BLOCK)) if n else []
+        ends = starts[1:] + [n]
 
         def parse(i: int, plan: _Plan) -> dict[str, Any]:
-            b0 = starts[i]
-            sl = text.slice(b0, _BLOCK) if every else text.take(pa.array(keep[b0 : b0 + _BLOCK]))
-            return _parse_block(con, sl, plan, objstart[b0 : b0 + _BLOCK])
+            b0, b1 = starts[i], ends[i]
+            sl = text.slice(b0, b1 - b0) if every else text.take(pa.array(keep[b0:b1]))
+            return _parse_block(con, sl, plan, objstart[b0:b1])
 
         # DuckDB parses block i+1 on a worker thread while block i is finished here
         with ThreadPoolExecutor(1) as ex:
@@ -184,7 +185,7 @@ def _read(
                         break
                     nxt = ex.submit(parse, i + 1, plan) if i + 1 < len(starts) else None
                     if every:  # the block's input bytes are parsed: let the kernel drop its pages
-                        last = min(b0 + _BLOCK, n) - 1
+                        last = ends[i] - 1
                         drop(int(offs[b0]), int(offs[last]) + 1 if last + 1 >= n else int(offs[last + 1]))
                     blocks.append(_finish_block(parsed, plan, time_unit))
                     del parsed
@@ -218,7 +219,8 @@ def _read(
             return np.concatenate(parts)
         return _concat_release(parts)
 
-    out: dict[str, Any] = {name: cat(name) for name in _OUT_COLS}
+    with ThreadPoolExecutor(2) as ex:  # attrs (the largest) beside the other columns
+        out: dict[str, Any] = dict(zip(_OUT_COLS, ex.map(cat, _OUT_COLS)))
     if out["ts_src"] is None:
         out["ts_src"] = np.zeros(0, dtype=np.int64)
     out["kind"] = "log"
@@ -238,7 +240,7 @@ def _read(
     return ReadResult(events=out, records=n, emitted=int(ok.sum()), rejects=rej, meta=meta)
 
 
-_OUT_COLS = ("ts_src", "ts_prec", "message", "severity", "name", "attrs", "host", "trace_id", "span_id",
+_OUT_COLS = ("attrs", "ts_src", "ts_prec", "message", "severity", "name", "host", "trace_id", "span_id",
              "category", "entity", "state", "parent_id", "flow_id", "pid", "tid", "value")
 
 
@@ -383,7 +385,7 @@ def _blank(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return blank, obj
 
 
-def _sample_keys(con: Any, keep: np.ndarray) -> list[str]:
+def _sample_keys(con: Any, text: pa.Array, keep: np.ndarray) -> list[str]:
     """Top-level keys of a sample of the (non-blank) lines, first-seen order: all lines of a
     small input, else the first lines and lines evenly spaced through the file."""
     n = len(keep)
@@ -391,10 +393,9 @@ def _sample_keys(con: Any, keep: np.ndarray) -> list[str]:
         idx = keep
     else:
         idx = np.union1d(keep[:_SAMPLE], keep[:: max(n // _SAMPLE, 1)])
-    con.register("sample", pa.table({"i": idx.astype(np.int64)}))
+    con.register("sample", pa.table({"line": text.take(pa.array(idx)), "i": np.arange(len(idx))}))
     try:
-        q = ("select k from (select unnest(try(json_keys(f.line))) k, f.i from "
-             "(select line, row_number() over () - 1 i from all_lines) f semi join sample using (i)) "
+        q = ("select k from (select unnest(try(json_keys(line))) k, i from sample) "
              "group by k order by min(i), k")
         return [r[0] for r in con.sql(q).fetchall()]
     finally:
