@@ -243,3 +243,36 @@ def fmt_ns(ns: int | None) -> str:
     if frac:
         s += "." + f"{frac:09d}".rstrip("0")
     return s + "Z"
+
+
+def fmt_duration(ns: Any, signed: bool = True) -> str:
+    """A duration in ns for people: ``+2.750000 s``, ``-3.146 ms``, ``+285.4 µs``, ``+120 ns``.
+
+    Accepts int ns, a pandas/NumPy/datetime timedelta, or None/NaN (→ ``""``).
+
+    Example::
+
+        >>> fmt_duration(-2_750_000_000), fmt_duration(285_400)
+        ('-2.750000 s', '+285.4 µs')
+    """
+    if ns is None:
+        return ""
+    if not isinstance(ns, (int, np.integer)):
+        try:
+            import pandas as pd
+
+            if pd.isna(ns):
+                return ""
+            ns = int(pd.Timedelta(ns).value)
+        except (TypeError, ValueError):
+            return str(ns)
+    ns = int(ns)
+    a = abs(ns)
+    sign = ("-" if ns < 0 else "+") if signed else ("-" if ns < 0 else "")
+    if a >= NS:
+        return f"{sign}{a / NS:.6f} s"
+    if a >= 10**6:
+        return f"{sign}{a / 1e6:.3f} ms"
+    if a >= 10**3:
+        return f"{sign}{a / 1e3:.1f} µs"
+    return f"{sign}{a} ns"

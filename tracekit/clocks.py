@@ -487,8 +487,8 @@ class Alignment:
         for r in self.clocks.to_pylist():
             off = _ns(r["offset"])
             lo, hi = _ns(r["offset_lo"]), _ns(r["offset_hi"])
-            iv = f"[{_fmt(lo)}, {_fmt(hi)}]" if lo is not None else ""
-            lines.append(f"  {r['domain']:<44.44} {r['status']:<9} {_fmt(off):>12} {iv:<28} "
+            iv = f"[{_fmt_or_dash(lo)}, {_fmt_or_dash(hi)}]" if lo is not None else ""
+            lines.append(f"  {r['domain']:<44.44} {r['status']:<9} {_fmt_or_dash(off):>12} {iv:<28} "
                          f"{r['drift_ppm'] or 0:+.2f} ppm  {r['bound'] or ''} ({r['evidence'] or 0} ev)")
         return "\n".join(lines)
 
@@ -499,8 +499,8 @@ class Alignment:
         rows = []
         for r in self.clocks.to_pylist():
             lo, hi = _ns(r["offset_lo"]), _ns(r["offset_hi"])
-            cells = [r["domain"], r["sources"], r["status"], _fmt(_ns(r["offset"])),
-                     f"[{_fmt(lo)}, {_fmt(hi)}]" if lo is not None else "",
+            cells = [r["domain"], r["sources"], r["status"], _fmt_or_dash(_ns(r["offset"])),
+                     f"[{_fmt_or_dash(lo)}, {_fmt_or_dash(hi)}]" if lo is not None else "",
                      f"{r['drift_ppm']:+.2f}" if r["drift_ppm"] is not None else "",
                      r["bound"] or "", r["method"] or "", str(r["evidence"] or 0)]
             rows.append("<tr>" + "".join(f"<td>{esc(str(c))}</td>" for c in cells) + "</tr>")
@@ -514,16 +514,8 @@ def _ns(v: Any) -> int | None:
     return int(pd.Timedelta(v).value) if not isinstance(v, int) else v
 
 
-def _fmt(ns: int | None) -> str:
-    if ns is None:
-        return "—"
-    a = abs(ns)
-    s = "-" if ns < 0 else "+"
-    if a >= 10**9:
-        return f"{s}{a / 1e9:.6f}s"
-    if a >= 10**6:
-        return f"{s}{a / 1e6:.3f}ms"
-    return f"{s}{a / 1e3:.1f}µs"
+def _fmt_or_dash(ns: int | None) -> str:
+    return "—" if ns is None else _time.fmt_duration(ns)
 
 
 def _pin_value(spec: Mapping[str, Any], clock: str) -> tuple[int, float]:
@@ -691,7 +683,7 @@ def align(
             r["offset"], r["drift_ppm"], r["t0"], r["aligned"] = off, dr, t0, True
             r["offset_lo"], r["offset_hi"] = st["lo"], st["hi"]
             if st["status"] == "aligned":
-                note = (f"aligned: {_fmt(off)} [{_fmt(st['lo'])}, {_fmt(st['hi'])}] {dr:+.2f} ppm "
+                note = (f"aligned: {_fmt_or_dash(off)} [{_fmt_or_dash(st['lo'])}, {_fmt_or_dash(st['hi'])}] {dr:+.2f} ppm "
                         f"({st['method']}, via {st['via']})")
                 r["note"] = f"{r['note']}; {note}" if r["note"] else note
         elif r["status"] == "loaded" and r["clock"] != "realtime" and not r["anchor"]:

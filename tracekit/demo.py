@@ -12,15 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-
-def _fmt_ns(ns: int | None) -> str:
-    if ns is None:
-        return "—"
-    a = abs(ns)
-    sign = "-" if ns < 0 else "+"
-    if a >= 10**9:
-        return f"{sign}{a / 1e9:,.6f} s"
-    return f"{sign}{a / 1e6:,.3f} ms"
+from ._time import fmt_duration
 
 
 def clock_report(al, truth: dict) -> list[dict]:
@@ -81,8 +73,8 @@ def run(folder: str, out: str, full: bool = True) -> int:
         truth = json.loads(truth_file.read_text())
         rows = clock_report(al, truth)
         print("\nClock corrections at", next(iter(truth["sources"].values())).get("mid", "?"), "vs the truth:")
-        shown = [{**r, "estimate": _fmt_ns(r.get("estimate")), "truth": _fmt_ns(r.get("truth")),
-                  "error": _fmt_ns(r.get("error")), "interval_width": _fmt_ns(r.get("interval_width"))}
+        shown = [{**r, "estimate": fmt_duration(r.get("estimate")), "truth": fmt_duration(r.get("truth")),
+                  "error": fmt_duration(r.get("error")), "interval_width": fmt_duration(r.get("interval_width"))}
                  for r in rows]
         print(_fmt_table(shown, ["source", "status", "estimate", "truth", "error", "interval_width", "bound"]))
         (outdir / "clocks.json").write_text(json.dumps(rows, indent=1, default=str))

@@ -135,7 +135,7 @@ class Interleaving:
             mark = "≈" if r.ambiguous else " "
             msg = r.message if isinstance(r.message, str) else ""
             name = r.name if isinstance(r.name, str) else ""
-            lines.append(f" {mark}{r.order:>4} {_rel(r.rel):>12}  {str(r.lane)[:28]:<28} {name} {msg[:60]}")
+            lines.append(f" {mark}{r.order:>4} {_time.fmt_duration(r.rel):>12}  {str(r.lane)[:28]:<28} {name} {msg[:60]}")
         if len(self) > 40:
             lines.append(f"  … {len(self) - 40} more")
         return "\n".join(lines)
@@ -148,7 +148,7 @@ class Interleaving:
             style = " style='background:#fff3cd'" if r["ambiguous"] else ""
             cells = []
             for c in cols:
-                v = _rel(r[c]) if c == "rel" else r[c]
+                v = _time.fmt_duration(r[c]) if c == "rel" else r[c]
                 v = "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
                 cells.append(f"<td>{esc(v[:160])}</td>")
             body.append(f"<tr{style}>" + "".join(cells) + "</tr>")
@@ -162,19 +162,6 @@ class Interleaving:
         return (f"<div><b>Interleaving</b> around {esc(self._title())} — highlighted rows: order not "
                 f"decided by the evidence<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}"
                 f"</tbody></table>{more}{races}</div>")
-
-
-def _rel(ns: Any) -> str:
-    if ns is None:
-        return ""
-    ns = int(ns)
-    a = abs(ns)
-    s = "-" if ns < 0 else "+"
-    if a >= 10**9:
-        return f"{s}{a / 1e9:.3f}s"
-    if a >= 10**6:
-        return f"{s}{a / 1e6:.3f}ms"
-    return f"{s}{a / 1e3:.1f}µs"
 
 
 def _resources(row: dict, extra: dict[int, set[str]]) -> set[str]:

@@ -186,19 +186,6 @@ def _table(df: pd.DataFrame, cols: Sequence[str], red: Redactor, max_rows: int =
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}"
 
 
-def _dur(v: Any) -> str:
-    if v is None or (isinstance(v, float) and pd.isna(v)):
-        return ""
-    ns = int(pd.Timedelta(v).value) if not isinstance(v, (int,)) else int(v)
-    a = abs(ns)
-    sign = "-" if ns < 0 else "+"
-    if a >= 10**9:
-        return f"{sign}{a / 1e9:.6f} s"
-    if a >= 10**6:
-        return f"{sign}{a / 1e6:.3f} ms"
-    return f"{sign}{a / 1e3:.1f} µs"
-
-
 def markdown_to_html(text: str, red: Redactor) -> str:
     """A small, safe Markdown subset (headings, paragraphs, lists, code, emphasis, links);
     everything is escaped first, so the notes cannot inject markup."""
@@ -366,9 +353,9 @@ def report(
     def corr(r: Mapping[str, Any]) -> str:
         if r["offset"] is None or pd.isna(r["offset"]):
             return ""
-        s = _dur(r["offset"])
+        s = _time.fmt_duration(r["offset"])
         if r.get("offset_lo") is not None and not pd.isna(r["offset_lo"]) and r["offset_lo"] != r["offset_hi"]:
-            s += f" [{_dur(r['offset_lo'])}, {_dur(r['offset_hi'])}]"
+            s += f" [{_time.fmt_duration(r['offset_lo'])}, {_time.fmt_duration(r['offset_hi'])}]"
         if r.get("drift_ppm"):
             s += f", {r['drift_ppm']:+.2f} ppm"
         return s
@@ -426,13 +413,13 @@ def report(
         shown_seqs.extend(int(s) for s in tab["seq"])
         ev = _provenance(tl, tab["seq"].tolist())
         tab = tab.merge(ev, on="seq", how="left")
-        tab["when"] = tab["rel"].map(_dur)
+        tab["when"] = tab["rel"].map(_time.fmt_duration)
         tab["ambiguous with"] = tab["ambiguous_with"].map(lambda xs: ", ".join(map(str, xs[:5])) + (" …" if len(xs) > 5 else ""))
         title_k = f"{r['entity']}: {r['from_state']} → {r['to_state']}"
         races = ""
         if len(il.races):
             races = "<h4>Race candidates (order not decided by the evidence)</h4>" + _table(
-                il.races, ["a", "b", "shared", "gap_ns"], red, fmt={"gap_ns": _dur})
+                il.races, ["a", "b", "shared", "gap_ns"], red, fmt={"gap_ns": _time.fmt_duration})
         parts.append(
             f"<section><h2>{k + 1}. {html.escape(red(title_k))}</h2>"
             f"<p>{html.escape(_time.fmt_ns(t_ns))} — rule <code>{html.escape(r['rule'])}</code>, source "

@@ -36,18 +36,6 @@ def apply_clock(ts_src: np.ndarray, offset_ns: int, drift_ppm: float, t0: int) -
     return ts
 
 
-def _fmt_dur(ns: int) -> str:
-    sign = "-" if ns < 0 else "+"
-    ns = abs(int(ns))
-    if ns >= 10**9:
-        return f"{sign}{ns / 1e9:.6g}s"
-    if ns >= 10**6:
-        return f"{sign}{ns / 1e6:.6g}ms"
-    if ns >= 10**3:
-        return f"{sign}{ns / 1e3:.6g}µs"
-    return f"{sign}{ns}ns"
-
-
 def _to_arrow(rel: Any) -> pa.Table:
     for meth in ("to_arrow_table", "fetch_arrow_table"):
         if hasattr(rel, meth):
@@ -256,7 +244,7 @@ class Timeline:
             lo0 = int(pd.Timedelta(r["offset_lo"]).value) if r.get("offset_lo") is not None else new_off - off
             hi0 = int(pd.Timedelta(r["offset_hi"]).value) if r.get("offset_hi") is not None else new_off - off
             r["offset_lo"], r["offset_hi"] = lo0 + off, hi0 + off  # a manual shift moves the interval
-            note = f"shifted by hand: offset {_fmt_dur(off)}, drift {drift_ppm:+g} ppm"
+            note = f"shifted by hand: offset {_time.fmt_duration(off)}, drift {drift_ppm:+g} ppm"
             r["note"] = f"{r['note']}; {note}" if r["note"] else note
             r["aligned"] = True
         return self._with_clocks(corr, rows, {"selector": selector, "offset_ns": off, "drift_ppm": drift_ppm})
