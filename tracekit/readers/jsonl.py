@@ -219,8 +219,13 @@ def _read(
             return np.concatenate(parts)
         return _concat_release(parts)
 
+    # no name key: "name" is the message column itself, joined once
+    same = bool(blocks) and all(b["cols"]["name"] is b["cols"]["message"] for b in blocks)
+    names = [c for c in _OUT_COLS if not (same and c == "name")]
     with ThreadPoolExecutor(2) as ex:  # attrs (the largest) beside the other columns
-        out: dict[str, Any] = dict(zip(_OUT_COLS, ex.map(cat, _OUT_COLS)))
+        out: dict[str, Any] = dict(zip(names, ex.map(cat, names)))
+    if same:
+        out["name"] = out["message"]
     if out["ts_src"] is None:
         out["ts_src"] = np.zeros(0, dtype=np.int64)
     out["kind"] = "log"
