@@ -83,3 +83,12 @@ def test_every_format_has_peers():
     for fmt, fb in run.BENCHES.items():
         assert fb.peers, fmt
         assert len({p.name for p in fb.peers}) == len(fb.peers)
+
+
+def test_missing_reader_is_reported_as_skipped():
+    run = _runner()
+    info = {"events": 10, "bytes": 1000}
+    skipped = run.Measurement("tracekit", error="skipped: no 'chrome' reader in tk.formats() yet")
+    peer = run.Measurement("polars", seconds=0.5, events=10, rss=10**8, rss0=5 * 10**7)
+    table = run.format_table("chrome", info, [skipped, peer])
+    assert "skipped: no 'chrome' reader" in table and "| polars |" in table
