@@ -736,13 +736,14 @@ def _fast_iso(col: pa.Array, ns: np.ndarray, ok: np.ndarray, tz: np.ndarray, pre
     if n == 0 or col.null_count == n:
         return done
     lens = pc.fill_null(pc.binary_length(col), 0).to_numpy(zero_copy_only=False).astype(np.int64)
-    cand = np.flatnonzero((lens >= 19) & (lens <= _ISO_W))
+    ascii_ = np.asarray(pc.fill_null(pc.string_is_ascii(col), False).to_numpy(zero_copy_only=False), dtype=bool)
+    cand = np.flatnonzero((lens >= 19) & (lens <= _ISO_W) & ascii_)
     if cand.size == 0:
         return done
     sub = col if cand.size == n else col.take(pa.array(cand))
     padded = pc.ascii_rpad(sub, _ISO_W, " ")
     offs = np.frombuffer(padded.buffers()[1], dtype=np.int32)[padded.offset : padded.offset + len(sub) + 1]
-    if offs[-1] - offs[0] != _ISO_W * len(sub):
+    if not np.all(np.diff(offs) == _ISO_W):
         return done  # non-ASCII bytes: leave it all to the general parser
     m = np.frombuffer(padded.buffers()[2], dtype=np.uint8)[offs[0] : offs[-1]].reshape(len(sub), _ISO_W)
     L = lens[cand]
