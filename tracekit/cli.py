@@ -1,4 +1,4 @@
-"""The ``tracekit`` command line: ``info``, ``convert`` and ``demo``."""
+"""The ``tracekit`` command line: ``info``, ``convert``, ``ingest`` and ``demo``."""
 
 from __future__ import annotations
 
@@ -63,6 +63,24 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """``tracekit ingest incident/ -o incident.tkstore [--jobs 8] [--scheduler tcp://host:8786]``."""
+    from . import store
+
+    host = None
+    if args.host_dirs:
+        host = "{dir}"
+    elif args.host:
+        host = args.host
+    res = store.ingest(args.paths if len(args.paths) > 1 else args.paths[0], args.output, jobs=args.jobs,
+                       scheduler=args.scheduler, progress=not args.quiet, format=args.format, host=host)
+    print(f"{res.store}: {res.events:,} events; {len(res.written)} sources written, {len(res.unchanged)} unchanged, "
+          f"{len(res.skipped)} skipped, {len(res.errors)} failed ({res.seconds:.1f} s)")
+    for name, msg in res.errors:
+        print(f"  failed: {name}: {msg}", file=sys.stderr)
+    return 1 if res.errors and not (res.written or res.unchanged) else 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from . import demo
 
@@ -82,6 +100,16 @@ def main(argv: list[str] | None = None) -> int:
     pc_.add_argument("-o", "--output", required=True)
     pc_.add_argument("--format", default=None)
     pc_.set_defaults(func=cmd_convert)
+    pg = sub.add_parser("ingest", help="write a Parquet store (tk.open it; SQL with DuckDB, Dask over it)")
+    pg.add_argument("paths", nargs="+")
+    pg.add_argument("-o", "--output", required=True, help="the store folder, e.g. incident.tkstore")
+    pg.add_argument("--jobs", type=int, default=None, help="worker processes (default: CPU count)")
+    pg.add_argument("--scheduler", default=None, help="a Dask scheduler address, e.g. tcp://host:8786")
+    pg.add_argument("--format", default=None, help="force a reader (see tracekit formats)")
+    pg.add_argument("--host", default=None, help="host name for sources whose reader found none")
+    pg.add_argument("--host-dirs", action="store_true", help="host = each source's first folder (node-a/...)")
+    pg.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    pg.set_defaults(func=cmd_ingest)
     pf = sub.add_parser("formats", help="list the registered readers")
     pf.set_defaults(func=lambda a: print(_fmt_table(__import__("tracekit").formats().to_pylist(), ["name", "description"])) or 0)
     from ._cli_report import add_parser as _add_report
