@@ -709,12 +709,16 @@ def _pandas(t: pa.Table) -> pd.DataFrame:
 def _candidates_part(part: _Part, where: str) -> pa.Table:
     """Rows of one file matching an SQL predicate (DuckDB on the worker), seq/ts prepared."""
     con = _connect()
+    table = f"read_parquet('{_q(part.path)}', hive_partitioning = false)"
     try:
-        t = _to_arrow(con.sql(f"select * from read_parquet('{_q(part.path)}', hive_partitioning = false) where {where}"))
+        t = _to_arrow(con.sql(f"select * from {table} where {where.replace(_TABLE, table)}"))
     finally:
         con.close()
     t = t.cast(EVENT_SCHEMA) if t.num_rows else EVENT_SCHEMA.empty_table()
     return _prepare(t, part)
+
+
+_TABLE = "__TK_TABLE__"  # in candidate predicates: the table they run over (the store or one file)
 
 
 def _q(s: str) -> str:
@@ -1110,7 +1114,7 @@ class StoreTimeline:
                     c.close()
             cand = _sort_events(list(tables))
         else:
-            t = self.sql(f"select * from events where {where}")
+            t = self.sql(f"select * from events where {where.replace(_TABLE, 'events')}")
             cand = _sort_events([t.cast(EVENT_SCHEMA) if t.num_rows else EVENT_SCHEMA.empty_table()])
         # compact seq (find_transitions indexes an array by seq), then map evidence back
         orig = cand.column("seq").combine_chunks().to_numpy()
@@ -1166,8 +1170,10 @@ def _candidate_where(tl: StoreTimeline, chosen: Sequence[Any]) -> str:
         "span-status": lambda: "(kind = 'span' and entity is not null and state in ('ok', 'error'))",
         "process": lambda: f"(name in ({procs}) and entity is not null)",
         "exit-status": lambda: f"(name in ({procs}) and entity is not null)",
-        "log-state": lambda: "((kind = 'log' and (" + " or ".join(
-            _attr_nn(k) for k in ("state", "phase", "status", "to_state")) + ")) or entity like 'pod/%')",
+        # a numeric status is no state; the pod names it resolves need one row per pod entity
+        "log-state": lambda: "((kind = 'log' and (" + " or ".join(_attr_nn(k) for k in ("state", "phase", "to_state"))
+        + " or (" + _attr_nn("status") + " and not regexp_full_match(element_at(attrs, 'status')[1], '[0-9]+'))))"
+        " or seq in (select min(seq) from __TK_TABLE__ where entity like 'pod/%' group by entity))",
         "state-column": lambda: "(state is not null and kind = 'state')",
         "value-change": lambda: "(" + " or ".join(_attr_nn(k) for k in VERSION_KEYS) + ")",
         "cron": lambda: "(name = 'cron.cmd')",
