@@ -20,7 +20,8 @@ test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
-	$(PY) benchmarks/run.py --n 1000000
+	$(PY) benchmarks/run.py --n 1000000 --out benchmarks/RESULTS.md
+	$(PY) benchmarks/analysis_bench.py
 
 clean:
 	rm -rf $(VENV) out

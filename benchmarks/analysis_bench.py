@@ -25,7 +25,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import tracekit as tk  # noqa: E402
 from tracekit._load import assemble  # noqa: E402
 from tracekit.schema import conform  # noqa: E402
 

@@ -234,3 +234,10 @@ def test_corrupt_compressed_input_is_a_clear_error(tmp_path):
     trunc.write_bytes(gzip.compress(((LINES[0] + "\n") * 50).encode())[:-30])
     with pytest.raises(tk.ParseError, match="t.jsonl.gz"):
         tk.load(trunc)
+
+
+def test_utf8_bom_is_not_part_of_the_first_line(tmp_path):
+    p = tmp_path / "bom.jsonl"
+    p.write_bytes(b"\xef\xbb\xbf" + (LINES[0] + "\n").encode())
+    tl = tk.load(p)
+    assert len(tl) == 1 and tl.rejects.num_rows == 0 and tl.events.column("offset").to_pylist() == [3]

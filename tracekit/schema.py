@@ -257,8 +257,8 @@ def normalize_severity(values: pa.Array | pa.ChunkedArray) -> pa.Array:
 
     Example::
 
-        >>> normalize_severity(pa.array(["WARN", "info", "30", None])).to_pylist()
-        ['warning', 'info', 'info', None]
+        >>> normalize_severity(pa.array(["WARN", "info", "30", None, "DEBUG3"])).to_pylist()
+        ['warning', 'info', 'info', None, 'debug']
     """
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
@@ -267,10 +267,10 @@ def normalize_severity(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     enc = pc.dictionary_encode(values.cast(pa.string()))
     words = enc.dictionary.to_pylist()
     mapped = [_SEVERITY_WORDS.get(str(w).strip().lower()) if w is not None else None for w in words]
-    # unknown words: try prefix ("warning:" / "INFO ")
+    # unknown words: try prefix ("warning:" / "INFO "), then without trailing digits (lnav DEBUG2)
     for i, (w, m) in enumerate(zip(words, mapped)):
         if m is None and w:
             head = str(w).strip().lower().rstrip(":").split()[0] if str(w).strip() else ""
-            mapped[i] = _SEVERITY_WORDS.get(head)
+            mapped[i] = _SEVERITY_WORDS.get(head) or _SEVERITY_WORDS.get(head.rstrip("0123456789"))
     idx = pc.take(pa.array(mapped, pa.string()), enc.indices)
     return pc.dictionary_encode(idx)

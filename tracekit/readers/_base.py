@@ -224,7 +224,8 @@ def split_lines(inp: Input | bytes | pa.Buffer, start_line: int = 1, base_offset
     n = len(data)
     nl = _newlines(data)
     starts = np.empty(len(nl) + 1, dtype=np.int64)
-    starts[0] = 0
+    # a UTF-8 byte-order mark is not part of the first line
+    starts[0] = 3 if n >= 3 and data[0] == 0xEF and data[1] == 0xBB and data[2] == 0xBF else 0
     starts[1:] = nl + 1
     if starts[-1] >= n:  # ends with a newline (or empty): no partial last line
         starts = starts[:-1]
