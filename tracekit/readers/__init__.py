@@ -91,6 +91,8 @@ def sniff(inp: Input) -> tuple[Reader | None, float]:
     """
     _load_all()
     head = inp.head()
+    if head.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark says nothing about the format
+        head = head[3:]
     lname = inp.name.lower()
     for suffix in (".gz", ".zst", ".bz2", ".xz"):
         if lname.endswith(suffix):
