@@ -188,13 +188,36 @@ def test_all_together_accounted():
     assert len(cron_err) == 3
 
 
-def test_default_perf_script_output_has_no_pid():
-    """`perf script` without ``-F +pid`` prints only the thread id: the reader leaves ``pid``
-    null, so these rows are no process evidence for alignment (perf.txt was recorded with
-    ``-F +pid`` for that reason)."""
-    ev = tk.load(REC / "perf_default.txt", host=HOST).events
-    assert ev.column("pid").null_count == ev.num_rows
-    assert ev.column("tid").null_count == 0
+def test_default_perf_script_output_gives_exec_pids():
+    """`perf script` without ``-F +pid`` prints only the thread id. For ``sched_process_exec``
+    the payload's ``pid=`` is the process id (the exec'ing task leads its thread group), so
+    the reader fills ``pid`` there; exits keep ``pid`` null (their ``pid=`` is a thread id).
+    The exec rows alone align the perf clock against strace."""
+    ev = tk.load(REC / "perf_default.txt", host=HOST).events.to_pandas()
+    ex = ev[ev.name == "sched_process_exec"]
+    assert len(ex) == 25 and ex.pid.notna().all() and (ex.pid == ex.tid).all()
+    assert ev[ev.name == "sched_process_exit"].pid.isna().all()
+    al = _load(["strace.txt", "perf_default.txt", "syslog.log"]).align()
+    r = _row(al, f"host={HOST};clock=boot")
+    assert r["status"] == "aligned" and r["evidence"] >= 20
+    truth, _ = _truth_epoch("perf.txt")
+    assert abs(_correction(r, r["t0"]) - truth) < 1_000_000  # exec-only pairs: biased early, < 1 ms
+
+
+def test_perf_and_ftrace_kept_apart_by_clock_option():
+    """Told apart (ftrace's clock named ``monotonic`` by option), perf and ftrace are two
+    domains, each with unique exec/exit keys: both align, and their difference is the
+    measured 26.709–26.716 ms within the reported intervals."""
+    tl = tk.load([REC / n for n in ("strace.txt", "perf.txt", "ftrace.txt", "syslog.log")], host=HOST,
+                 options={"ftrace.txt": {"clock": "monotonic"}})
+    al = tl.align()
+    p = _row(al, f"host={HOST};clock=boot")
+    f = _row(al, f"host={HOST};clock=monotonic")
+    assert p["status"] == f["status"] == "aligned"
+    diff = _correction(p, p["t0"]) - _correction(f, p["t0"])  # perf's epoch - ftrace's
+    d = _perf_minus_ftrace()
+    slack = (p["offset_hi"] - p["offset_lo"]) // 2 + (f["offset_hi"] - f["offset_lo"]) // 2
+    assert -max(d) - slack <= diff <= -min(d) + slack, (diff, d[:3], slack)
 
 
 # --------------------------------------------------------------------------- the truth itself
@@ -296,8 +319,8 @@ def test_skew_found_relative_to_the_unskewed_run(skewed):
     "systematic errors larger than the reported interval: the chain goes through journald's "
     "CLOCK_MONOTONIC pairs, which clocks.py applies to perf's clock (local_clock, 0.33 ms "
     "behind MONOTONIC here, interval ±0.26 µs), and the exec/exit pairs equate strace's "
-    "execve *start* and '+++ exited' with the kernel events (biases of +0.1..+0.6 ms and "
-    "-0.4..+0.1 ms); measured: -2.701969 s [-2.702032, -2.701906] vs truth -2.701554 s, and "
+    "execve *start* and '+++ exited' with the kernel events (the kernel's exec is 0.09-0.49 ms "
+    "after the start, strace reports the exit 0.04-0.53 ms after the kernel's); measured: -2.701969 s [-2.702032, -2.701906] vs truth -2.701554 s, and "
     "drift -51.29 ppm vs -50.00"))
 def test_skew_found_against_the_truth(skewed):
     path, t0 = skewed
@@ -329,7 +352,8 @@ CASES = {
     # (kernel source, evidence) -> xfail reason (None: expected to pass)
     ("perf.txt", "strace-pairs"): (
         "exec/exit pairs are treated as equalities: strace's execve start precedes "
-        "sched_process_exec by 0.17-0.63 ms and '+++ exited' follows sched_process_exit; the "
+        "sched_process_exec by 0.09-0.49 ms and '+++ exited' follows sched_process_exit by "
+        "0.04-0.53 ms; the "
         "mixed median lands at +1795820312.573592 s [.573529, .573654] while every exec "
         "requires [.573417, .573520] (calibration: .573514 ± 9 µs); spurious drift +1.31 ppm "
         "(calibration: -0.04 ± 0.1 ppm)"),

@@ -10,7 +10,8 @@ Layouts read (one regex over the column of lines, polars ``extract_groups``)::
     CPU:1 [LOST 123 EVENTS]                                    (→ a ``loss`` row, value 123)
     ##### CPU 2 buffer started ####                            (→ a ``loss`` row, no count)
 
-* the task's pid is the thread id (``tid``); a tgid column gives ``pid``; ``cpu``, irq flags
+* the task's pid is the thread id (``tid``); a tgid column gives ``pid`` (without one, a
+  ``sched_process_exec`` row's ``pid`` is its payload's ``pid=``); ``cpu``, irq flags
   and the task name go to attrs; every ``key=value`` of the payload goes to attrs (a value
   keeps any further ``=``: ``my_field=foo=bar``), the payload itself is the message;
 * times are ``seconds.micro(nano)seconds`` since boot, parsed from the digits (exact ns),
@@ -50,6 +51,7 @@ import pyarrow as pa
 from ..schema import conform
 from ._base import Input, Reader, ReadResult, make_rejects, register, split_lines
 from ._kernel import attrs_from, colon_long, kv_get, kv_long, num, sched_fields, secs_ns, to_arrow
+from .perf import exec_pid
 
 EVENT_RE = (
     r"^\s*(?P<task>.+?)-(?P<tid>\d+)\s+(?:\(\s*(?P<tgid>[\d-]+)\s*\)\s+)?\[(?P<cpu>\d+)\]\s+"
@@ -208,6 +210,7 @@ def _read(inp: Input, host: str | None = None, clock: str | None = None) -> Read
 
     tid = e["tid"].cast(pl.Int64)
     tgid = e["tgid"].cast(pl.Int64, strict=False)
+    pid = exec_pid(tgid, event, kv)  # the tgid column, else an exec's payload pid (certain)
     host_ = meta.get("host")
     ent, state, is_state = sched_fields(event, kv, tid, tgid, ts, host_)
     df = pl.DataFrame({"st": is_state, "ph": phase})
@@ -247,7 +250,7 @@ def _read(inp: Input, host: str | None = None, clock: str | None = None) -> Read
     )
     cols: dict[str, Any] = {
         "ts_src": ts, "ts_prec": prec, "kind": to_arrow(kind), "name": to_arrow(name), "category": "ftrace",
-        "value": to_arrow(value), "host": host_, "pid": to_arrow(tgid), "tid": to_arrow(tid),
+        "value": to_arrow(value), "host": host_, "pid": to_arrow(pid), "tid": to_arrow(tid),
         "entity": to_arrow(ent), "state": to_arrow(state), "message": to_arrow(msg), "attrs": attrs,
         "line": lines.line[evi], "line_end": line_end, "offset": lines.offset[evi], "dur": to_arrow(dur),
     }

@@ -10,7 +10,8 @@
                   dd  3589 [000]  3482.273422: PERF_RECORD_LOST lost 2   (→ a ``loss`` row)
 
 * one number before the time is the thread id (perf's default ``tid`` field); ``pid/tid``
-  gives both; ``[cpu]``, the period, the event modifier (``:ppp``) go to attrs;
+  gives both (without it, a ``sched_process_exec`` row's ``pid`` is its payload's ``pid=``:
+  the exec'ing task leads its thread group); ``[cpu]``, the period, the event modifier (``:ppp``) go to attrs;
 * ``subsystem:event`` tracepoints → category/name, their ``key=value`` fields → attrs; the
   scheduler/process tracepoints get entities and states as in :mod:`.ftrace`
   (``thread/<host>/<tid>@<start>``), ``sock:inet_sock_set_state`` → state ``newstate``;
@@ -44,7 +45,7 @@ import pyarrow as pa
 
 from ..schema import conform
 from ._base import Input, Reader, ReadResult, make_rejects, register, split_lines
-from ._kernel import attrs_from, kv_long, num, sched_fields, secs_ns, to_arrow
+from ._kernel import attrs_from, kv_get, kv_long, num, sched_fields, secs_ns, to_arrow
 
 SAMPLE_RE = (
     r"^\s*(?P<comm>\S.*?)\s+(?:(?P<pid>-?\d+)/)?(?P<tid>-?\d+)\s+(?:\[(?P<cpu>\d+)\]\s+)?"
@@ -150,7 +151,7 @@ def _read(inp: Input, host: str | None = None) -> ReadResult:
     rest = e["rest"]
     kv = kv_long(rest, _RESERVED)
     tid = e["tid"].cast(pl.Int64)
-    pid = e["pid"].cast(pl.Int64, strict=False)
+    pid = exec_pid(e["pid"].cast(pl.Int64, strict=False), name, kv)
     ent, state, is_state = sched_fields(name, kv, tid, pid, ts, host_)
     leaf = rest.str.extract_groups(LEAF_RE)
     is_lost = (e["rec"] == "PERF_RECORD_LOST").fill_null(False)
@@ -280,3 +281,16 @@ register(
         options={"host": "host name; default: none"},
     )
 )
+
+
+def exec_pid(pid: pl.Series, event: pl.Series, kv: pl.DataFrame) -> pl.Series:
+    """``pid`` with the gaps of ``sched_process_exec`` rows filled from the payload's ``pid=``.
+
+    After exec the task is its thread group's leader (the kernel's de_thread), so the
+    tracepoint's ``pid`` is the process id with certainty even when the text printed only the
+    thread id (``perf script`` without ``-F +pid``, ftrace without ``record-tgid``). Other
+    events' ``pid=`` is a thread id and is not used.
+    """
+    fp = kv_get(kv, "pid", len(event)).cast(pl.Int64, strict=False)
+    return pl.DataFrame({"p": pid, "x": fp, "e": (event == "sched_process_exec").fill_null(False)}).select(
+        pl.when(pl.col("p").is_null() & pl.col("e")).then(pl.col("x")).otherwise(pl.col("p"))).to_series()
