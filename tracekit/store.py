@@ -274,7 +274,18 @@ def _ingest_task(task: _Task) -> dict[str, Any]:
         _atomic_write_table(rej.cast(REJECT_SCHEMA), Path(task.store) / rel)
         rej_file = rel
     return {"name": task.name, "status": "written", "key": key, "files": files, "rejects": rej_file,
-            "row": _row_json(row), "meta": _jsonable(meta), "seconds": time.perf_counter() - t0}
+            "row": _row_json(row), "meta": _jsonable(meta), "seconds": time.perf_counter() - t0,
+            "rss_mb": _peak_rss_mb()}
+
+
+def _peak_rss_mb() -> int | None:
+    """This process's peak resident memory so far (MiB), where the platform says."""
+    try:
+        import resource
+
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+    except (ImportError, OSError):
+        return None
 
 
 def _write_events(ev: pa.Table, store: Path, name: str, key: str) -> list[dict[str, Any]]:
@@ -329,6 +340,8 @@ class IngestResult:
     errors: list[tuple[str, str]] = field(default_factory=list)
     events: int = 0
     seconds: float = 0.0
+    #: the largest peak RSS (MiB) of a process that parsed an input (workers' own figure)
+    peak_rss_mb: int | None = None
 
     def open(self) -> StoreTimeline:
         """The store, opened lazily."""
@@ -479,6 +492,8 @@ def ingest(
             entry["stat"] = None  # try again next time
         else:
             result.written.append(task.name)
+            if res.get("rss_mb") is not None:
+                result.peak_rss_mb = max(result.peak_rss_mb or 0, res["rss_mb"])
         entries[task.name] = entry
     manifest = {"version": STORE_VERSION, "generation": int(old.get("generation", 0)) + 1,
                 "created": time.time(), "paths": str(paths), "params": json.loads(params_base),
@@ -706,16 +721,24 @@ def _pandas(t: pa.Table) -> pd.DataFrame:
     return pa.table(cols, names=t.column_names).to_pandas(types_mapper=pd.ArrowDtype)
 
 
-def _candidates_part(part: _Part, where: str) -> pa.Table:
-    """Rows of one file matching an SQL predicate (DuckDB on the worker), seq/ts prepared."""
+def _candidates_part(part: _Part, query: str) -> pa.Table:
+    """Rows of one file selected by a candidate query (DuckDB on the worker), seq/ts prepared."""
     con = _connect()
     table = f"read_parquet('{_q(part.path)}', hive_partitioning = false)"
     try:
-        t = _to_arrow(con.sql(f"select * from {table} where {where.replace(_TABLE, table)}"))
+        t = _to_arrow(con.sql(query.replace(_TABLE, table)))
     finally:
         con.close()
-    t = t.cast(EVENT_SCHEMA) if t.num_rows else EVENT_SCHEMA.empty_table()
-    return _prepare(t, part)
+    return _prepare(_conform_candidates(t), part)
+
+
+def _conform_candidates(t: pa.Table) -> pa.Table:
+    """A (possibly projected) candidate table in EVENT_SCHEMA; columns left out are nulls."""
+    from .schema import conform
+
+    if t.num_rows == 0:
+        return EVENT_SCHEMA.empty_table()
+    return conform(t)
 
 
 _TABLE = "__TK_TABLE__"  # in candidate predicates: the table they run over (the store or one file)
@@ -1104,18 +1127,20 @@ class StoreTimeline:
         cache = self.path / "transitions.parquet"
         if default and client is None and cache.exists():
             return Transitions(pq.read_table(cache), self)
-        where = _candidate_where(self, [r for r in chosen if getattr(r, "name", r) not in set(exclude)] + list(extra))
+        picked = [r for r in chosen if getattr(r, "name", r) not in set(exclude)] + list(extra)
+        query = f"select {_candidate_columns(picked)} from {_TABLE} where {_candidate_where(self, picked)}"
         if client is not None:
             c, own = _client(client)
             try:
-                tables = c.gather(c.map(_candidates_part, self._parts, where=where, pure=False))
+                tables = c.gather(c.map(_candidates_part, self._parts, query=query, pure=False))
             finally:
                 if own:
                     c.close()
             cand = _sort_events(list(tables))
         else:
-            t = self.sql(f"select * from events where {where.replace(_TABLE, 'events')}")
-            cand = _sort_events([t.cast(EVENT_SCHEMA) if t.num_rows else EVENT_SCHEMA.empty_table()])
+            t = self.sql(query.replace(_TABLE, "events") + " order by ts, seq")
+            cand = _sort_events([_conform_candidates(t)])
+            del t
         # compact seq (find_transitions indexes an array by seq), then map evidence back
         orig = cand.column("seq").combine_chunks().to_numpy()
         rank = np.argsort(np.argsort(orig, kind="stable"), kind="stable").astype(np.uint64)
@@ -1195,3 +1220,42 @@ def _candidate_where(tl: StoreTimeline, chosen: Sequence[Any]) -> str:
         if c:
             conds.append(c)
     return " or ".join(dict.fromkeys(conds)) or "false"
+
+
+_RULE_COLUMNS = ("ts", "ts_src", "ts_prec", "seq", "source", "kind", "name", "category", "value", "host", "pid",
+                 "tid", "entity", "state", "message")
+
+
+def _rule_attr_keys() -> set[str]:
+    """The attrs keys the built-in rules read (from their source, so a new key is not missed)."""
+    import inspect
+
+    from . import transitions as tr
+
+    src = inspect.getsource(tr)
+    keys = set(re.findall(r"_attr\(\s*'([^']+)'\s*\)", src))
+    keys |= set(tr.VERSION_KEYS) | set(tr._STATE_KEYS)
+    keys |= {"from_state", "pod", "service", "entity", "namespace", "resource.service.name"}
+    return keys
+
+
+def _candidate_columns(chosen: Sequence[Any]) -> str:
+    """The columns candidate rows keep: what the rules read (attrs cut to their keys), or all
+    columns when a rule is user code or filters with its own SQL."""
+    from .transitions import RULES, LogRule, StateMachine
+
+    keys = _rule_attr_keys()
+    for r in chosen:
+        if isinstance(r, str) or (getattr(r, "name", None) in RULES and RULES.get(r.name) is r):
+            continue
+        if isinstance(r, StateMachine) and r.where is None:
+            keys |= {r.entity} | ({r.state} if r.state else set())
+            continue
+        if isinstance(r, LogRule) and r.where is None:
+            continue
+        return "*"
+    klist = ", ".join(f"'{_q(k)}'" for k in sorted(keys))
+    cols = [f'"{c}"' for c in _RULE_COLUMNS]
+    cols.append(f"map_from_entries(list_filter(map_entries(attrs), lambda e: list_contains([{klist}], e.key))) "
+                "AS attrs")
+    return ", ".join(cols)
