@@ -248,7 +248,12 @@ def test_browse_without_ipywidgets(demo, monkeypatch):
 
 
 def test_ipympl_backend_draws():
-    pytest.importorskip("ipympl")
+    # only look for ipympl: importing it here would switch this process's figures to its
+    # widget toolbar (and its traitlets deprecation warnings) for every later test
+    import importlib.util
+
+    if importlib.util.find_spec("ipympl") is None:
+        pytest.skip("ipympl is an optional extra (tracekit[notebook])")
     code = (
         "import matplotlib; matplotlib.use('module://ipympl.backend_nbagg')\n"
         "from tracekit import plot\nfrom tracekit.plot._demo import dense_timeline, T0\n"
