@@ -365,7 +365,8 @@ _CAPPED = textwrap.dedent("""
 
 
 def _capped(path: Path, mode: str, cap_mb: int = 1024) -> subprocess.CompletedProcess:
-    env = dict(os.environ, MALLOC_ARENA_MAX="2", OMP_NUM_THREADS="1", POLARS_MAX_THREADS="1")
+    env = dict(os.environ, MALLOC_ARENA_MAX="2", OMP_NUM_THREADS="1", POLARS_MAX_THREADS="1",
+               ARROW_DEFAULT_MEMORY_POOL="system")
     return subprocess.run([sys.executable, "-c", _CAPPED, str(path), str(cap_mb), mode, str(T0 + 3600 * 10**9)],
                           capture_output=True, text=True, env=env, timeout=120)
 

@@ -61,7 +61,7 @@ from .timeline import Timeline, apply_clock
 __all__ = ["ingest", "open", "IngestResult", "StoreTimeline", "STORE_VERSION"]
 
 STORE_VERSION = 1
-ROW_GROUP_ROWS = 65536
+ROW_GROUP_ROWS = 16384  # small enough that a one-minute window reads little more than it needs
 _HOUR_NS = 3600 * 10**9
 _COMPRESSION = "zstd"
 _COMPRESSION_LEVEL = 1
@@ -863,16 +863,23 @@ class StoreTimeline:
         if client is not None:
             c, own = _client(client)
             try:
-                res = c.gather(c.map(_read_part, parts, start=start, end=end, columns=columns, pure=False))
+                res = _gather_as_completed(c, c.map(_read_part, parts, start=start, end=end, columns=columns,
+                                                    pure=False))
             finally:
                 if own:
                     c.close()
+        elif len(parts) > 1:  # pyarrow releases the GIL: read the files side by side
+            with cf.ThreadPoolExecutor(max_workers=min(len(parts), 2 * (os.cpu_count() or 1))) as pool:
+                res = list(pool.map(lambda p: _read_part(p, start, end, columns), parts))
         else:
             res = [_read_part(p, start, end, columns) for p in parts]
         self.last_read = {"files": len(parts), "files_total": len(self._parts),
                           "row_groups": sum(r[1] for r in res), "row_groups_total": sum(
                               p_rg for p_rg in (r[2] for r in res))}
-        return _sort_events([r[0] for r in res])
+        out = _sort_events([r[0] for r in res])
+        del res
+        pa.default_memory_pool().release_unused()  # give the row groups read back (memory caps)
+        return out
 
     def load(self) -> Timeline:
         """Every event in memory, as :func:`tracekit.load` would have returned it.
@@ -1132,11 +1139,12 @@ class StoreTimeline:
         if client is not None:
             c, own = _client(client)
             try:
-                tables = c.gather(c.map(_candidates_part, self._parts, query=query, pure=False))
+                tables = _gather_as_completed(c, c.map(_candidates_part, self._parts, query=query, pure=False))
             finally:
                 if own:
                     c.close()
-            cand = _sort_events(list(tables))
+            cand = _sort_events(tables)
+            del tables
         else:
             t = self.sql(query.replace(_TABLE, "events") + " order by ts, seq")
             cand = _sort_events([_conform_candidates(t)])
@@ -1169,6 +1177,20 @@ class StoreTimeline:
 
     def _repr_html_(self) -> str:
         return f"<div class='tracekit-store'><code>{html.escape(repr(self))}</code>{self._timeline(EVENT_SCHEMA.empty_table(), REJECT_SCHEMA.empty_table())._repr_html_()}</div>"
+
+
+def _gather_as_completed(client: Any, futures: list) -> list:
+    """Results in submission order, each fetched (and released on the worker) as it completes,
+    so workers do not hold every partition's result until the last one is done."""
+    from distributed import as_completed
+
+    index = {f.key: i for i, f in enumerate(futures)}
+    out: list[Any] = [None] * len(futures)
+    for fut in as_completed(futures):
+        out[index[fut.key]] = fut.result()
+        fut.release()
+    futures.clear()
+    return out
 
 
 def _overlaps(p: _Part, start: int | None, end: int | None) -> bool:
