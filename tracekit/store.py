@@ -676,17 +676,12 @@ def _read_part(part: _Part, start: int | None = None, end: int | None = None,
     if not groups:
         return _empty_like(cols), 0, md.num_row_groups
     t = _prepare(pf.read_row_groups(groups, columns=cols), part)
-    ts = t.column("ts") if "ts" in t.column_names else pa.array(
-        apply_clock(t.column("ts_src").to_numpy(), part.clock.offset, part.clock.drift_ppm, part.clock.t0)
-    ).view(pa.timestamp("ns", tz="UTC"))
-    ts64 = ts.cast(pa.int64()) if not isinstance(ts, pa.ChunkedArray) else ts.combine_chunks().view(pa.int64())
-    mask = None
-    if start is not None:
-        mask = pc.greater_equal(ts64, pa.scalar(start, pa.int64()))
-    if end is not None:
-        m2 = pc.less(ts64, pa.scalar(end, pa.int64()))
-        mask = m2 if mask is None else pc.and_(mask, m2)
-    return t.filter(mask), len(groups), md.num_row_groups
+    src = t.column("ts_src").combine_chunks().to_numpy()
+    ts = apply_clock(src, part.clock.offset, part.clock.drift_ppm, part.clock.t0)
+    # rows are sorted by ts_src and the clock is monotonic: the window is one slice (no copy)
+    a = int(np.searchsorted(ts, start, side="left")) if start is not None else 0
+    b = int(np.searchsorted(ts, end, side="left")) if end is not None else len(ts)
+    return t.slice(a, max(b - a, 0)), len(groups), md.num_row_groups
 
 
 def _empty_like(cols: Sequence[str] | None) -> pa.Table:
@@ -696,14 +691,14 @@ def _empty_like(cols: Sequence[str] | None) -> pa.Table:
 
 def _sort_events(tables: list[pa.Table]) -> pa.Table:
     tables = [t for t in tables if t.num_rows] or [EVENT_SCHEMA.empty_table()]
-    t = pa.concat_tables(tables).unify_dictionaries().combine_chunks()
+    t = pa.concat_tables(tables).unify_dictionaries()  # no copy of the values yet
     if t.num_rows > 1 and "ts" in t.column_names and "seq" in t.column_names:
         ts = t.column("ts").combine_chunks().view(pa.int64()).to_numpy()
         seq = t.column("seq").combine_chunks().to_numpy()
         order = np.lexsort((seq, ts))
         if not np.all(order[1:] > order[:-1]):
-            t = t.take(pa.array(order))
-    return t
+            return t.take(pa.array(order)).combine_chunks()  # one copy: the gather
+    return t.combine_chunks()
 
 
 def _dask_frame(part: _Part, columns: Sequence[str] | None) -> pd.DataFrame:
@@ -816,6 +811,8 @@ class StoreTimeline:
             self._params["corrections"] = [{"align": self._clockdoc["align"]}]
         #: what the last window/load read: files, row groups read, row groups in those files
         self.last_read: dict[str, int] = {}
+        if _duckdb_memory_limit():  # under an address-space cap: map DuckDB's library while there is room
+            import duckdb  # noqa: F401
 
     # ------------------------------------------------------------------ tables
     @property

@@ -1,0 +1,275 @@
+#!/usr/bin/env python3
+"""Benchmark the Parquet store against issue 10's targets (standalone; writes only under /tmp).
+
+1. ``ingest`` of the 1M-event workloads of every format vs the sum of ``tk.load`` times of the
+   same files (target ≤ 1.25×), and peak memory (largest file, not the total).
+2. A 20M-event store (five nodes × the four 1M single-file workloads): ``window()`` of one
+   minute vs reading the whole store and filtering (target ≥ 50×, peak RSS < 1 GB); ``window``,
+   ``sql`` and ``transitions`` in a process capped at 1 GiB of address space.
+3. Transitions over the 20M store on a Dask ``LocalCluster`` (2 workers with a memory limit
+   below the store's size), and the same table as the in-memory path on a sample that fits.
+
+Every measurement runs in a fresh subprocess (peak RSS = that process and its children).
+
+Usage::
+
+    python benchmarks/store_bench.py [--data /tmp/tk-bench] [--skip-ingest] [--skip-20m]
+
+A 1M-event set missing under DATA/1m is generated first with the shared gen_workloads.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+PY = sys.executable
+GEN = Path("/work/shared/bench/gen_workloads.py")
+FILES_1M = ["app.jsonl", "chrome.json", "syslog.log", "strace.txt", "otlp"]
+NODES = 5
+CAPPED_ENV = {"MALLOC_ARENA_MAX": "2", "OMP_NUM_THREADS": "1", "POLARS_MAX_THREADS": "1",
+              "ARROW_DEFAULT_MEMORY_POOL": "system"}
+
+PRELUDE = textwrap.dedent("""
+    import json, os, resource, sys, time
+    def peak_mb():
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        return round(max(own, kids) / 1024)
+    def done(**kw):
+        kw["peak_rss_mb"] = peak_mb()
+        print("RESULT " + json.dumps(kw))
+""")
+
+
+def run(code: str, *args: str, env: dict | None = None, timeout: int = 3600) -> dict:
+    """Run ``code`` in a fresh interpreter; return the dict it printed with ``done()``."""
+    e = dict(os.environ, **(env or {}))
+    t = time.perf_counter()
+    p = subprocess.run([PY, "-c", PRELUDE + textwrap.dedent(code), *args], capture_output=True, text=True,
+                       env=e, timeout=timeout)
+    wall = time.perf_counter() - t
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
+    if p.returncode != 0 or not lines:
+        return {"error": (p.stderr or p.stdout)[-1500:], "returncode": p.returncode, "wall_s": wall}
+    out = json.loads(lines[-1][7:])
+    out["wall_s"] = round(wall, 2)
+    return out
+
+
+def ensure_1m(data: Path) -> Path:
+    d = data / "1m"
+    missing = [f for f in FILES_1M if not (d / f).exists()]
+    if missing:
+        subprocess.run([PY, str(GEN), "--n", "1000000", "--out", str(d)], check=True)
+    return d
+
+
+def link_tree(files: list[Path], dest: Path) -> None:
+    for f in files:
+        target = dest / f.name
+        if f.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+            link_tree(sorted(f.iterdir()), target)
+        elif not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(f, target)
+
+
+LOAD = """
+    import tracekit as tk
+    t = time.perf_counter(); tl = tk.load(sys.argv[1], progress=False); s = time.perf_counter() - t
+    done(seconds=s, events=len(tl))
+"""
+
+INGEST = """
+    from tracekit import store
+    kw = json.loads(sys.argv[3])
+    t = time.perf_counter(); res = store.ingest(sys.argv[1], sys.argv[2], progress=False, **kw)
+    done(seconds=time.perf_counter() - t, events=res.events, errors=res.errors, written=len(res.written),
+         worker_peak_rss_mb=res.peak_rss_mb)
+"""
+
+WINDOW = """
+    from tracekit import store
+    t = time.perf_counter(); st = store.open(sys.argv[1]); t_open = time.perf_counter() - t
+    a = int(sys.argv[2]); b = a + 60 * 10**9
+    times = []
+    for _ in range(3):
+        t = time.perf_counter(); w = st.window(a, b); times.append(time.perf_counter() - t)
+    done(open_s=t_open, window_s=times[0], window_best_s=min(times), rows=len(w), read=st.last_read,
+         store_events=len(st))
+"""
+
+FULLSCAN = """
+    # the baseline: read every file of the store whole, apply the clock, filter by ts
+    import numpy as np, pyarrow as pa, pyarrow.compute as pc, pyarrow.parquet as pq
+    from tracekit import store
+    from tracekit.store import _prepare
+    st = store.open(sys.argv[1])
+    a = int(sys.argv[2]); b = a + 60 * 10**9
+    t = time.perf_counter(); n = 0
+    for part in st._parts:
+        tab = _prepare(pq.read_table(part.path), part)
+        ts = tab.column("ts").cast(pa.int64())
+        n += tab.filter(pc.and_(pc.greater_equal(ts, a), pc.less(ts, b))).num_rows
+    done(seconds=time.perf_counter() - t, rows=n)
+"""
+
+CAPPED = """
+    cap = int(sys.argv[2]) * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    from tracekit import store
+    st = store.open(sys.argv[1])
+    a = int(sys.argv[3]); out = {}
+    t = time.perf_counter(); w = st.window(a, a + 60 * 10**9); out["window_s"] = time.perf_counter() - t
+    out["window_rows"] = len(w)
+    t = time.perf_counter()
+    q = st.sql("select source, count(*) n from events where name = 'execve' group by 1 order by 1")
+    out["sql_s"] = time.perf_counter() - t; out["sql_rows"] = q.num_rows
+    # span-status alone observes every OTLP span (5M here): its merge does not fit under 1 GiB
+    t = time.perf_counter(); tr = st.transitions(exclude=["span-status"])
+    out["transitions_s"] = time.perf_counter() - t; out["transitions"] = len(tr)
+    try:
+        t = time.perf_counter(); out["transitions_all"] = len(st.transitions())
+        out["transitions_all_s"] = time.perf_counter() - t
+    except Exception as e:  # MemoryError, or DuckDB's OutOfMemoryException
+        out["transitions_all"] = f"{type(e).__name__}: {str(e)[:80]}"
+    try:
+        st.load(); out["load"] = "fits?!"
+    except MemoryError:
+        out["load"] = "MemoryError (the store does not fit under the cap)"
+    done(**out)
+"""
+
+DASK = """
+    import dask
+    from distributed import Client, LocalCluster
+    from tracekit import store
+    st = store.open(sys.argv[1]); limit = int(sys.argv[2]) * 2**20
+    with dask.config.set({"distributed.worker.memory.pause": False}), \\
+            LocalCluster(n_workers=2, threads_per_worker=1, memory_limit=limit, dashboard_address=None,
+                         silence_logs=50) as cl, Client(cl) as c:
+        t = time.perf_counter(); tr = st.transitions(client=c); s = time.perf_counter() - t
+        worker_peak = c.run(lambda: __import__("resource").getrusage(0).ru_maxrss // 1024)
+        ddf = st.to_dask(columns=["source", "name"])
+        t = time.perf_counter(); counts = ddf.groupby("source").size().compute(); s2 = time.perf_counter() - t
+    done(transitions_s=s, transitions=len(tr), worker_peak_mb=worker_peak, worker_limit_mb=limit // 2**20,
+         groupby_s=s2, groupby_total=int(counts.sum()))
+"""
+
+SAMPLE = """
+    # the same table as the in-memory path, on a sample that fits: one node's four 1M files
+    import tracekit as tk
+    from distributed import Client, LocalCluster
+    from tracekit import store
+    t = time.perf_counter(); mem = tk.load(sys.argv[1], progress=False, year=2024).transitions().table
+    s_mem = time.perf_counter() - t
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None, silence_logs=50) as cl, \\
+            Client(cl) as c:
+        t = time.perf_counter(); tr = store.open(sys.argv[2]).transitions(client=c).table
+        s = time.perf_counter() - t
+    done(equal=tr.equals(mem), rows=tr.num_rows, memory_s=s_mem, dask_s=s)
+"""
+
+
+def dir_size(p: Path) -> int:
+    return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="/tmp/tk-bench")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--skip-ingest", action="store_true")
+    ap.add_argument("--skip-20m", action="store_true")
+    ap.add_argument("--steps", default="window,capped,dask,sample", help="20M steps to run")
+    ap.add_argument("--cap-mb", type=int, default=1024)
+    ap.add_argument("--out", default=None, help="write the results as JSON here")
+    args = ap.parse_args()
+    data = Path(args.data)
+    results: dict = {"cpus": os.cpu_count(), "jobs": args.jobs}
+    src1m = ensure_1m(data)
+
+    if not args.skip_ingest:
+        # 1. ingest vs tk.load, file by file
+        inp = data / "ingest-in"
+        link_tree([src1m / f for f in FILES_1M], inp)
+        loads = {}
+        for f in FILES_1M:
+            r = run(LOAD, str(inp / f))
+            loads[f] = r
+            print(f"load {f}: {r}", flush=True)
+        out = data / "ingest-1m.tkstore"
+        shutil.rmtree(out, ignore_errors=True)
+        ing = run(INGEST, str(inp), str(out), json.dumps({"jobs": args.jobs}))
+        print(f"ingest: {ing}", flush=True)
+        total = sum(r.get("seconds", 0) for r in loads.values())
+        results["ingest"] = {"loads": loads, "sum_load_s": total, "ingest": ing,
+                             "ratio": ing.get("seconds", 0) / total if total else None,
+                             "max_load_rss_mb": max(r.get("peak_rss_mb", 0) for r in loads.values()),
+                             "sum_load_rss_mb": sum(r.get("peak_rss_mb", 0) for r in loads.values()),
+                             "store_mb": dir_size(out) / 2**20}
+
+    if not args.skip_20m:
+        # 2. the 20M store
+        inp = data / "20m-in"
+        for i in range(NODES):
+            link_tree([src1m / f for f in FILES_1M], inp / f"node-{i:02d}")
+        out = data / "20m.tkstore"
+        if not (out / "manifest.json").exists():
+            ing = run(INGEST, str(inp), str(out), json.dumps({"jobs": args.jobs, "host": "{dir}", "year": 2024}))
+            print(f"ingest 20M: {ing}", flush=True)
+            results["ingest_20m"] = ing
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from tracekit import store
+
+        st = store.open(out)
+        a = (1710406800 + 1800) * 10**9  # 2024-03-14T09:30:00Z: the workloads span 09:00-10:00
+        import pyarrow.parquet as pq
+
+        raw = sum(md.row_group(i).total_byte_size for f in st.files
+                  for md in [pq.ParquetFile(f).metadata] for i in range(md.num_row_groups))
+        results["store_20m"] = {"events": len(st), "files": len(st.files), "disk_mb": dir_size(out) / 2**20,
+                                "uncompressed_mb": raw / 2**20}
+        print(f"store: {results['store_20m']}", flush=True)
+        steps = set(args.steps.split(","))
+        if "window" in steps:
+            win = run(WINDOW, str(out), str(a))
+            print(f"window: {win}", flush=True)
+            full = run(FULLSCAN, str(out), str(a))
+            print(f"full scan: {full}", flush=True)
+            results["window"] = {"window": win, "full_scan": full, "speedup": full.get("seconds", 0) /
+                                 win["window_best_s"] if win.get("window_best_s") else None}
+        if "capped" in steps:
+            capped = run(CAPPED, str(out), str(args.cap_mb), str(a), env=CAPPED_ENV)
+            print(f"capped {args.cap_mb} MiB: {capped}", flush=True)
+            results["capped"] = capped
+        # 3. Dask
+        if "dask" in steps:
+            dk = run(DASK, str(out), "1536")
+            print(f"dask: {dk}", flush=True)
+            results["dask"] = dk
+        node = inp / "node-00"
+        sample = data / "node00.tkstore"
+        if "sample" in steps and not (sample / "manifest.json").exists():
+            run(INGEST, str(node), str(sample), json.dumps({"jobs": args.jobs, "year": 2024}))
+        if "sample" in steps:
+            smp = run(SAMPLE, str(node), str(sample))
+            print(f"sample: {smp}", flush=True)
+            results["sample"] = smp
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=1, default=str))
+    print(json.dumps(results, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
