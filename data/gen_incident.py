@@ -135,7 +135,7 @@ class Clocks:
 
 
 def hexid(rng: random.Random, nbytes: int) -> str:
-    return "%0*x" % (nbytes * 2, rng.getrandbits(nbytes * 8))
+    return f"{rng.getrandbits(nbytes * 8):0{nbytes * 2}x}"
 
 
 def generate(v: Variant, out: Path) -> dict:
@@ -374,7 +374,7 @@ def generate(v: Variant, out: Path) -> dict:
         audit[-1][1]["requestURI"] = f"/api/v1/namespaces/{v.ns}/pods"
     for pod, t_kill in ((o1, D + s(8.9)), (o2, D + s(20.4))):
         aud(t_kill - s(0.01), "delete", "pods", pod, "system:serviceaccount:kube-system:replicaset-controller")
-    for when, act, ip, pod in ep_events:
+    for when, act, ip, _pod in ep_events:
         eps = endpoints_at(when)
         body = {"kind": "EndpointSlice", "apiVersion": "discovery.k8s.io/v1",
                 "metadata": {"name": slice_name, "namespace": v.ns, "labels": {"kubernetes.io/service-name": v.svc}},
@@ -545,7 +545,8 @@ def generate(v: Variant, out: Path) -> dict:
     write(f"{C}/journal.json", "".join(json.dumps(r, separators=(",", ":")) + "\n" for _, r in journal))
     perf_c.sort(key=lambda x: x[0])
     first_s, last_s = perf_c[0][0] / NS, perf_c[-1][0] / NS
-    header = _perf_header(C, first_s, last_s)
+    rec_start = T + s(0.1)  # perf record started: the reference time pairs C's wall clock and its monotonic
+    header = _perf_header(C, first_s, last_s, ck.wall(2, rec_start), ck.boot_c(rec_start))
     body = "".join(f"{v.client:>16} {v.client_pid:>5} [{cpu:03d}] {t // NS}.{(t % NS) // US:06d}: sock:inet_sock_set_state: {f}\n"
                    for t, cpu, f in perf_c)
     write(f"{C}/perf-tcp.txt.gz", header + body, gz=True)
@@ -575,12 +576,12 @@ def generate(v: Variant, out: Path) -> dict:
         f"{C}/otel/traces.jsonl.gz": {"host": C, "clock": "realtime"},
         f"{C}/{v.client}.jsonl": {"host": C, "clock": "realtime"},
         f"{C}/journal.json": {"host": C, "clock": "realtime", "also": "monotonic (boot) in every record"},
-        f"{C}/perf-tcp.txt.gz": {"host": C, "clock": "boot"},
+        f"{C}/perf-tcp.txt.gz": {"host": C, "clock": "monotonic", "note": "perf record -k CLOCK_MONOTONIC: time since boot"},
         f"{C}/request-{tr[:8]}.trace.json": {"host": C, "clock": "realtime", "note": "epoch µs from the client's tracer"},
     }
     stamp = {A: lambda t: ck.wall(0, t), B: lambda t: ck.wall(1, t), C: lambda t: ck.wall(2, t)}
-    for rel, m in truth["sources"].items():
-        st = ck.boot_c(t_mid) if m["clock"] == "boot" else stamp[m["host"]](t_mid)
+    for m in truth["sources"].values():
+        st = ck.boot_c(t_mid) if m["clock"] in ("boot", "monotonic") else stamp[m["host"]](t_mid)
         m["mid"] = iso(t_mid)
         m["stamp_at_mid_ns"] = st
         m["correction_at_mid_ns"] = t_mid - st  # what ts = ts_src + correction must add there
@@ -630,7 +631,11 @@ def _tcp(ck: Clocks, t: int, dur: int, sport: int, saddr: str, daddr: str, dport
             (ck.boot_c(t + dur + 150 * US), cpu, f + " oldstate=TCP_FIN_WAIT2 newstate=TCP_CLOSE")]
 
 
-def _perf_header(host: str, first_s: float, last_s: float) -> str:
+def _perf_header(host: str, first_s: float, last_s: float, ref_tod_ns: int, ref_mono_ns: int) -> str:
+    """`perf script --header` of a `perf record -k CLOCK_MONOTONIC` capture (perf 6.1): the
+    clockid lines and the reference time pairing the host's wall clock with CLOCK_MONOTONIC
+    (layout as in tests/fixtures/perf/perf_clockid_header.txt, recorded with the real tool)."""
+    ref_date = (dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=ref_tod_ns // 1000)).strftime("%Y-%m-%d %H:%M:%S.%f")
     return (
         "# ========\n"
         "# captured on    : Mon Jul  7 09:20:05 2025\n"
@@ -647,17 +652,21 @@ def _perf_header(host: str, first_s: float, last_s: float) -> str:
         "# cpudesc : Intel(R) Xeon(R) Processor\n"
         "# cpuid : GenuineIntel,6,167,1\n"
         "# total memory : 8148244 kB\n"
-        "# cmdline : /usr/bin/perf record -o /var/tmp/perf-tcp.data -e sock:inet_sock_set_state -a -- sleep 1200 \n"
+        "# cmdline : /usr/bin/perf record -k CLOCK_MONOTONIC -o /var/tmp/perf-tcp.data -e sock:inet_sock_set_state -a -- sleep 1200 \n"
         "# event : name = sock:inet_sock_set_state, , id = { 1612, 1613 }, type = 2, size = 128, config = 0x5a2, "
         "{ sample_period, sample_freq } = 1, sample_type = IP|TID|TIME|CPU|PERIOD|RAW|IDENTIFIER, read_format = ID|LOST, "
-        "disabled = 1, inherit = 1, sample_id_all = 1, exclude_guest = 1\n"
+        "disabled = 1, inherit = 1, sample_id_all = 1, exclude_guest = 1, use_clockid = 1, clockid = 1\n"
         "# CPU_TOPOLOGY info available, use -I to display\n"
         "# pmu mappings: software = 1, uprobe = 8, breakpoint = 5, tracepoint = 2, msr = 9\n"
         f"# time of first sample : {first_s:.6f}\n"
         f"# time of last sample : {last_s:.6f}\n"
         f"# sample duration : {1000 * (last_s - first_s):10.3f} ms\n"
-        "# missing features: BRANCH_STACK GROUP_DESC AUXTRACE STAT CLOCKID DIR_FORMAT COMPRESSED CPU_PMU_CAPS "
-        "CLOCK_DATA HYBRID_TOPOLOGY \n"
+        "# clockid frequency: 1000 MHz\n"
+        "# clockid: monotonic (1)\n"
+        f"# reference time: {ref_date} = {ref_tod_ns // NS}.{(ref_tod_ns % NS) // US:06d} (TOD) = "
+        f"{ref_mono_ns // NS}.{ref_mono_ns % NS:09d} (monotonic)\n"
+        "# missing features: BRANCH_STACK GROUP_DESC AUXTRACE STAT DIR_FORMAT COMPRESSED CPU_PMU_CAPS "
+        "HYBRID_TOPOLOGY \n"
         "# ========\n"
         "#\n"
     )

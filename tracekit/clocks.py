@@ -57,6 +57,10 @@ EXIT_NAMES = ("exit", "sched_process_exit", "process_exit", "killed")
 # is ``exit`` (strace's ``+++ exited with N +++``, ftrace/perf ``sched_process_exit``)
 
 _MIN_DRIFT_PAIRS = 10
+#: how far a tracer's kernel clock (perf's local_clock, ftrace's trace clock) may sit from
+#: CLOCK_MONOTONIC or the printk clock: 0.33 ms and 26.4 ms were measured on one real machine
+#: (data/recordings/cron-rename); an anchor through another clock is widened by this much
+KERNEL_CLOCK_SLACK_NS = 50_000_000
 _MIN_DRIFT_SPAN_NS = 60 * 10**9
 _TRIM = 0.10  # share of inequality bounds treated as possibly mismatched
 _Z = 1.96
@@ -135,6 +139,10 @@ def _domains(tl: Timeline) -> dict[str, str]:
         boot = (r["domain"] or "").partition(";boot=")[2]
         if boot and r["clock"] in ("boot", "monotonic"):  # a wall clock runs on across reboots
             dom += f";boot={boot.split(';')[0]}"
+        if r["clock"] == "boot":
+            # each tracer's kernel clock is its own: perf's local_clock, ftrace's trace clock and
+            # the printk clock differed by 0.3-27 ms on a real machine (data/recordings)
+            dom += f";tracer={r['format']}"
         if r["clock"] == "relative":
             dom += f";source={r['source']}"
         out[r["source"]] = dom
@@ -152,7 +160,7 @@ def _event_frame(tl: Timeline, domains: dict[str, str], keys: Sequence[str] = ()
     if ev.num_rows == 0:
         return pd.DataFrame(columns=["ts_src", "prec", "dur", "source", "kind", "name", "pid", "trace_id",
                                      "span_id", "parent_id", "domain"])
-    names = pa.array(list(EXEC_NAMES + EXIT_NAMES))
+    names = pa.array(list(EXEC_NAMES + EXIT_NAMES + ("exit_group",)))
     mask = pc.and_(pc.is_in(ev.column("name"), value_set=names), pc.is_valid(ev.column("pid")))
     syscall_exit = pc.and_(pc.equal(ev.column("name"), "exit"),
                            pc.fill_null(pc.not_equal(ev.column("state"), "exit"), True))
@@ -165,7 +173,7 @@ def _event_frame(tl: Timeline, domains: dict[str, str], keys: Sequence[str] = ()
         mask = pc.or_(mask, pc.is_valid(col))
     mask = pc.fill_null(mask, False)
     t = ev.select(["ts_src", "ts_prec", "dur", "source", "kind", "name", "pid", "trace_id", "span_id",
-                   "parent_id"]).filter(mask)
+                   "parent_id", "value"]).filter(mask)
     df = pd.DataFrame({
         "ts_src": t.column("ts_src").to_numpy(),
         "prec": pc.fill_null(t.column("ts_prec").cast(pa.int64()), 0).to_numpy(),
@@ -177,6 +185,7 @@ def _event_frame(tl: Timeline, domains: dict[str, str], keys: Sequence[str] = ()
         "trace_id": t.column("trace_id").to_pandas(),
         "span_id": t.column("span_id").to_pandas(),
         "parent_id": t.column("parent_id").to_pandas(),
+        "value": t.column("value").to_pandas(),
     })
     for k, col in key_cols.items():
         if k not in df:
@@ -192,30 +201,70 @@ def _unique_per_domain(df: pd.DataFrame, key: str) -> pd.DataFrame:
 
 
 def _pairs_from_keys(df: pd.DataFrame, key: str, matcher: str) -> list[_Ev]:
-    """Equality evidence: rows of different domains sharing ``key``."""
-    sub = df[df[key].notna()][["domain", key, "ts_src", "prec"]]
+    """Equality evidence: rows of different domains sharing ``key``.
+
+    Each row says where, on its own clock, the shared moment lies: ``[lo, hi]`` (default
+    ``[ts, ts + ts_prec]``; a strace ``execve`` call spans the kernel's exec, see
+    :func:`_moment_bounds`). Then ``c_B - c_A`` lies in ``[a_lo - b_hi, a_hi - b_lo]``.
+    """
+    cols = ["domain", key, "ts_src", "prec"] + [c for c in ("lo", "hi") if c in df]
+    sub = df[df[key].notna()][cols]
     sub = _unique_per_domain(sub, key)
     if sub.empty:
         return []
+    if "lo" not in sub:
+        sub = sub.assign(lo=sub["ts_src"], hi=sub["ts_src"] + sub["prec"])
     m = sub.merge(sub, on=key, suffixes=("_a", "_b"))
     m = m[m["domain_a"] < m["domain_b"]]
     out = []
     for (da, db), g in m.groupby(["domain_a", "domain_b"], sort=True):
-        a, b = g["ts_src_a"].to_numpy(np.int64), g["ts_src_b"].to_numpy(np.int64)
-        pa_, pb = g["prec_a"].to_numpy(np.int64), g["prec_b"].to_numpy(np.int64)
-        # true_a in [a, a+pa), true_b in [b, b+pb): c_B - c_A = (a+ea) - (b+eb)
-        d = a - b + (pa_ - pb) // 2
-        half = (pa_ + pb) // 2
-        out.append(_Ev(da, db, matcher, "equality", b, d, half, g[key].astype(str).tolist()))
+        alo, ahi = g["lo_a"].to_numpy(np.int64), g["hi_a"].to_numpy(np.int64)
+        blo, bhi = g["lo_b"].to_numpy(np.int64), g["hi_b"].to_numpy(np.int64)
+        lo, hi = alo - bhi, ahi - blo
+        d = lo + (hi - lo) // 2
+        half = (hi - lo) // 2
+        out.append(_Ev(da, db, matcher, "equality", (blo + bhi) // 2, d, half, g[key].astype(str).tolist()))
     return out
 
 
+def _moment_bounds(df: pd.DataFrame, fmt_of: dict[str, str]) -> pd.DataFrame:
+    """Own-clock interval ``[lo, hi]`` in which each row's moment lies.
+
+    A kernel tracer stamps the event itself (``[ts, ts + ts_prec]``). strace stamps the
+    *syscall*: the kernel's exec happens inside the ``execve`` call (``[start, start + dur]``),
+    and the process ends between the start of its ``exit_group`` and the ``+++ exited`` line
+    strace prints after it (10 ms before that line when there is no ``exit_group``)."""
+    lo = df["ts_src"].to_numpy(np.int64).copy()
+    hi = lo + df["prec"].to_numpy(np.int64)
+    is_strace = df["source"].map(fmt_of).eq("strace").to_numpy()
+    if is_strace.any():
+        name = df["name"].fillna("").to_numpy()
+        dur = df["dur"].fillna(-1).to_numpy(np.int64)
+        ex = is_strace & np.isin(name, EXEC_NAMES) & (dur >= 0)
+        hi[ex] = lo[ex] + dur[ex]
+        ends = is_strace & np.isin(name, EXIT_NAMES)
+        if ends.any():
+            eg = df[is_strace & (name == "exit_group")]
+            start_of = dict(zip(zip(eg["source"], eg["pid"]), eg["ts_src"]))
+            for i in np.flatnonzero(ends):
+                s0 = start_of.get((df["source"].iat[i], df["pid"].iat[i]))
+                hi[i] = lo[i]
+                lo[i] = int(s0) if s0 is not None and s0 <= lo[i] else lo[i] - 10_000_000
+    return df.assign(lo=lo, hi=hi)
+
+
 def _process_keys(df: pd.DataFrame) -> pd.Series:
+    """``exec:<pid>:<n>`` for the n-th successful exec of a pid in its source (a shell that
+    execs a script execs twice), ``exit:<pid>`` for its end; failed execve calls are no exec."""
     name = df["name"].fillna("")
-    typ = np.where(name.isin(EXEC_NAMES), "exec", np.where(name.isin(EXIT_NAMES), "exit", ""))
+    failed = df["value"].fillna(0).lt(0) if "value" in df else pd.Series(False, index=df.index)
+    typ = np.where(name.isin(EXEC_NAMES) & ~failed, "exec", np.where(name.isin(EXIT_NAMES), "exit", ""))
     ok = (typ != "") & df["pid"].notna()
     key = pd.Series(None, index=df.index, dtype=object)
-    key[ok] = typ[ok.to_numpy()] + ":" + df.loc[ok, "pid"].astype("int64").astype(str)
+    pid = df.loc[ok, "pid"].astype("int64").astype(str)
+    sub = df.loc[ok].assign(_t=typ[ok.to_numpy()])
+    nth = sub.sort_values("ts_src").groupby(["source", "pid", "_t"]).cumcount().reindex(sub.index)
+    key[ok] = np.where(sub["_t"] == "exec", "exec:" + pid + ":" + nth.astype(str), "exit:" + pid)
     return key
 
 
@@ -265,9 +314,11 @@ def _anchor_evidence(tl: Timeline, domains: dict[str, str]) -> list[_Ev]:
         return d[5:].split(";")[0] if d.startswith("host=") and not d.startswith("host=?") else None
 
     boot_domains: dict[str, list[str]] = {}
+    kind_of: dict[str, tuple[str, str]] = {}
     for src, r in rows.items():
         if r["clock"] in ("boot", "monotonic") and host_of(src):
             boot_domains.setdefault(host_of(src), []).append(domains[src])
+            kind_of[domains[src]] = (r["clock"], r["format"] or "")
     if not boot_domains:
         return out
     ev = tl.events
@@ -292,6 +343,7 @@ def _anchor_evidence(tl: Timeline, domains: dict[str, str]) -> list[_Ev]:
                 pairs_boot.append(mono.filter(ok).cast(pa.int64(), safe=False).to_numpy())
                 halfs.append(np.full(len(pairs_wall[-1]), 500, np.int64))
                 break
+        anchor_clock = "monotonic" if pairs_wall else "printk"
         if not pairs_wall:
             # summaries readers recorded: boot time on the wall clock (syslog [uptime] stamps,
             # journald per boot id): {key: {"anchor_ns"|"boot_ns": ..., "prec_ns"|"spread_ns": ...}}
@@ -312,8 +364,13 @@ def _anchor_evidence(tl: Timeline, domains: dict[str, str]) -> list[_Ev]:
             continue
         w = np.concatenate(pairs_wall)
         b = np.concatenate(pairs_boot)
-        h = np.concatenate(halfs)
+        h0 = np.concatenate(halfs)
         for bd in set(boot_domains[host]):
+            clock, fmt = kind_of.get(bd, ("boot", ""))
+            same = (anchor_clock == "monotonic" and clock == "monotonic") or \
+                (anchor_clock == "printk" and fmt == "dmesg")
+            # another kernel clock than the anchor's: linked, with the slack such clocks showed
+            h = h0 if same else h0 + KERNEL_CLOCK_SLACK_NS
             # c_boot - c_wall = w - b
             if wall_dom < bd:
                 out.append(_Ev(wall_dom, bd, "clock-anchor", "equality", b, w - b, h))
@@ -399,16 +456,35 @@ def _fit_pair(evs: list[_Ev], rng: np.random.Generator) -> _Fit | None:
         w_stat = int(_Z * 1.2533 * sigma / np.sqrt(ni))
         lo, hi = off - max(w_stat, qfloor, 1), off + max(w_stat, qfloor, 1)
         bound = "residuals" if w_stat >= qfloor else "precision"
-        coarse = bool(ni) and np.max(half[inlier]) >= 1_000_000
-        if coarse:
-            # coarse stamps (ms or worse): every true value lies in every pair's [d-h, d+h]
-            # (up to a latency far below the precision); their intersection is a guaranteed
-            # bound that narrows as pairs are added
-            hl = int(np.max((detr - half)[inlier]))
-            hh = int(np.min((detr + half)[inlier]))
-            if hl <= hh:
-                lo, hi, bound = hl, hh, "precision"
-                off = (hl + hh) // 2
+        # the pairs' own intervals: when they all meet (no jitter beyond what each pair says),
+        # their intersection is a guaranteed bound that narrows as pairs are added; with fine
+        # intervals over enough time, the drift is the slope that leaves the widest band
+        if ni:
+            dd, hh, tt = d[inlier], half[inlier], (t - t0)[inlier].astype(np.float64)
+
+            def band(r: float) -> tuple[int, int]:
+                sh = np.rint(r * tt).astype(np.int64)
+                return int(np.max(dd - hh - sh)), int(np.min(dd + hh - sh))
+
+            r_b = 0.0
+            fine = np.median(hh) < 1_000_000
+            if fine and len(dd) >= _MIN_DRIFT_PAIRS and span >= _MIN_DRIFT_SPAN_NS:
+                a_, b_ = -1e-3, 1e-3
+                for _ in range(80):
+                    m1, m2 = a_ + (b_ - a_) / 3, b_ - (b_ - a_) / 3
+                    g1, g2 = band(m1), band(m2)
+                    if g1[0] - g1[1] <= g2[0] - g2[1]:
+                        b_ = m2
+                    else:
+                        a_ = m1
+                r_b = (a_ + b_) / 2
+            bl, bh = band(r_b)
+            if bl <= bh:
+                lo, hi, bound = bl, bh, "intervals"
+                off = (bl + bh) // 2
+                slope = r_b
+                method = f"intersection of {matcher} pair intervals" + (" (drift: widest band)" if r_b else "")
+                res = d - np.rint((t - t0).astype(np.float64) * slope).astype(np.int64) - off
         for i in range(n):
             rows.append({"type": "equality", "matcher": matcher, "key": keys[i] if i < len(keys) else "",
                          "t": int(t[i]), "d": int(d[i]), "half": int(half[i]), "residual": int(res[i]),
@@ -559,7 +635,8 @@ def align(
     evs: list[_Ev] = []
     if "process" in matchers:
         df["_pkey"] = _process_keys(df)
-        evs += _pairs_from_keys(df, "_pkey", "process")
+        fmt_of = {s_: r["format"] for s_, r in srows.items()}
+        evs += _pairs_from_keys(_moment_bounds(df, fmt_of), "_pkey", "process")
     if "keys" in matchers:
         for k in keys:
             col = df[k] if k in df.columns else pd.Series(None, index=df.index, dtype=object)
@@ -588,9 +665,29 @@ def align(
         for s in hit:
             off, dr = _pin_value(spec, srows[s]["clock"])
             fixed[domains[s]] = (off, dr, "pinned")
+    # a load-time anchor (perf's reference time, a trace's base time) ties the source to its
+    # host's *wall clock*, which may itself be off: link it to that host's realtime domain
+    # exactly; only when the host has no other wall-clock source is it taken as UTC
     for s, r in srows.items():
-        if r["anchor"] and domains[s] not in fixed:
-            fixed[domains[s]] = (_ns(r["offset"]) or 0, 0.0, "anchored")
+        if not r["anchor"] or domains[s] in fixed:
+            continue
+        d = domains[s]
+        host = d[5:].split(";")[0] if d.startswith("host=") else None
+        wall_d = f"host={host};clock=realtime" if host and host != "?" else None
+        if wall_d and wall_d in dom_sources and wall_d != d:
+            off = _ns(r["offset"]) or 0  # c_anchored - c_wall
+            rows_s = tl._source_rows().get(s)
+            mid = int(np.median(tl.events.column("ts_src").to_numpy()[rows_s])) if rows_s is not None and len(rows_s) else 0
+            a_, b_ = (wall_d, d) if wall_d < d else (d, wall_d)
+            dd, tb = (off, mid) if a_ == wall_d else (-off, mid + off)  # t on B's own clock
+            f = _fit_pair([_Ev(a_, b_, "load-time anchor", "equality", np.array([tb], np.int64),
+                               np.array([dd], np.int64), np.array([1000], np.int64))], rng)
+            if f is not None:
+                old_f = fits.get((a_, b_))
+                if old_f is None or (f.hi - f.lo) < (old_f.hi - old_f.lo):
+                    fits[(a_, b_)] = f
+            continue
+        fixed[d] = (_ns(r["offset"]) or 0, 0.0, "anchored")
 
     wall = [d for d in dom_sources if all(srows[s]["clock"] == "realtime" for s in dom_sources[d])]
     if reference is not None:
