@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(PY) -m tracekit.cli demo data/demo-incident -o out
 
 test: $(STAMP)
-	$(PY) -m ruff check tracekit tests benchmarks
+	$(PY) -m ruff check tracekit tests benchmarks data
 	$(PY) -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
