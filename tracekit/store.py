@@ -658,7 +658,7 @@ def _read_part(part: _Part, start: int | None = None, end: int | None = None,
     if start is None and end is None:
         pf = pq.ParquetFile(part.path)
         n = pf.num_row_groups
-        return _prepare(pf.read(columns=cols), part), n, n
+        return _prepare(pf.read(columns=cols, use_threads=not _duckdb_memory_limit()), part), n, n
     lo = part.clock.to_src(start) - _MARGIN_NS if start is not None else None
     hi = part.clock.to_src(end) + _MARGIN_NS if end is not None else None
     if (lo is not None and part.src_max < lo) or (hi is not None and part.src_min > hi):
@@ -675,13 +675,16 @@ def _read_part(part: _Part, start: int | None = None, end: int | None = None,
         groups.append(g)
     if not groups:
         return _empty_like(cols), 0, md.num_row_groups
-    t = _prepare(pf.read_row_groups(groups, columns=cols), part)
+    t = _prepare(pf.read_row_groups(groups, columns=cols, use_threads=not _duckdb_memory_limit()), part)
     src = t.column("ts_src").combine_chunks().to_numpy()
     ts = apply_clock(src, part.clock.offset, part.clock.drift_ppm, part.clock.t0)
     # rows are sorted by ts_src and the clock is monotonic: the window is one slice (no copy)
     a = int(np.searchsorted(ts, start, side="left")) if start is not None else 0
     b = int(np.searchsorted(ts, end, side="left")) if end is not None else len(ts)
-    return t.slice(a, max(b - a, 0)), len(groups), md.num_row_groups
+    n = max(b - a, 0)
+    if 2 * n < t.num_rows:  # keep only what the window needs, so the rest is freed now
+        return t.take(pa.array(np.arange(a, b, dtype=np.int64))), len(groups), md.num_row_groups
+    return t.slice(a, n), len(groups), md.num_row_groups
 
 
 def _empty_like(cols: Sequence[str] | None) -> pa.Table:
@@ -865,7 +868,7 @@ class StoreTimeline:
             finally:
                 if own:
                     c.close()
-        elif len(parts) > 1:  # pyarrow releases the GIL: read the files side by side
+        elif len(parts) > 1 and not _duckdb_memory_limit():  # side by side (pyarrow releases the GIL)
             with cf.ThreadPoolExecutor(max_workers=min(len(parts), 2 * (os.cpu_count() or 1))) as pool:
                 res = list(pool.map(lambda p: _read_part(p, start, end, columns), parts))
         else:
@@ -1111,9 +1114,9 @@ class StoreTimeline:
     def transitions(self, entity: Any = None, rules: Any = None, exclude: Any = (), extra: Any = (),
                     client: Any = None):
         """Transitions as :meth:`Timeline.transitions` finds them, without loading the store:
-        each partition contributes the rows the chosen rules can look at (DuckDB over the
-        Parquet files, or one Dask task per file with ``client=`` — a ``distributed.Client``
-        or scheduler address), and the rules run on the merged rows. The built-in rules'
+        each partition contributes the rows the chosen rules can look at (a DuckDB query per
+        Parquet file, here or as one Dask task per file with ``client=`` — a
+        ``distributed.Client`` or scheduler address), and the rules run on the merged rows. The built-in rules'
         result is cached as ``transitions.parquet`` (the ``transitions`` SQL view).
 
         User rules (:class:`~tracekit.LogRule`, :class:`~tracekit.StateMachine`) select by
@@ -1142,10 +1145,8 @@ class StoreTimeline:
                     c.close()
             cand = _sort_events(tables)
             del tables
-        else:
-            t = self.sql(query.replace(_TABLE, "events") + " order by ts, seq")
-            cand = _sort_events([_conform_candidates(t)])
-            del t
+        else:  # the same per-file work, here (one small DuckDB query per file: bounded memory)
+            cand = _sort_events([_candidates_part(p, query) for p in self._parts])
         # compact seq (find_transitions indexes an array by seq), then map evidence back
         orig = cand.column("seq").combine_chunks().to_numpy()
         rank = np.argsort(np.argsort(orig, kind="stable"), kind="stable").astype(np.uint64)
@@ -1200,6 +1201,16 @@ def _attr_nn(k: str) -> str:
     return f"element_at(attrs, '{_q(k)}')[1] is not null"
 
 
+def _first_sight(k: str) -> str:
+    """Rows that are the first (by ts_src, seq) of their (service, value of attrs ``k``)."""
+    v = f"element_at(attrs, '{_q(k)}')[1]"
+    svc = "coalesce(element_at(attrs, 'service')[1], element_at(attrs, 'resource.service.name')[1], category)"
+    keys = f"{svc}, CASE WHEN {svc} IS NULL THEN source::VARCHAR END, {v}"
+    return (f"({v} is not null and seq in (select min(seq) from (select seq, ts_src, row({keys}) AS _g, "
+            f"min(ts_src) over (partition by {keys}) m from {_TABLE} where {v} is not null) "
+            f"where ts_src = m group by _g))")
+
+
 def _candidate_where(tl: StoreTimeline, chosen: Sequence[Any]) -> str:
     """An SQL predicate selecting every row the chosen rules can look at (a superset)."""
     from .clocks import EXEC_NAMES, EXIT_NAMES
@@ -1219,7 +1230,9 @@ def _candidate_where(tl: StoreTimeline, chosen: Sequence[Any]) -> str:
         + " or (" + _attr_nn("status") + " and not regexp_full_match(element_at(attrs, 'status')[1], '[0-9]+'))))"
         " or seq in (select min(seq) from __TK_TABLE__ where entity like 'pod/%' group by entity))",
         "state-column": lambda: "(state is not null and kind = 'state')",
-        "value-change": lambda: "(" + " or ".join(_attr_nn(k) for k in VERSION_KEYS) + ")",
+        # only the first row of each (service, value) can be a "first sight" (per file: the
+        # merge then finds the global first); files are in (ts_src, seq) order
+        "value-change": lambda: "(" + " or ".join(_first_sight(k) for k in VERSION_KEYS) + ")",
         "cron": lambda: "(name = 'cron.cmd')",
     }
     conds: list[str] = []
