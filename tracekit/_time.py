@@ -7,6 +7,7 @@ integers, so ``1710406800.123456789`` stays exact.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import re
 from typing import Any
 
@@ -164,6 +165,20 @@ _UNIT_NS = {"ns": 1, "us": 10**3, "µs": 10**3, "ms": 10**6, "s": NS, "m": 60 * 
             "min": 60 * NS, "h": 3600 * NS, "d": 86400 * NS}
 
 
+@functools.lru_cache(maxsize=256)
+def _duration_str(value: str) -> int | None:
+    m = _DUR_RE.match(value)
+    if not m:
+        return None
+    num, unit = m.group(1), m.group(2) or "s"
+    scale = _UNIT_NS[unit]
+    neg = num.startswith("-")
+    num = num.lstrip("+-")
+    ip, _, fp = num.partition(".")
+    total = int(ip) * scale + (int(fp.ljust(18, "0")[:18]) * scale) // 10**18 if fp else int(ip) * scale
+    return -total if neg else total
+
+
 def to_duration_ns(value: Any) -> int:
     """A duration argument to int ns: ``"5s"``, ``"-2.75s"``, ``"250ms"``, a timedelta, or int ns.
 
@@ -181,15 +196,9 @@ def to_duration_ns(value: Any) -> int:
     if hasattr(value, "value") and hasattr(value, "to_timedelta64"):  # pandas Timedelta
         return int(value.value)
     if isinstance(value, str):
-        m = _DUR_RE.match(value)
-        if m:
-            num, unit = m.group(1), m.group(2) or "s"
-            scale = _UNIT_NS[unit]
-            neg = num.startswith("-")
-            num = num.lstrip("+-")
-            ip, _, fp = num.partition(".")
-            total = int(ip) * scale + (int(fp.ljust(18, "0")[:18]) * scale) // 10**18 if fp else int(ip) * scale
-            return -total if neg else total
+        ns = _duration_str(value)
+        if ns is not None:
+            return ns
     raise TimeError(f"not a duration: {value!r} (use e.g. '5s', '250ms', '-2.75s' or int ns)")
 
 

@@ -147,10 +147,17 @@ class Timeline:
 
     # ------------------------------------------------------------------ time
     def _ts_ns(self) -> np.ndarray:
-        col = self._events.column("ts")
-        if self._events.num_rows == 0:
-            return np.zeros(0, dtype=np.int64)
-        return col.combine_chunks().view(pa.int64()).to_numpy() if col.num_chunks != 1 else col.chunk(0).view(pa.int64()).to_numpy()
+        """The sorted ``ts`` column as int64 ns (zero-copy for one chunk; cached)."""
+        if "ts_ns" not in self._cache:
+            col = self._events.column("ts")
+            if self._events.num_rows == 0:
+                arr = np.zeros(0, dtype=np.int64)
+            elif col.num_chunks == 1:
+                arr = col.chunk(0).view(pa.int64()).to_numpy()
+            else:
+                arr = col.combine_chunks().view(pa.int64()).to_numpy()
+            self._cache["ts_ns"] = arr
+        return self._cache["ts_ns"]
 
     def _slice(self, lo: int, hi: int) -> pa.Table:
         return self._events.slice(lo, max(hi - lo, 0))
