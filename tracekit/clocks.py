@@ -756,7 +756,6 @@ def align(
     rows = []
     corr = {}
     src_rows = tl.sources.to_pylist()
-    rows_of = tl._source_rows()
     for d in sorted(dom_sources):
         st = state.get(d)
         srcs = sorted(dom_sources[d])
@@ -771,8 +770,7 @@ def align(
                      "bound": st["bound"], "method": st["method"], "via": st["via"], "evidence": st["n"],
                      "residual_mad": st["mad"]})
         for s in srcs:
-            idx = rows_of.get(s, np.zeros(0, np.int64))
-            corr[s] = (idx, st["offset"], st["drift"], st["t0"])
+            corr[s] = (None, st["offset"], st["drift"], st["t0"])  # rows looked up when built
     for r in src_rows:
         if r["source"] in corr:
             _, off, dr, t0 = corr[r["source"]]
@@ -799,7 +797,12 @@ def align(
         for r in f.rows:
             ev_rows.append({"domain_a": f.a, "domain_b": f.b, **r})
     evidence = pa.Table.from_pylist(ev_rows, schema=EVIDENCE_SCHEMA)
-    return Alignment(clocks, evidence, lambda: tl._with_clocks(corr, src_rows, record), ref)
+    def build() -> Timeline:
+        rows_of = tl._source_rows()
+        full = {k: (rows_of.get(k, np.zeros(0, np.int64)), *v[1:]) for k, v in corr.items()}
+        return tl._with_clocks(full, src_rows, record)
+
+    return Alignment(clocks, evidence, build, ref)
 
 
 Matcher = Callable[[pd.DataFrame], pd.Series]
