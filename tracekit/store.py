@@ -893,7 +893,8 @@ class StoreTimeline:
     def window(self, start: Any, end: Any, client: Any = None) -> Timeline:
         """Events with ``start <= ts < end`` as an in-memory Timeline, reading only the files and
         row groups that can hold them (the window is mapped into each source's own clock).
-        ``client``: a Dask client or scheduler address to read the parts on its workers.
+        ``client``: a Dask client or scheduler address to read the parts on its workers. The
+        window carries no rejects (they have no aligned time; the store's are :attr:`rejects`).
 
         Example::
 
@@ -904,7 +905,7 @@ class StoreTimeline:
         t0, t1 = _time.to_time_ns(start), _time.to_time_ns(end)
         if t1 < t0:
             raise _time.TimeError(f"window end {end!r} is before its start {start!r}")
-        return self._timeline(self._read(t0, t1, client=client))
+        return self._timeline(self._read(t0, t1, client=client), rejects=REJECT_SCHEMA.empty_table())
 
     def time_range(self) -> tuple[int | None, int | None]:
         """(first ts, last ts) as epoch ns from the manifest and clocks, or (None, None)."""
@@ -944,7 +945,7 @@ class StoreTimeline:
         c = _time.to_time_ns(at)
         b, a = _time.to_duration_ns(before), _time.to_duration_ns(after)
         ev = self._read(c - b, c + a + 1)
-        return Window(ev, self._sources, self.rejects, self._params, self._meta, center=c, start=c - b,
+        return Window(ev, self._sources, REJECT_SCHEMA.empty_table(), self._params, self._meta, center=c, start=c - b,
                       end=c + a, state_at_start=self._states_before(c - b, inclusive=False))
 
     def interleaving(self, at: Any, window: Any = "5s", lane: str = "source", transitions: Any = None, **kw: Any):
