@@ -123,7 +123,8 @@ def _domains(tl: Timeline) -> dict[str, str]:
     if "domains" in tl._cache:
         return dict(tl._cache["domains"])
     hosts: dict[str, str] = {}
-    if tl.events.num_rows:
+    need = any(r["status"] == "loaded" and not r["host"] for r in tl.sources.to_pylist())
+    if need and tl.events.num_rows:  # only sources without a host need their events' host
         g = tl.sql("select source::VARCHAR s, min(host) h, count(distinct host) n, count(host) c, count(*) t "
                    "from events group by 1")
         hosts = {s: h for s, h, n, c, t in zip(*(g.column(i).to_pylist() for i in range(5))) if n == 1 and c == t}
@@ -485,10 +486,9 @@ def _fit_pair(evs: list[_Ev], rng: np.random.Generator) -> _Fit | None:
                 slope = r_b
                 method = f"intersection of {matcher} pair intervals" + (" (drift: widest band)" if r_b else "")
                 res = d - np.rint((t - t0).astype(np.float64) * slope).astype(np.int64) - off
-        for i in range(n):
-            rows.append({"type": "equality", "matcher": matcher, "key": keys[i] if i < len(keys) else "",
-                         "t": int(t[i]), "d": int(d[i]), "half": int(half[i]), "residual": int(res[i]),
-                         "inlier": bool(inlier[i])})
+        rows.append({"type": np.full(n, "equality", dtype=object), "matcher": np.full(n, matcher, dtype=object),
+                     "key": np.array((keys + [""] * n)[:n], dtype=object), "t": t, "d": d, "half": half,
+                     "residual": res, "inlier": inlier})
         if L is not None and L > lo:
             lo, bound = L, ineq_label
         if U is not None and U < hi:
@@ -502,9 +502,10 @@ def _fit_pair(evs: list[_Ev], rng: np.random.Generator) -> _Fit | None:
         return None  # one-sided bounds cannot place a clock
     t = np.concatenate([e.t for e in lows + ups])
     for e in lows + ups:
-        for i in range(len(e.d)):
-            rows.append({"type": e.kind, "matcher": e.matcher, "key": "", "t": int(e.t[i]), "d": int(e.d[i]),
-                         "half": 0, "residual": 0, "inlier": True})
+        k = len(e.d)
+        rows.append({"type": np.full(k, e.kind, dtype=object), "matcher": np.full(k, e.matcher, dtype=object),
+                     "key": np.full(k, "", dtype=object), "t": e.t, "d": e.d, "half": np.zeros(k, np.int64),
+                     "residual": np.zeros(k, np.int64), "inlier": np.ones(k, bool)})
     t0 = int(np.median(t))
     lt = np.concatenate([e.t for e in lows]) - t0
     lv = np.concatenate([e.d for e in lows])
@@ -533,8 +534,8 @@ def _fit_pair(evs: list[_Ev], rng: np.random.Generator) -> _Fit | None:
     Ur = _kth(uv - np.rint(slope * ut).astype(np.int64), False)
     if Lr > Ur:
         return _Fit(a, b, (Lr + Ur) // 2, slope * 1e6, t0, Ur, Lr, f"conflict in {ineq_label}",
-                    method, len(rows), 0, rows)
-    return _Fit(a, b, (Lr + Ur) // 2, slope * 1e6, t0, Lr, Ur, ineq_label, method, len(rows), 0, rows)
+                    method, len(t), 0, rows)
+    return _Fit(a, b, (Lr + Ur) // 2, slope * 1e6, t0, Lr, Ur, ineq_label, method, len(t), 0, rows)
 
 
 # --------------------------------------------------------------------------- alignment
@@ -792,11 +793,15 @@ def align(
     record = {"align": {"reference": ref, "pin": dict(pin or {}), "keys": list(keys), "tree": tree,
                         "domains": domains}}
     clocks = pa.Table.from_pylist(rows, schema=CLOCK_SCHEMA)
-    ev_rows = []
+    parts = []
     for f in fits.values():
         for r in f.rows:
-            ev_rows.append({"domain_a": f.a, "domain_b": f.b, **r})
-    evidence = pa.Table.from_pylist(ev_rows, schema=EVIDENCE_SCHEMA)
+            k = len(r["t"])
+            parts.append(pa.table({"domain_a": pa.array([f.a] * k, pa.string()), "domain_b": pa.array([f.b] * k, pa.string()),
+                                   **{c: pa.array(r[c], EVIDENCE_SCHEMA.field(c).type) for c in
+                                      ("type", "matcher", "key", "t", "d", "half", "residual", "inlier")}},
+                                  schema=EVIDENCE_SCHEMA))
+    evidence = pa.concat_tables(parts) if parts else EVIDENCE_SCHEMA.empty_table()
     def build() -> Timeline:
         rows_of = tl._source_rows()
         full = {k: (rows_of.get(k, np.zeros(0, np.int64)), *v[1:]) for k, v in corr.items()}
