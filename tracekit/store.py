@@ -1202,14 +1202,17 @@ def _attr_nn(k: str) -> str:
     return f"element_at(attrs, '{_q(k)}')[1] is not null"
 
 
-def _first_sight(k: str) -> str:
-    """Rows that are the first (by ts_src, seq) of their (service, value of attrs ``k``)."""
-    v = f"element_at(attrs, '{_q(k)}')[1]"
+def _first_sight(keys: Sequence[str]) -> str:
+    """Rows that are the first (by ts_src, seq) of their (service, attrs key, value), for the
+    given keys, in one pass over the table."""
     svc = "coalesce(element_at(attrs, 'service')[1], element_at(attrs, 'resource.service.name')[1], category)"
-    keys = f"{svc}, CASE WHEN {svc} IS NULL THEN source::VARCHAR END, {v}"
-    return (f"({v} is not null and seq in (select min(seq) from (select seq, ts_src, row({keys}) AS _g, "
-            f"min(ts_src) over (partition by {keys}) m from {_TABLE} where {v} is not null) "
-            f"where ts_src = m group by _g))")
+    klist = ", ".join(f"'{_q(k)}'" for k in keys)
+    return ("(seq in (select min(seq) from ("
+            "select seq, ts_src, g, k, v, min(ts_src) over (partition by g, k, v) m from ("
+            "select seq, ts_src, g, e.key k, e.value v from ("
+            f"select seq, ts_src, row({svc}, CASE WHEN {svc} IS NULL THEN source::VARCHAR END) g, "
+            f"unnest(list_filter(map_entries(attrs), lambda x: list_contains([{klist}], x.key))) e "
+            f"from {_TABLE}) where e.value is not null)) where ts_src = m group by g, k, v))")
 
 
 def _candidate_where(tl: StoreTimeline, chosen: Sequence[Any]) -> str:
@@ -1233,7 +1236,7 @@ def _candidate_where(tl: StoreTimeline, chosen: Sequence[Any]) -> str:
         "state-column": lambda: "(state is not null and kind = 'state')",
         # only the first row of each (service, value) can be a "first sight" (per file: the
         # merge then finds the global first); files are in (ts_src, seq) order
-        "value-change": lambda: "(" + " or ".join(_first_sight(k) for k in VERSION_KEYS) + ")",
+        "value-change": lambda: _first_sight(VERSION_KEYS),
         "cron": lambda: "(name = 'cron.cmd')",
     }
     conds: list[str] = []
