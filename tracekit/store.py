@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import builtins
 import concurrent.futures as cf
+import fnmatch
 import hashlib
 import html
 import json
@@ -1128,7 +1129,7 @@ class StoreTimeline:
 
             >>> tr = tl.transitions(client="tcp://scheduler:8786")   # doctest: +SKIP
         """
-        from .transitions import RULES, Transitions, find_transitions
+        from .transitions import RULES, Transitions
 
         chosen = list(rules) if rules is not None else list(RULES)
         default = rules is None and not exclude and not extra and entity is None
@@ -1136,7 +1137,33 @@ class StoreTimeline:
         if default and client is None and cache.exists():
             return Transitions(pq.read_table(cache), self)
         picked = [r for r in chosen if getattr(r, "name", r) not in set(exclude)] + list(extra)
-        query = f"select {_candidate_columns(picked)} from {_TABLE} where {_candidate_where(self, picked)}"
+        # span-status observes every span with a status (often most of a store): it runs on its
+        # own, with the few columns it reads; the other rules share one pass
+        spans = [r for r in picked if r == "span-status" or (getattr(r, "name", None) == "span-status"
+                                                             and RULES.get("span-status") is r)]
+        others = [r for r in picked if not any(r is x for x in spans)]
+        parts = []
+        for group, cols in ((others, _candidate_columns(others)), (spans, _SPAN_COLUMNS)):
+            if group:
+                query = f"select {cols} from {_TABLE} where {_candidate_where(self, group)}"
+                parts.append(self._transitions_of(group, query, client))
+        from .transitions import TRANSITION_SCHEMA
+
+        table = pa.concat_tables(parts) if parts else TRANSITION_SCHEMA.empty_table()
+        table = table.take(pc.sort_indices(table, [("ts", "ascending"), ("entity", "ascending"),
+                                                   ("rule", "ascending")]))
+        if entity is not None:
+            ents = table.column("entity").to_pylist()
+            mask = [bool(entity(e)) if callable(entity) else fnmatch.fnmatchcase(e or "", entity) for e in ents]
+            table = table.filter(pa.array(mask, pa.bool_()))
+        if default:
+            _atomic_write_table(table, cache)
+        return Transitions(table, self)
+
+    def _transitions_of(self, group: list, query: str, client: Any) -> pa.Table:
+        """The rules of ``group`` over the candidate rows ``query`` selects from each file."""
+        from .transitions import find_transitions
+
         if client is not None:
             c, own = _client(client)
             try:
@@ -1153,8 +1180,8 @@ class StoreTimeline:
         rank = np.argsort(np.argsort(orig, kind="stable"), kind="stable").astype(np.uint64)
         cand = cand.set_column(cand.schema.get_field_index("seq"), EVENT_SCHEMA.field("seq"), pa.array(rank))
         sub = Timeline(cand, self._sources, REJECT_SCHEMA.empty_table(), self._params, self._meta)
-        tr = find_transitions(sub, rules=rules, exclude=exclude, entity=entity, extra=extra)
-        table = tr.table
+        table = find_transitions(sub, rules=group).table
+        del sub, cand
         if table.num_rows:
             back = np.empty(len(orig), np.uint64)
             back[rank.astype(np.int64)] = orig
@@ -1162,9 +1189,7 @@ class StoreTimeline:
             flat = back[ev.flatten().to_numpy().astype(np.int64)]
             new = pa.ListArray.from_arrays(ev.offsets, pa.array(flat, pa.uint64()))
             table = table.set_column(table.schema.get_field_index("evidence"), table.schema.field("evidence"), new)
-        if default:
-            _atomic_write_table(table, cache)
-        return Transitions(table, self)
+        return table
 
     # ------------------------------------------------------------------ display
     def __repr__(self) -> str:
@@ -1258,6 +1283,7 @@ def _candidate_where(tl: StoreTimeline, chosen: Sequence[Any]) -> str:
     return " or ".join(dict.fromkeys(conds)) or "false"
 
 
+_SPAN_COLUMNS = "ts, ts_src, ts_prec, seq, source, kind, entity, state"
 _RULE_COLUMNS = ("ts", "ts_src", "ts_prec", "seq", "source", "kind", "name", "category", "value", "host", "pid",
                  "tid", "entity", "state", "message")
 
