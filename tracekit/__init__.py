@@ -46,8 +46,7 @@ __all__ = [
     "plot",
     "report",
     "browse",
-    "open",
-    "ingest",
+    "ingest",  # tk.open is public too, but kept out of * so it never shadows the builtin
     "schema",
     "TracekitError",
     "UnknownFormatError",
