@@ -31,37 +31,15 @@ def _progress(items: list, enabled: bool | None, desc: str):
     return tqdm(items, desc=desc, disable=(enabled is None and len(items) < 20), leave=False)
 
 
-def load(
-    paths: Any,
-    format: str | None = None,
-    options: Mapping[str, Mapping[str, Any]] | None = None,
-    progress: bool | None = None,
-    host: str | Mapping[str, str] | None = None,
-    **reader_options: Any,
-) -> Timeline:
-    """Read dumps into a :class:`~tracekit.Timeline`.
+def plan_inputs(paths: Any, format: str | None, reader_options: Mapping[str, Any]) -> tuple[list, bool]:
+    """What :func:`load` will read: ``(item, reader or None, reason)`` per input, and whether a
+    single input was given (then a refusal raises instead of becoming a skipped source).
 
-    ``paths`` is a file, a folder (read recursively), a ``.tar``/``.tar.gz``/``.zip`` archive
-    (read as a folder) or a list of them; ``.gz`` (and ``.zst`` with ``zstandard``) files are
-    decompressed. Each file's reader is chosen from its content unless ``format=`` forces one.
-    Reader options are keyword arguments (``time_field="when"``) or per source selector
-    (``options={"*.jsonl": {"time_field": "when"}}``); a selector's value beats a global one.
-    ``host`` names the machine of sources whose reader found none: a name for all of them, a
-    mapping selector → name (both override what a reader found), or ``"{dir}"`` for the first
-    folder of each source's name where the reader found none (a per-node layout such as
-    ``node-a/syslog``); it decides the sources' clock domains.
-
-    Example::
-
-        >>> import tracekit as tk
-        >>> tl = tk.load("data/demo-incident")                    # doctest: +SKIP
-        >>> tl.sources.select(["source", "format", "rows"])       # doctest: +SKIP
+    Checks that every keyword option is taken by at least one chosen reader.
     """
     forced: Reader | None = get_reader(format) if format is not None else None
     items = _inputs.expand(paths)
     single = len(items) == 1
-    per_sel = dict(options or {})
-
     plans: list[tuple[Any, Reader | None, str]] = []
     for item in items:
         if isinstance(item, _inputs.Skipped):
@@ -71,7 +49,7 @@ def load(
             plans.append((item, forced, ""))
             continue
         try:
-            reader, score = sniff(item)
+            reader, _score = sniff(item)
         except ParseError as e:
             if single:
                 raise
@@ -102,6 +80,37 @@ def load(
         raise OptionError(
             f"no chosen reader takes option(s) {sorted(stray)}; readers' options: {listing or 'no readers chosen'}"
         )
+    return plans, single
+
+
+def load(
+    paths: Any,
+    format: str | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    progress: bool | None = None,
+    host: str | Mapping[str, str] | None = None,
+    **reader_options: Any,
+) -> Timeline:
+    """Read dumps into a :class:`~tracekit.Timeline`.
+
+    ``paths`` is a file, a folder (read recursively), a ``.tar``/``.tar.gz``/``.zip`` archive
+    (read as a folder) or a list of them; ``.gz`` (and ``.zst`` with ``zstandard``) files are
+    decompressed. Each file's reader is chosen from its content unless ``format=`` forces one.
+    Reader options are keyword arguments (``time_field="when"``) or per source selector
+    (``options={"*.jsonl": {"time_field": "when"}}``); a selector's value beats a global one.
+    ``host`` names the machine of sources whose reader found none: a name for all of them, a
+    mapping selector → name (both override what a reader found), or ``"{dir}"`` for the first
+    folder of each source's name where the reader found none (a per-node layout such as
+    ``node-a/syslog``); it decides the sources' clock domains.
+
+    Example::
+
+        >>> import tracekit as tk
+        >>> tl = tk.load("data/demo-incident")                    # doctest: +SKIP
+        >>> tl.sources.select(["source", "format", "rows"])       # doctest: +SKIP
+    """
+    per_sel = dict(options or {})
+    plans, single = plan_inputs(paths, format, reader_options)
 
     tables: list[pa.Table] = []
     rejects: list[pa.Table] = []

@@ -55,7 +55,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import _inputs, _select, _time
-from .errors import OptionError, TracekitError, UnknownFormatError
+from .errors import TracekitError
 from .schema import EVENT_SCHEMA, REJECT_SCHEMA, SOURCE_SCHEMA
 from .timeline import Timeline, apply_clock
 
@@ -357,38 +357,9 @@ class IngestResult:
 def _plan(paths: Any, format: str | None, options: Mapping[str, Mapping[str, Any]] | None,
           reader_options: Mapping[str, Any]) -> list[tuple[Any, Any, list]]:
     """What :func:`tracekit.load` would read: (item, reader or None, members) per source."""
-    from ._load import _join_rotated
-    from .readers import get_reader, known, sniff
+    from ._load import _join_rotated, plan_inputs
 
-    forced = get_reader(format) if format is not None else None
-    items = _inputs.expand(paths)
-    plans: list[tuple[Any, Any, str]] = []
-    for item in items:
-        if isinstance(item, _inputs.Skipped):
-            plans.append((item, None, item.reason))
-            continue
-        if forced is not None:
-            plans.append((item, forced, ""))
-            continue
-        reader, _ = sniff(item)
-        if reader is None:
-            try:
-                empty = len(item.head(1)) == 0
-            except OSError as e:
-                plans.append((_inputs.Skipped(item.name, item.path, f"cannot read: {e}"), None, ""))
-                continue
-            reason = "empty file" if empty else (
-                f"unknown format (no reader recognised its content; known: {', '.join(known())})")
-            if len(items) == 1:
-                raise UnknownFormatError(f"{item.path}: {reason}; pass format= to force one")
-            plans.append((_inputs.Skipped(item.name, item.path, reason, item.size), None, reason))
-            continue
-        plans.append((item, reader, ""))
-    chosen = {r.name: r for _, r, _ in plans if r is not None}
-    taken = set().union(*(r.options for r in chosen.values())) if chosen else set()
-    stray = set(reader_options) - taken
-    if stray:
-        raise OptionError(f"no chosen reader takes option(s) {sorted(stray)}")
+    plans, _single = plan_inputs(paths, format, reader_options)
     for item, _, _ in plans:
         item._head = None  # sniffing kept the head; tasks are shipped to workers
     return _join_rotated(plans)
