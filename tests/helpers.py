@@ -26,3 +26,45 @@ def load_neutral(src: Path, tmp_path: Path, **kw) -> tk.Timeline:
     dst = tmp_path / "input.bin"
     shutil.copyfile(src, dst)
     return tk.load(dst, **kw)
+
+
+def source_row(tl: tk.Timeline) -> dict:
+    (row,) = tl.sources.to_pylist()
+    return row
+
+
+def counts_records_emitted_rejected_rows(tl: tk.Timeline) -> tuple[int, int, int, int]:
+    s = source_row(tl)
+    return s["records"], s["emitted"], s["rejected"], s["rows"]
+
+
+def rows_matching(tl: tk.Timeline, **match) -> list[dict]:
+    return [r for r in tl.events.to_pylist() if all(r[k] == v for k, v in match.items())]
+
+
+def counts_all(tl: tk.Timeline) -> tuple:
+    r = tl.sources.to_pylist()[0]
+    assert r["status"] == "loaded", r
+    return (r["format"], r["records"], r["rows"], r["merged"], r["metadata"], r["rejected"])
+
+
+def only_source_row(tl: tk.Timeline) -> dict:
+    return tl.sources.to_pylist()[0]
+
+
+def single_source_row(tl: tk.Timeline) -> dict:
+    rows = tl.sources.to_pylist()
+    assert len(rows) == 1
+    return rows[0]
+
+
+def the_source_row(tl: tk.Timeline) -> dict:
+    (row,) = [r for r in tl.sources.to_pylist() if r["status"] == "loaded"]
+    return row
+
+
+def events_with_attr_dicts(tl: tk.Timeline) -> list[dict]:
+    out = tl.events.to_pylist()
+    for r in out:
+        r["attrs"] = dict(r["attrs"])
+    return out

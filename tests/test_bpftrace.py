@@ -8,6 +8,7 @@ import pytest
 import tracekit as tk
 
 from .helpers import assert_accounted, load_neutral
+from .helpers import counts_all as _counts
 
 # name: (format, records, rows, merged, metadata, rejected)
 CORPUS = {
@@ -22,12 +23,6 @@ CORPUS = {
     "recorded_openat_json.ndjson": ("bpftrace", 187, 186, 0, 1, 0),
     "recorded_openat_plain.txt": ("bpftrace", 292, 291, 0, 1, 0),
 }
-
-
-def _counts(tl: tk.Timeline) -> tuple:
-    r = tl.sources.to_pylist()[0]
-    assert r["status"] == "loaded", r
-    return (r["format"], r["records"], r["rows"], r["merged"], r["metadata"], r["rejected"])
 
 
 def _rows(tl: tk.Timeline, **eq) -> list[dict]:

@@ -15,6 +15,7 @@ from tracekit.errors import ParseError, TracekitError
 from tracekit.readers import chrome
 
 from .helpers import assert_accounted, load_neutral
+from .helpers import single_source_row as _src
 
 # file: (records, emitted, merged, metadata, rejected, rows, clock)
 EXPECTED = {
@@ -42,12 +43,6 @@ EXPECTED = {
     "speedscope_partial_unterminated_array.json": (6, 4, 2, 0, 0, 4, "monotonic"),
     "speedscope_too_many_end_events.json": (6, 4, 2, 0, 0, 4, "monotonic"),
 }
-
-
-def _src(tl: tk.Timeline) -> dict:
-    rows = tl.sources.to_pylist()
-    assert len(rows) == 1
-    return rows[0]
 
 
 def _events(tl: tk.Timeline) -> list[dict]:

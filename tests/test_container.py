@@ -16,6 +16,7 @@ import tracekit as tk
 from tracekit.readers import get_reader
 
 from .helpers import assert_accounted, load_neutral
+from .helpers import source_row as _src
 
 FIX = Path(__file__).parent / "fixtures" / "container"
 POD_DIR = "var/log/pods/shop_checkout-6f7d9c5b8-x2x5q_4b1f0f59-1d6e-4a61-9f65-3a0f9f2d7c11/checkout"
@@ -23,11 +24,6 @@ CRI = FIX / POD_DIR / "0.log"
 LINKED = next((FIX / "var/log/containers").glob("*.log"))
 DOCKER = next((FIX / "docker/var/log/containers").glob("*.log"))
 POD = "pod/shop/checkout-6f7d9c5b8-x2x5q"
-
-
-def _src(tl: tk.Timeline) -> dict:
-    (row,) = tl.sources.to_pylist()
-    return row
 
 
 def _rows(tl: tk.Timeline) -> list[dict]:

@@ -13,6 +13,7 @@ from tracekit.errors import OptionError
 from tracekit.readers import get_reader
 
 from .helpers import assert_accounted, load_neutral
+from .helpers import only_source_row as _src
 
 NS = 10**9
 FILES = ("recorded_dmesg_T.txt", "recorded_dmesg_iso.txt", "recorded_dmesg_r.txt",
@@ -27,10 +28,6 @@ def _ns(s: str) -> int:
 
 def _rows(tl: tk.Timeline) -> list[dict]:
     return tl.events.sort_by("seq").to_pylist()
-
-
-def _src(tl: tk.Timeline) -> dict:
-    return tl.sources.to_pylist()[0]
 
 
 def _write(tmp_path: Path, text: str | bytes, name: str = "input.bin") -> Path:

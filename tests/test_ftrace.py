@@ -14,6 +14,7 @@ from tracekit import _inputs
 from tracekit.readers import get_reader
 
 from .helpers import assert_accounted, load_neutral
+from .helpers import counts_all as _counts
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ftrace"
 
@@ -34,12 +35,6 @@ RECORDED = {
     "ftrace_instance_small.txt": ("ftrace", 120, 107, 1, 12, 0),
     "ftrace_trace_pipe_lost.txt": ("ftrace", 225, 225, 0, 0, 0),
 }
-
-
-def _counts(tl: tk.Timeline) -> tuple:
-    r = tl.sources.to_pylist()[0]
-    assert r["status"] == "loaded", r
-    return (r["format"], r["records"], r["rows"], r["merged"], r["metadata"], r["rejected"])
 
 
 def _rows(tl: tk.Timeline, **eq) -> list[dict]:

@@ -11,6 +11,9 @@ import tracekit as tk
 from tracekit.readers import get_reader
 
 from .helpers import assert_accounted, load_neutral
+from .helpers import counts_records_emitted_rejected_rows as _counts
+from .helpers import rows_matching as _rows
+from .helpers import source_row as _src
 
 FIX = Path(__file__).parent / "fixtures" / "jaeger"
 
@@ -22,20 +25,6 @@ CORPUS = {
     "jaeger_anonymizer_span_array.json": (2, 2, 0, 2),
     "jaeger_uimodel_ui_01.json": (5, 5, 0, 9),  # 5 spans + 2 logs + 2 non-parent references
 }
-
-
-def _src(tl: tk.Timeline) -> dict:
-    (row,) = tl.sources.to_pylist()
-    return row
-
-
-def _counts(tl: tk.Timeline) -> tuple[int, int, int, int]:
-    s = _src(tl)
-    return s["records"], s["emitted"], s["rejected"], s["rows"]
-
-
-def _rows(tl: tk.Timeline, **match) -> list[dict]:
-    return [r for r in tl.events.to_pylist() if all(r[k] == v for k, v in match.items())]
 
 
 @pytest.mark.parametrize("name", sorted(CORPUS))

@@ -13,6 +13,8 @@ from tracekit.readers import get_reader
 from tracekit.readers._base import Input
 
 from .helpers import assert_accounted, load_neutral
+from .helpers import events_with_attr_dicts as _rows
+from .helpers import the_source_row as _src
 
 FIX = Path(__file__).parent / "fixtures" / "journald"
 
@@ -28,23 +30,11 @@ RECORDED = ["journald/recorded_journal_bytes_message.json", "journald/recorded_j
 BOOT = "06dbe425507d4a80bbabbc6e28507a83"
 
 
-def _src(tl: tk.Timeline) -> dict:
-    (row,) = [r for r in tl.sources.to_pylist() if r["status"] == "loaded"]
-    return row
-
-
 def _check(tl: tk.Timeline, records: int, rows: int, rejected: int) -> None:
     s = _src(tl)
     assert (s["format"], s["records"], s["rows"], s["emitted"], s["merged"], s["metadata"], s["rejected"]) == (
         "journald", records, rows, rows, 0, 0, rejected)
     assert_accounted(tl)
-
-
-def _rows(tl: tk.Timeline) -> list[dict]:
-    out = tl.events.to_pylist()
-    for r in out:
-        r["attrs"] = dict(r["attrs"])
-    return out
 
 
 def _read(path: Path, **opts):

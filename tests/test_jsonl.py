@@ -12,6 +12,7 @@ import tracekit as tk
 from tracekit.readers import jsonl
 
 from .helpers import assert_accounted, load_neutral
+from .helpers import only_source_row as _src
 
 NS = 1_000_000_000
 T0 = 1710406800 * NS  # 2024-03-14T09:00:00Z
@@ -33,10 +34,6 @@ def _write(tmp_path, text: str | bytes, name: str = "app.jsonl"):
     else:
         p.write_bytes(text)
     return p
-
-
-def _src(tl: tk.Timeline) -> dict:
-    return tl.sources.to_pylist()[0]
 
 
 def _by_line(tl: tk.Timeline) -> dict[int, dict]:

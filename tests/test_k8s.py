@@ -14,6 +14,8 @@ from tracekit.readers import get_reader
 from tracekit.readers._k8s import singular_kinds
 
 from .helpers import assert_accounted, load_neutral
+from .helpers import events_with_attr_dicts as _rows
+from .helpers import the_source_row as _src
 
 FIX = Path(__file__).parent / "fixtures" / "k8s"
 
@@ -35,23 +37,11 @@ FIXTURES = {
 }
 
 
-def _src(tl: tk.Timeline) -> dict:
-    (row,) = [r for r in tl.sources.to_pylist() if r["status"] == "loaded"]
-    return row
-
-
 def _check(tl: tk.Timeline, fmt: str, records: int, rows: int, metadata: int, rejected: int) -> None:
     s = _src(tl)
     assert (s["format"], s["records"], s["rows"], s["emitted"], s["metadata"], s["rejected"]) == (
         fmt, records, rows, rows, metadata, rejected)
     assert_accounted(tl)
-
-
-def _rows(tl: tk.Timeline) -> list[dict]:
-    out = tl.events.to_pylist()
-    for r in out:
-        r["attrs"] = dict(r["attrs"])
-    return out
 
 
 @pytest.mark.corpus

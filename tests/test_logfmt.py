@@ -9,6 +9,7 @@ import tracekit as tk
 from tracekit.readers import get_reader
 
 from .helpers import assert_accounted, load_neutral
+from .helpers import source_row as _src
 
 # file → (records, emitted, rejected)
 CORPUS = {
@@ -16,11 +17,6 @@ CORPUS = {
     "humanlog_mixed_logfmt_and_json.log": (4, 4, 0),
     "lnav_logrus_logfmt.log": (5, 5, 0),
 }
-
-
-def _src(tl: tk.Timeline) -> dict:
-    (row,) = tl.sources.to_pylist()
-    return row
 
 
 def _by_line(tl: tk.Timeline) -> dict[int, dict]:

@@ -13,6 +13,9 @@ import tracekit as tk
 from tracekit.readers import get_reader
 
 from .helpers import assert_accounted, load_neutral
+from .helpers import counts_records_emitted_rejected_rows as _counts
+from .helpers import rows_matching as _rows
+from .helpers import source_row as _src
 
 FIX = Path(__file__).parent / "fixtures" / "otlp"
 
@@ -30,20 +33,6 @@ FIXTURES = {
     "trace_enum_names.json": (2, 1, 1, 4),  # span + 2 loss + 1 event; 1 span without start
     "trace_legacy_instrumentation_library.json": (2, 2, 0, 2),
 }
-
-
-def _src(tl: tk.Timeline) -> dict:
-    (row,) = tl.sources.to_pylist()
-    return row
-
-
-def _counts(tl: tk.Timeline) -> tuple[int, int, int, int]:
-    s = _src(tl)
-    return s["records"], s["emitted"], s["rejected"], s["rows"]
-
-
-def _rows(tl: tk.Timeline, **match) -> list[dict]:
-    return [r for r in tl.events.to_pylist() if all(r[k] == v for k, v in match.items())]
 
 
 @pytest.mark.parametrize("name", sorted(CORPUS))

@@ -12,6 +12,7 @@ from tracekit import _inputs
 from tracekit.readers import get_reader
 
 from .helpers import assert_accounted, load_neutral
+from .helpers import counts_all as _counts
 
 FIXTURES = Path(__file__).parent / "fixtures" / "perf"
 
@@ -33,12 +34,6 @@ RECORDED = {
     "perf_flat_pid_tid.txt": ("perf_script", 16, 16, 0, 0, 0),
     "perf_inet_sock_set_state.txt": ("perf_script", 12, 12, 0, 0, 0),
 }
-
-
-def _counts(tl: tk.Timeline) -> tuple:
-    r = tl.sources.to_pylist()[0]
-    assert r["status"] == "loaded", r
-    return (r["format"], r["records"], r["rows"], r["merged"], r["metadata"], r["rejected"])
 
 
 def _rows(tl: tk.Timeline, **eq) -> list[dict]:

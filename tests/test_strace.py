@@ -16,6 +16,7 @@ from tracekit.errors import OptionError
 from tracekit.readers import get_reader
 
 from .helpers import assert_accounted, load_neutral
+from .helpers import single_source_row as _src
 
 FIXTURES = Path(__file__).parent / "fixtures" / "strace"
 NS = 10**9
@@ -40,12 +41,6 @@ COUNTS = {
     "tracecode_ff_ttt_y_make_child.2453403": (31, 31, 0, 0, 31),
     "tracecode_malformed_unsorted_restart.t.2461545": (6, 5, 0, 1, 5),
 }
-
-
-def _src(tl: tk.Timeline) -> dict:
-    rows = tl.sources.to_pylist()
-    assert len(rows) == 1
-    return rows[0]
 
 
 def _rows(tl: tk.Timeline) -> list[dict]:

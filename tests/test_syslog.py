@@ -19,6 +19,7 @@ from tracekit.readers import get_reader
 from tracekit.readers._base import Input
 
 from .helpers import assert_accounted, load_neutral
+from .helpers import only_source_row as _src
 
 NS = 10**9
 
@@ -47,10 +48,6 @@ def _rows(tl: tk.Timeline) -> list[dict]:
     """Events in load (file) order."""
     ev = tl.events.sort_by("seq")
     return ev.to_pylist()
-
-
-def _src(tl: tk.Timeline) -> dict:
-    return tl.sources.to_pylist()[0]
 
 
 def _read(path: Path, **opts):

@@ -10,6 +10,7 @@ import tracekit as tk
 from tracekit.readers import get_reader
 
 from .helpers import assert_accounted, load_neutral
+from .helpers import source_row as _src
 
 DEPLOYS = (
     "when,pod,level,message,version,dur,pid\n"
@@ -21,11 +22,6 @@ DEPLOYS = (
     "not a time,api-3,info,x,v3,1,1\n"
     "1710406803,api-3,,,v3,,\n"
 )
-
-
-def _src(tl: tk.Timeline) -> dict:
-    (row,) = tl.sources.to_pylist()
-    return row
 
 
 def _rows(tl: tk.Timeline) -> list[dict]:
