@@ -30,14 +30,17 @@ def _cell(v) -> str:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from . import load
+    from ._time import fmt_ns
 
     tl = load(args.paths if len(args.paths) > 1 else args.paths[0], format=args.format)
     srcs = tl.sources.to_pylist()
     for r in srcs:
         for k in ("ts_min", "ts_max"):
             if r[k] is not None:
-                r[k] = str(r[k])[:26]
+                r[k] = fmt_ns(int(pd.Timestamp(r[k]).value))
     print(_fmt_table(srcs, ["source", "format", "status", "clock", "records", "emitted", "merged",
                             "metadata", "rejected", "rows", "ts_min", "ts_max", "note"]))
     print()
