@@ -90,13 +90,23 @@ class Interleaving:
     """
 
     def __init__(self, table: pd.DataFrame, races: pd.DataFrame, center: int, start: int, end: int,
-                 lane: str, transition: Any, state_at_start: pa.Table):
+                 lane: str, transition: Any, state_at_start: Any):
         self.table = table
         self.races = races
         self.center, self.start, self.end = center, start, end
         self.lane = lane
         self.transition = transition
-        self.state_at_start = state_at_start
+        self._window_or_states = state_at_start
+
+    @property
+    def state_at_start(self) -> pa.Table:
+        """Each entity's last state before the window opened (computed on first use)."""
+        w = self._window_or_states
+        return w.state_at_start if hasattr(w, "state_at_start") else w
+
+    @state_at_start.setter
+    def state_at_start(self, value: pa.Table) -> None:
+        self._window_or_states = value
 
     def __len__(self) -> int:
         return len(self.table)
@@ -297,7 +307,7 @@ def interleaving(tl: Timeline, at: Any, window: Any = "5s", lane: str = "source"
         "severity": df["severity"].astype(object) if n else [],
         "ambiguous": [bool(x) for x in amb_with], "ambiguous_with": amb_with, "race_with": race_with,
     })
-    return Interleaving(table, races, c, c - b, c + a, lane, tr, win.state_at_start)
+    return Interleaving(table, races, c, c - b, c + a, lane, tr, win)
 
 
 # --------------------------------------------------------------------------- change and recurrence
