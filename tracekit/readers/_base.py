@@ -246,8 +246,10 @@ def split_lines(inp: Input | bytes | pa.Buffer, start_line: int = 1, base_offset
     )
 
 
-def _decode(raw: pa.Array, start_line: int) -> tuple[pa.Array, np.ndarray]:
-    """Binary → string; blocks with invalid UTF-8 are decoded line by line with escapes."""
+def _decode(raw: pa.Array, start_line: int, errors: str = "backslashreplace") -> tuple[pa.Array, np.ndarray]:
+    """Binary → string; blocks with invalid UTF-8 are decoded value by value with ``errors``
+    (a codecs error handler: backslash escapes by default); returns the text and the numbers
+    (``start_line`` + index) of the values that needed it."""
     try:
         return raw.cast(pa.large_string()), np.zeros(0, dtype=np.int64)
     except pa.ArrowInvalid:
@@ -268,7 +270,7 @@ def _decode(raw: pa.Array, start_line: int) -> tuple[pa.Array, np.ndarray]:
                 try:
                     vals.append(v.decode("utf-8"))
                 except UnicodeDecodeError:
-                    vals.append(v.decode("utf-8", errors="backslashreplace"))
+                    vals.append(v.decode("utf-8", errors=errors))
                     bad.append(start_line + b0 + i)
             out.append(pa.array(vals, pa.large_string()))
     arr = pa.concat_arrays(out) if out else pa.array([], pa.large_string())

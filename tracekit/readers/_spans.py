@@ -438,3 +438,22 @@ def ns_from_us(a: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 def json_text(v: Any) -> str:
     """Compact JSON text of a Python value (for attrs)."""
     return orjson.dumps(v).decode()
+
+
+def take_rows(cols: dict[str, Any], idx: np.ndarray, n: int = -1) -> dict[str, Any]:
+    """Rows ``idx`` of every column (``n``: the row count; all rows in order → no copy).
+
+    Numpy and Arrow columns are taken; scalars (broadcast by ``conform``) pass through.
+    """
+    if len(idx) == n:
+        return cols
+    ix = pa.array(idx)
+    out = {}
+    for k, v in cols.items():
+        if isinstance(v, np.ndarray):
+            out[k] = v[idx]
+        elif isinstance(v, (pa.Array, pa.ChunkedArray)):
+            out[k] = v.take(ix)
+        else:
+            out[k] = v
+    return out

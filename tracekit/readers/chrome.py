@@ -68,7 +68,7 @@ import pyarrow.compute as pc
 
 from .. import _time
 from ..errors import ParseError
-from ._base import Input, Reader, ReadResult, _newlines, make_rejects, register
+from ._base import Input, Reader, ReadResult, _decode, _newlines, make_rejects, register
 
 _CHUNK = 1 << 22
 _WS = b" \t\r\n"
@@ -307,34 +307,6 @@ def _json_escape_errors(err: UnicodeDecodeError) -> tuple[str, int]:
 codecs.register_error("tracekit_json_escape", _json_escape_errors)
 
 
-def _decode_elements(raw: pa.Array) -> tuple[pa.Array, np.ndarray]:
-    """Binary elements → strings; elements with invalid UTF-8 get their bad bytes escaped."""
-    try:
-        return raw.cast(pa.large_string()), np.zeros(0, dtype=np.int64)
-    except pa.ArrowInvalid:
-        pass
-    block = 65536
-    out = []
-    bad: list[int] = []
-    for b0 in range(0, len(raw), block):
-        chunk = raw.slice(b0, block)
-        try:
-            out.append(chunk.cast(pa.large_string()))
-            continue
-        except pa.ArrowInvalid:
-            pass
-        vals = []
-        for i, v in enumerate(chunk.to_pylist()):  # only blocks holding invalid UTF-8
-            try:
-                vals.append(v.decode("utf-8"))
-            except UnicodeDecodeError:
-                vals.append(v.decode("utf-8", errors="tracekit_json_escape"))
-                bad.append(b0 + i)
-        out.append(pa.array(vals, pa.large_string()))
-    return pa.concat_arrays(out), np.array(bad, dtype=np.int64)
-
-
-
 def _lit(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
@@ -421,7 +393,7 @@ def _read(inp: Input) -> ReadResult:
     offs = np.r_[starts, close_pos].astype(np.int64)
     count = len(starts)
     raw = pa.LargeBinaryArray.from_buffers(pa.large_binary(), count, [None, pa.py_buffer(offs), pbuf])
-    text, bad = _decode_elements(raw)
+    text, bad = _decode(raw, 0, errors="tracekit_json_escape")
     if len(bad):
         notes.append(f"{len(bad)} elements with invalid UTF-8 (bytes kept as \\xNN escapes)")
     # element → opening-brace position (for line numbers); elements with no '{' use their start

@@ -66,6 +66,7 @@ from ._spans import (
     typed_kv,
     valid,
 )
+from ._spans import take_rows as _take
 
 _V = "VARCHAR"
 _TAG = [{"key": _V, "type": _V, "value": _V}]
@@ -239,14 +240,6 @@ def _int_or_null(a: pa.Array) -> pa.Array:
     s = as_str(a)
     good = pc.fill_null(pc.match_substring_regex(s, r"^-?\d{1,18}$"), False)
     return pc.if_else(good, s, pa.scalar(None, pa.string())).cast(pa.int64())
-
-
-def _take(cols: dict[str, Any], idx: np.ndarray, n: int = -1) -> dict[str, Any]:
-    if len(idx) == n:
-        return cols
-    ix = pa.array(idx)
-    return {k: (v[idx] if isinstance(v, np.ndarray) else v.take(ix) if isinstance(v, (pa.Array, pa.ChunkedArray)) else v)
-            for k, v in cols.items()}
 
 
 _START = re.compile(rb'^\s*(\[|\{\s*"(data|traceID|spans)"\s*:)')

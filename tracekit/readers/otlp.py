@@ -94,6 +94,7 @@ from ._spans import (
     split_documents,
     valid,
 )
+from ._spans import take_rows as _take
 
 # --------------------------------------------------------------------------- schema
 
@@ -528,22 +529,6 @@ def _read_kind(inp: Input, docs: pa.Array, dline: np.ndarray, doff: np.ndarray, 
 def _nonempty(a: pa.Array) -> np.ndarray:
     s = as_str(a)
     return np.asarray(pc.fill_null(pc.greater(pc.utf8_length(s), 0), False).to_numpy(zero_copy_only=False), dtype=bool)
-
-
-def _take(cols: dict[str, Any], idx: np.ndarray, n: int = -1) -> dict[str, Any]:
-    """Rows ``idx`` of every column (``n``: the row count; all rows in order → no copy)."""
-    if len(idx) == n:
-        return cols
-    ix = pa.array(idx)
-    out = {}
-    for k, v in cols.items():
-        if isinstance(v, np.ndarray):
-            out[k] = v[idx]
-        elif isinstance(v, (pa.Array, pa.ChunkedArray)):
-            out[k] = v.take(ix)
-        else:
-            out[k] = v
-    return out
 
 
 def _spans(inp: Input, sp: pa.Array, n: int, base: dict[str, Any], common_parts: list[Part],

@@ -61,6 +61,7 @@ from ._spans import (
     split_documents,
     valid,
 )
+from ._spans import take_rows as _take
 
 _V = "VARCHAR"
 _EP = {"serviceName": _V, "ipv4": _V, "ipv6": _V, "port": _V}
@@ -187,14 +188,6 @@ def _first(values: pa.Array, owner: np.ndarray, n: int) -> pa.Array:
         owners, first = np.unique(owner[ok], return_index=True)
         pos[owners] = ok[first]
     return values.take(pa.array(pos, mask=pos < 0))
-
-
-def _take(cols: dict[str, Any], idx: np.ndarray, n: int = -1) -> dict[str, Any]:
-    if len(idx) == n:
-        return cols
-    ix = pa.array(idx)
-    return {k: (v[idx] if isinstance(v, np.ndarray) else v.take(ix) if isinstance(v, (pa.Array, pa.ChunkedArray)) else v)
-            for k, v in cols.items()}
 
 
 _START = re.compile(rb"^\s*\[\s*(\[\s*)?\{")
