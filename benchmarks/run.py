@@ -282,6 +282,104 @@ def _text_peers(pattern: str) -> list[Bench]:
     ]
 
 
+# --- otlp peers
+
+
+def _otlp_spans(t: Any) -> Any:
+    """resourceSpans → scopeSpans → spans of a pyarrow.json table, as one struct array."""
+    import pyarrow.compute as pc
+
+    rs = pc.list_flatten(t.column("resourceSpans"))
+    ss = pc.list_flatten(pc.struct_field(rs, "scopeSpans"))
+    return pc.list_flatten(pc.struct_field(ss, "spans"))
+
+
+def otlp_pyarrow(paths: list[str]) -> int:
+    import pyarrow as pa
+    import pyarrow.json as pj
+
+    n = 0
+    for p in paths:
+        t = pj.read_json(p, read_options=pj.ReadOptions(block_size=os.path.getsize(p) + 1))
+        n += pa.Table.from_struct_array(_otlp_spans(t)).num_rows
+    return n
+
+
+def _otlp_text(av: dict) -> str | None:
+    """An OTLP AnyValue as tracekit's attrs text (scalars; nested values as compact JSON)."""
+    import orjson
+
+    for k, v in av.items():
+        if k == "stringValue":
+            return v
+        if k == "boolValue":
+            return "true" if v else "false"
+        if k in ("intValue", "doubleValue", "bytesValue"):
+            return str(v)
+        return orjson.dumps(v).decode()
+    return None
+
+
+def otlp_orjson(paths: list[str]) -> int:
+    """orjson + Python loops building the canonical columns tracekit builds (span and
+    instant rows; ids, service/host from the resource, status, attrs map with resource and
+    scope entries), then one Arrow table."""
+    import orjson
+    import pyarrow as pa
+
+    kinds = {0: "unspecified", 1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
+    codes = {0: "UNSET", 1: "OK", 2: "ERROR"}
+    n = 0
+    for p in paths:
+        with open(p, "rb") as f:
+            doc = orjson.loads(f.read())
+        names = ("ts_src", "dur", "kind", "name", "category", "host", "entity", "state", "severity",
+                 "trace_id", "span_id", "parent_id", "message", "attrs", "offset")
+        cols: dict[str, list] = {k: [] for k in names}
+        elem = 0
+        for rs in doc.get("resourceSpans") or []:
+            rattrs = [(kv["key"], _otlp_text(kv.get("value") or {})) for kv in
+                      (rs.get("resource") or {}).get("attributes") or []]
+            rmap = dict(rattrs)
+            svc, host = rmap.get("service.name"), rmap.get("host.name")
+            res_entries = [("resource." + k, v) for k, v in rattrs]
+            for ss in rs.get("scopeSpans") or []:
+                sc = ss.get("scope") or {}
+                sc_entries = [(k, sc[f]) for k, f in (("otel.scope.name", "name"), ("otel.scope.version", "version"))
+                              if sc.get(f)]
+                for sp in ss.get("spans") or []:
+                    start = int(sp["startTimeUnixNano"])
+                    end = sp.get("endTimeUnixNano")
+                    status = sp.get("status") or {}
+                    code = codes.get(status.get("code", 0), "UNSET")
+                    err = code == "ERROR"
+                    tid, sid = sp.get("traceId", "").lower() or None, sp.get("spanId", "").lower() or None
+                    attrs = [(kv["key"], _otlp_text(kv.get("value") or {})) for kv in sp.get("attributes") or []]
+                    attrs += [("span.kind", kinds.get(sp.get("kind"), "unspecified")), ("otel.status_code", code)]
+                    row = {"ts_src": start, "dur": int(end) - start if end else None, "kind": "span",
+                           "name": sp.get("name"), "category": svc, "host": host, "entity": f"service/{svc}",
+                           "state": "error" if err else "ok", "severity": "error" if err else None,
+                           "trace_id": tid, "span_id": sid, "parent_id": sp.get("parentSpanId", "").lower() or None,
+                           "message": status.get("message") or None, "attrs": attrs + sc_entries + res_entries,
+                           "offset": elem}
+                    for k in names:
+                        cols[k].append(row[k])
+                    for ev in sp.get("events") or []:
+                        ev_attrs = [(kv["key"], _otlp_text(kv.get("value") or {})) for kv in ev.get("attributes") or []]
+                        row = {"ts_src": int(ev.get("timeUnixNano") or start), "dur": None, "kind": "instant",
+                               "name": ev.get("name"), "category": svc, "host": host, "entity": f"service/{svc}",
+                               "state": None, "severity": "error" if ev.get("name") == "exception" else None,
+                               "trace_id": tid, "span_id": sid, "parent_id": None, "message": None,
+                               "attrs": ev_attrs, "offset": elem}
+                        for k in names:
+                            cols[k].append(row[k])
+                    elem += 1
+        types = {"ts_src": pa.int64(), "dur": pa.int64(), "offset": pa.int64(),
+                 "attrs": pa.map_(pa.string(), pa.string())}
+        n += pa.table({k: pa.array(v, types.get(k, pa.string())) for k, v in cols.items()}).num_rows
+    return n
+
+
 BENCHES: dict[str, FormatBench] = {
     "jsonl": FormatBench(_tracekit("jsonl"), [
         Bench("pyarrow.json.read_json", jsonl_pyarrow, ("pyarrow.json",)),
@@ -300,6 +398,12 @@ BENCHES: dict[str, FormatBench] = {
                           "peers extract fields only (no year/timezone, CRON events or severity)"),
     "strace": FormatBench(_tracekit("strace"), _text_peers(STRACE_RE),
                           "peers extract fields only (no unfinished/resumed pairing)"),
+    "otlp": FormatBench(_tracekit("otlp"), [
+        Bench("pyarrow.json whole file + flatten", otlp_pyarrow, ("pyarrow.json", "pyarrow.compute")),
+        Bench("orjson + Python loops building the same columns", otlp_orjson, ("orjson", "pyarrow")),
+    ], "pyarrow flattens resourceSpans/scopeSpans/spans and normalises nothing; the orjson loop builds "
+       "span and instant rows with the canonical columns (ids, service, status, attrs map), but no "
+       "links, dropped counts or sort"),
 }
 
 
