@@ -53,16 +53,16 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    import pyarrow.parquet as pq
+    """Write the canonical event table as Parquet; large syslog/strace files are read and
+    written block by block (bounded memory, same table; see ``tracekit._stream``)."""
+    from ._stream import BLOCK_BYTES, convert
 
-    from . import load
-
-    tl = load(args.paths if len(args.paths) > 1 else args.paths[0], format=args.format)
     out = Path(args.output)
-    tmp = out.with_name(out.name + ".tmp")
-    pq.write_table(tl.events, tmp, compression="zstd")
-    tmp.replace(out)
-    print(f"wrote {len(tl):,} events to {out} ({tl.rejects.num_rows:,} rejects not included)")
+    block = int(args.block_mb * (1 << 20)) if args.block_mb else BLOCK_BYTES
+    info = convert(args.paths if len(args.paths) > 1 else args.paths[0], out, format=args.format,
+                   block_bytes=block)
+    how = " (streamed in blocks)" if info["streamed"] else ""
+    print(f"wrote {info['events']:,} events to {out}{how} ({info['rejects']:,} rejects not included)")
     return 0
 
 
@@ -102,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     pc_.add_argument("paths", nargs="+")
     pc_.add_argument("-o", "--output", required=True)
     pc_.add_argument("--format", default=None)
+    pc_.add_argument("--block-mb", type=float, default=None,
+                     help="MiB of input per block for the readers that stream (syslog, strace; default 8)")
     pc_.set_defaults(func=cmd_convert)
     pg = sub.add_parser("ingest", help="write a Parquet store (tk.open it; SQL with DuckDB, Dask over it)")
     pg.add_argument("paths", nargs="+")

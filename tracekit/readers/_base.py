@@ -205,7 +205,8 @@ def _newlines(buf: np.ndarray) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def split_lines(inp: Input | bytes | pa.Buffer, start_line: int = 1, base_offset: int = 0) -> Lines:
+def split_lines(inp: Input | bytes | pa.Buffer, start_line: int = 1, base_offset: int = 0,
+                bom: bool = True) -> Lines:
     """Split an input's bytes into a :class:`Lines` column set (vectorised, zero-copy).
 
     Example::
@@ -216,7 +217,9 @@ def split_lines(inp: Input | bytes | pa.Buffer, start_line: int = 1, base_offset
     """
     if isinstance(inp, Input):
         buf = inp.buffer()
-    elif isinstance(inp, (bytes, bytearray, memoryview)):
+    elif isinstance(inp, bytes):
+        buf = pa.py_buffer(inp)  # zero-copy: the Arrow buffer keeps the bytes alive
+    elif isinstance(inp, (bytearray, memoryview)):
         buf = pa.py_buffer(bytes(inp))
     else:
         buf = inp
@@ -225,7 +228,8 @@ def split_lines(inp: Input | bytes | pa.Buffer, start_line: int = 1, base_offset
     nl = _newlines(data)
     starts = np.empty(len(nl) + 1, dtype=np.int64)
     # a UTF-8 byte-order mark is not part of the first line
-    starts[0] = 3 if n >= 3 and data[0] == 0xEF and data[1] == 0xBB and data[2] == 0xBF else 0
+    # (``bom=False`` for a block that does not start the file)
+    starts[0] = 3 if bom and n >= 3 and data[0] == 0xEF and data[1] == 0xBB and data[2] == 0xBF else 0
     starts[1:] = nl + 1
     if starts[-1] >= n:  # ends with a newline (or empty): no partial last line
         starts = starts[:-1]

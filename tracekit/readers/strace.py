@@ -76,6 +76,7 @@ import datetime as _dt
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -85,7 +86,16 @@ import pyarrow.compute as pc
 
 from ..errors import OptionError
 from ..schema import conform
-from ._base import Input, Reader, ReadResult, empty_rejects, make_rejects, register, split_lines
+from ._base import (
+    Input,
+    Lines,
+    Reader,
+    ReadResult,
+    empty_rejects,
+    make_rejects,
+    register,
+    split_lines,
+)
 
 NS = 1_000_000_000
 DAY = 86400 * NS
@@ -406,8 +416,41 @@ def _read(
     tz: str = "UTC",
     pid: int | None = None,
 ) -> ReadResult:
+    return read_lines(inp, split_lines(inp), date, tz, pid)
+
+
+@dataclass
+class BlockState:
+    """What a block of a file read in pieces (:mod:`tracekit._stream`) hands to the next (and
+    what the driver gives it: ``consumed`` resumed lines already read with an earlier block,
+    ``n_real`` lines of the block's own before the partner lines appended to it)."""
+
+    consumed: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    n_real: int | None = None
+    mode: int | None = None
+    modes_used: set = field(default_factory=set)
+    counts: np.ndarray = field(default_factory=lambda: np.zeros(4, np.int64))
+    last_ts: int | None = None
+    rel: int = 0
+    rolls: int = 0
+    last_sod: int | None = None
+    any_pid: bool = False
+    unk_seen: bool = False
+    file_pid: bool = False
+    tgid: dict = field(default_factory=dict)
+    seen_tids: set = field(default_factory=set)
+    ent_start: dict = field(default_factory=dict)
+    markers: list = field(default_factory=list)
+    summary: list = field(default_factory=list)
+    assumed: dict = field(default_factory=dict)
+
+
+def read_lines(inp: Input, lines: Lines, date: Any = None, tz: str = "UTC", pid: int | None = None,
+               state: BlockState | None = None) -> ReadResult:
+    """Read a set of lines (the whole file, or one block of it with ``state``)."""
+    from .._stream import Fallback
+
     zone = _zone(str(tz), inp.path)
-    lines = split_lines(inp)
     text, lno, offs = lines.text, lines.line, lines.offset
     n = len(text)
     meta: dict[str, Any] = {"assumed": {}}
@@ -437,7 +480,16 @@ def _read(
             n_meta = len(si)
             table_txt = pc.utf8_rtrim(sub.filter(pa.array(summ)), characters="\r\n").to_pylist()
             meta["extra"] = {"summary": "\n".join(table_txt)}
+            if state is not None:
+                state.summary.extend(table_txt)
     merged = np.zeros(n, dtype=bool)
+    # resumed lines read with the block of their unfinished line (block reading): their time
+    # still counts here (strace messages after them inherit it); nothing else does
+    pre = np.zeros(n, dtype=bool)
+    if state is not None and len(state.consumed):
+        pre = np.isin(lno, state.consumed)
+        merged |= pre
+    n_real = n if state is None or state.n_real is None else state.n_real
     line_end = lno.copy()
     spliced: tuple[np.ndarray, pa.Array] | None = None
 
@@ -465,6 +517,13 @@ def _read(
         msg_word = mg["w"].fill_null("strace").to_arrow()
     pid_src = np.zeros(n, dtype=np.int8)  # 0 printed, 1 file name, 2 inferred, 3 option
     unknown = pid_i < 0
+    if state is not None and pid is None:  # what the whole file decides, one block cannot
+        printed = bool((~unknown & row_ok & ~is_msg).any())
+        unseen = bool((unknown & row_ok & ~is_msg).any())
+        if (printed and (state.file_pid or state.unk_seen)) or (unseen and (printed or state.any_pid)):
+            raise Fallback("lines without a pid in a trace that shows pids")
+        state.any_pid |= printed
+        state.unk_seen |= unseen
     if pid is not None:
         pid_src[unknown] = 3
         pid_i = np.where(unknown, int(pid), pid_i)
@@ -474,6 +533,8 @@ def _read(
             pid_src[unknown] = 1
             pid_i = np.where(unknown, int(m[1]), pid_i)
             meta["assumed"]["pid"] = f"{m[1]} (from the -ff file name)"
+            if state is not None:
+                state.file_pid = True
     unk = (pid_i < 0) & row_ok & ~is_msg
     if unk.any() and (pid_i >= 0).any():
         seen = set(np.unique(pid_i[(pid_i >= 0) & row_ok & ~is_msg]).tolist())
@@ -496,6 +557,13 @@ def _read(
     timed = row_ok & ~is_msg & (tkind > 0)
     counts = np.bincount(tkind[timed], minlength=4)
     mode = int(np.argmax(counts)) if counts.sum() else 0
+    if state is not None:  # the first block with times decides; checked against the file's at the end
+        state.counts += np.bincount(tkind[:n_real][timed[:n_real]], minlength=4)
+        if state.mode is not None:
+            mode = state.mode
+        elif counts.sum():
+            state.mode = mode
+        state.modes_used.add(mode)
     if mode:
         wrong = row_ok & ~is_msg & (tkind != mode)
         if wrong.any():
@@ -507,7 +575,16 @@ def _read(
         idx = np.flatnonzero(use)
         sod = tns[idx]
         roll = np.zeros(len(idx), dtype=np.int64)
-        if len(idx) > 1:
+        if state is not None:
+            if date is None:
+                raise Fallback("a -t/-tt trace without date= (its date comes from its last line)")
+            if len(idx):
+                prev = sod[0] if state.last_sod is None else state.last_sod
+                roll = np.cumsum(np.diff(sod, prepend=prev) < -DAY // 2) + state.rolls
+                real = np.flatnonzero(idx < n_real)
+                if len(real):
+                    state.rolls, state.last_sod = int(roll[real[-1]]), int(sod[real[-1]])
+        elif len(idx) > 1:
             roll[1:] = np.cumsum(np.diff(sod) < -DAY // 2)
         days = np.zeros(n, dtype=np.int64)
         days[idx] = roll
@@ -525,23 +602,36 @@ def _read(
     elif mode == 2:
         meta["clock"] = "realtime"
     elif mode == 3:
+        if state is not None and (n_real < n or pre.any()):
+            raise Fallback("a -r trace with unfinished calls resumed in another block")
         ts = np.cumsum(np.where(use, tns, 0))
+        if state is not None:
+            ts += state.rel
+            state.rel = int(ts[-1])
         meta["clock"] = "relative"
         meta["note"] = "strace -r: ts_src is the sum of the per-line deltas since the first line"
     else:
-        ts = np.arange(n, dtype=np.int64)  # line ordinal
+        ts = lno - 1  # line ordinal
         meta["clock"] = "relative"
         meta["note"] = "no timestamps: ts_src is the line's ordinal (order only)"
+    carried = None if state is None else state.last_ts
+    if state is not None and mode:
+        ur = np.flatnonzero(use[:n_real])
+        if len(ur):
+            state.last_ts = int(ts[ur[-1]])
     if mode and is_msg.any():  # strace messages have no time of their own: the previous line's
         first = np.flatnonzero(use)
-        if len(first):
+        if len(first) or carried is not None:
             idx = np.where(use, np.arange(n), -1)
             np.maximum.accumulate(idx, out=idx)
-            ts = ts[np.where(idx < 0, first[0], idx)]
+            if carried is not None:
+                ts = np.where(idx < 0, carried, ts[np.maximum(idx, 0)])
+            else:
+                ts = ts[np.where(idx < 0, first[0], idx)]
 
     # ---- unfinished / resumed pairing (per pid and syscall, in line order)
     is_u = (typ == UNFIN) & row_ok & ~detached  # "<detached ...>": strace let go, no resume
-    is_r = (typ == RESUMED) & row_ok
+    is_r = (typ == RESUMED) & row_ok & ~pre
     partner = np.full(n, -1, dtype=np.int64)
     if is_u.any() and is_r.any():
         cand = np.flatnonzero(is_u | is_r)
@@ -572,7 +662,7 @@ def _read(
         raw = pc.utf8_rtrim(text.take(pa.array(rj)), characters="\r\n")
         rejects = make_rejects(inp.name, inp.path, lno[rj], offs[rj], list(why[rj]), raw)
     keep = row_ok & ~rej_mask & ~merged
-    records = int(n - blank.sum())  # the -c table's lines are records too: metadata
+    records = int(n - blank.sum() - pre.sum())  # the -c table's lines are records too: metadata
     emitted = int(keep.sum())
 
     # ---- merged rows take the result from their resumed line
@@ -653,8 +743,17 @@ def _read(
         thr = np.asarray(pc.match_substring(strs["args"].get(cl), "CLONE_THREAD")
                          .to_numpy(zero_copy_only=False), bool)
         cl = cl[thr]
-    if len(cl):
+    if state is not None:  # thread groups of earlier blocks; a new one must not rename rows already read
+        new = dict(zip(value[cl].astype(np.int64).tolist(), pid_i[cl].tolist())) if len(cl) else {}
+        if any(ch in state.seen_tids or state.tgid.get(ch, p_) != p_ for ch, p_ in new.items()):
+            raise Fallback("a thread created after its first lines, in another block")
+        state.seen_tids.update(np.unique(pid_i[pid_i >= 0]).tolist())
+        mapping = {**state.tgid, **new}
+    elif len(cl):
         mapping = dict(zip(value[cl].astype(np.int64).tolist(), pid_i[cl].tolist()))
+    else:
+        mapping = {}
+    if mapping:
         for _ in range(8):  # a thread's thread
             step = {ch: mapping.get(p_, p_) for ch, p_ in mapping.items()}
             if step == mapping:
@@ -667,6 +766,8 @@ def _read(
         pos = np.clip(np.searchsorted(ks_, pid_i), 0, len(ks_) - 1)
         hit = ks_[pos] == pid_i
         pid_i = np.where(hit, vs_[pos], pid_i)
+        if state is not None:
+            state.tgid = mapping
 
     # ---- the kept rows
     rows = np.flatnonzero(keep)
@@ -675,7 +776,8 @@ def _read(
     pidk = pid_i[rows]
     # entity: proc/<host>/<pid>@<first ts of that pid>; a pid seen again after its exit restarts
     ex_own = (state_code[rows] >= 2) & (pidk == tid_i[rows])
-    entity = _entities(pidk, tsk, ex_own, None)  # the host: tk.load(host=...) fills the "?"
+    # the host: tk.load(host=...) fills the "?"
+    entity = _entities(pidk, tsk, ex_own, None, None if state is None else state.ent_start)
 
     kind_code = np.where(is_msg[rows], 2, np.where(dur_known[rows], 0, 1)).astype(np.int32)
     st = state_code[rows]
@@ -733,7 +835,10 @@ def _read(
     markers = None
     if spliced is not None and len(spliced[0]):
         markers = _markers(spliced, ts, lno, mode, entity_of=(pidk, tsk, entity))
-    n_merged = int(merged.sum())
+        if state is not None:  # the file's markers come after all its rows
+            state.markers.append(markers)
+            markers = None
+    n_merged = int(merged.sum() - pre.sum())
     # drop the parse columns before the canonical table is made (peak memory)
     del c, strs, ts, tns, value, dur_ns, pid_i, tid_i, partner, pos_of
     table = conform({k: v for k, v in out.items() if v is not None}, m)
@@ -744,10 +849,12 @@ def _read(
                       metadata=n_meta, rejects=rejects, meta=meta)
 
 
-def _entities(pid: np.ndarray, ts: np.ndarray, exit_row: np.ndarray, host: str | None) -> pa.Array:
+def _entities(pid: np.ndarray, ts: np.ndarray, exit_row: np.ndarray, host: str | None,
+              carry: dict | None = None) -> pa.Array:
     """``proc/<host>/<pid>@<start>`` per row (null where the pid is unknown), dictionary-encoded:
     ``<start>`` is the smallest ``ts`` of the pid's rows up to and including its exit row; rows
-    after an exit of the same pid (pid reuse) start a new entity.
+    after an exit of the same pid (pid reuse) start a new entity. ``carry`` (block reading):
+    pid → start of its entity still open at the end of the earlier blocks; updated.
 
     Example::
 
@@ -773,12 +880,40 @@ def _entities(pid: np.ndarray, ts: np.ndarray, exit_row: np.ndarray, host: str |
     bounds = np.flatnonzero(first)
     start = np.minimum.reduceat(ts[order], bounds)
     upid = ps[bounds]
+    if carry is not None:
+        _carry_entities(carry, upid, seg[bounds], start, ps, ex)
     inv = np.empty(m, dtype=np.int64)
     inv[order] = np.cumsum(first) - 1
     labels = pl.select(pl.concat_str([pl.lit(f"proc/{host or '?'}/"), pl.Series(upid).cast(pl.String),
                                       pl.lit("@"), pl.Series(start).cast(pl.String)])).to_series()
     return pa.DictionaryArray.from_arrays(pa.array(inv.astype(np.int32), mask=pid < 0),
                                           labels.to_arrow().cast(pa.string()))
+
+
+def _carry_entities(carry: dict, upid: np.ndarray, useg: np.ndarray, start: np.ndarray, ps: np.ndarray,
+                    ex: np.ndarray) -> None:
+    """Entities that continue from earlier blocks keep their start; those still open at the end
+    of this block are carried (``start`` is updated in place)."""
+    from .._stream import Fallback
+
+    for j in np.flatnonzero(useg == 0).tolist():
+        p_ = int(upid[j])
+        if p_ in carry:
+            if start[j] < carry[p_]:
+                raise Fallback("a process's rows out of time order across blocks")
+            start[j] = carry[p_]
+    last_of_pid = np.ones(len(ps), dtype=bool)
+    last_of_pid[:-1] = ps[1:] != ps[:-1]
+    lastb = np.ones(len(upid), dtype=bool)
+    lastb[:-1] = upid[1:] != upid[:-1]
+    closed = ex[last_of_pid].astype(bool)  # the pid's last row is its exit
+    for p_, st_, cl_ in zip(upid[lastb].tolist(), start[lastb].tolist(), closed.tolist()):
+        if p_ < 0:
+            continue
+        if cl_:
+            carry.pop(p_, None)
+        else:
+            carry[p_] = st_
 
 
 def _join_split(c: dict[str, Any], strs: dict[str, _Str], typ: np.ndarray, text: pa.Array,

@@ -63,6 +63,7 @@ Example::
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -240,7 +241,6 @@ def _reduce(g: pl.DataFrame) -> pl.DataFrame:
 
 
 def _read(inp: Input, year: int | None = None, tz: str | None = None) -> ReadResult:
-    zi = sx.zone(tz, inp.path)
     if year is not None and not (1 <= int(year) <= 9999):
         raise OptionError(f"{inp.path}: year must be 1..9999, not {year!r}")
     buf = inp.buffer()
@@ -251,6 +251,28 @@ def _read(inp: Input, year: int | None = None, tz: str | None = None) -> ReadRes
         framing = "octet-counted (RFC 6587)"
     else:
         lines = split_lines(buf)
+    return read_lines(inp, lines, year, tz, framing=framing, broken_tail=broken_tail)
+
+
+@dataclass
+class BlockState:
+    """What a block of a file read in pieces (:mod:`tracekit._stream`) hands to the next: the
+    last CMD command of every (host, child pid) and (host, CRON pid), the kernel uptime stamps
+    (boot anchors are computed once, at the end), the hosts and form counts seen."""
+
+    cron_child: pl.DataFrame | None = None
+    cron_proc: pl.DataFrame | None = None
+    kernel: list = field(default_factory=list)
+    hosts: set = field(default_factory=set)
+    forms: dict = field(default_factory=dict)
+    bad_utf8: int = 0
+
+
+def read_lines(inp: Input, lines: Lines, year: int | None = None, tz: str | None = None, *,
+               framing: str = "lines", broken_tail: int | None = None,
+               state: BlockState | None = None) -> ReadResult:
+    """Read a set of lines (the whole file, or one block of it with ``state``)."""
+    zi = sx.zone(tz, inp.path)
     text = lines.text
     n = len(text)
     if n == 0:
@@ -362,11 +384,11 @@ def _read(inp: Input, year: int | None = None, tz: str | None = None) -> ReadRes
 
     name = rf["tag"]
     kind_state = np.zeros(m, dtype=bool)
-    entity = state = value = None
+    entity = st_col = value = None
     tag = rf["tag"]
     is_cron = tag.is_in(CRON_TAGS).fill_null(False)
     if is_cron.any():
-        name, entity, state, value, cron_parts, kind_state = _cron(rf, is_cron, msg)
+        name, entity, st_col, value, cron_parts, kind_state = _cron(rf, is_cron, msg, state)
         parts.extend(cron_parts)
         cname = (name != tag).fill_null(False).to_numpy()
         if cname.any():
@@ -390,8 +412,11 @@ def _read(inp: Input, year: int | None = None, tz: str | None = None) -> ReadRes
             msg = msg.scatter(pl.Series(kp), rest)
             parts.append((kp, "kernel.uptime", kg["us"] + "." + kg["uf"]))
             wall = ts[rows][kp]
-            extra["boot_anchors"] = sx.anchors_summary(rf["host"][pl.Series(kp)], up_ns, wall,
-                                                       prec[rows][kp])
+            if state is None:
+                extra["boot_anchors"] = sx.anchors_summary(rf["host"][pl.Series(kp)], up_ns, wall,
+                                                           prec[rows][kp])
+            else:  # computed over the whole file at the end
+                state.kernel.append((rf["host"][pl.Series(kp)], up_ns, wall, prec[rows][kp]))
     # continuation lines last: CRON and kernel stamps are read from the header line alone
     line_end = lines.line[rows].copy()
     if merged_mask.any():
@@ -409,6 +434,12 @@ def _read(inp: Input, year: int | None = None, tz: str | None = None) -> ReadRes
     kinds = pa.DictionaryArray.from_arrays(pa.array(kind_state.astype(np.int32)), pa.array(["log", "state"]))
     hosts = rf["host"].drop_nulls().unique()
     meta: dict[str, Any] = {"clock": "realtime", "assumed": assumed, "extra": extra}
+    if state is not None:
+        if len(state.hosts) <= 100:
+            state.hosts.update(hosts.to_list())
+        for k, v in extra["forms"].items():
+            state.forms[k] = state.forms.get(k, 0) + v
+        state.bad_utf8 += int(lines.bad_utf8.size)
     if len(hosts) == 1:
         meta["host"] = hosts[0]
     elif len(hosts) > 1:
@@ -439,10 +470,28 @@ def _read(inp: Input, year: int | None = None, tz: str | None = None) -> ReadRes
         "offset": lines.offset[rows],
     }
     if entity is not None:
-        cols.update(entity=entity.to_arrow(), state=state.to_arrow(), value=value.to_arrow())
+        cols.update(entity=entity.to_arrow(), state=st_col.to_arrow(), value=value.to_arrow())
     nrec = int((~blank).sum())
     return ReadResult(events=cols, records=nrec, emitted=m, merged=int(merged_mask.sum()),
                       rejects=rejects, meta=meta)
+
+
+def finish_meta(meta: dict[str, Any], state: BlockState) -> None:
+    """The last block's ``meta`` made the whole file's: hosts, form counts, boot anchors."""
+    extra = meta.setdefault("extra", {})
+    extra["forms"] = dict(state.forms)
+    extra.pop("hosts", None)
+    meta.pop("host", None)
+    if len(state.hosts) == 1:
+        meta["host"] = next(iter(state.hosts))
+    elif state.hosts:
+        extra["hosts"] = sorted(state.hosts)[:100]
+    if state.kernel:
+        host = pl.concat([k[0] for k in state.kernel])
+        up, wall, prec = (np.concatenate([k[j] for k in state.kernel]) for j in (1, 2, 3))
+        extra["boot_anchors"] = sx.anchors_summary(host, up, wall, prec)
+    if state.bad_utf8:
+        meta["note"] = f"{state.bad_utf8} lines with invalid UTF-8 (kept, bytes escaped as \\xNN)"
 
 
 def _stripped(text: pa.Array, idx: np.ndarray) -> pa.Array:
@@ -479,8 +528,16 @@ def _sd_attrs(sd: pl.Series) -> list[tuple[np.ndarray, Any, Any]]:
     return out
 
 
-def _cron(rf: pl.DataFrame, is_cron: pl.Series, msg: pl.Series):
-    """Cron daemon lines → names, entity/state/value columns and attrs parts."""
+def _carry(prev: pl.DataFrame | None, new: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """The last row per ``keys`` of ``prev`` then ``new``, with ``i`` = -1 (before any row of
+    the next block): what a backward as-of join of the next block must still see."""
+    both = new if prev is None else pl.concat([prev, new.cast(prev.schema)], how="vertical")
+    return both.unique(subset=keys, keep="last", maintain_order=True).with_columns(i=pl.lit(-1, pl.Int64))
+
+
+def _cron(rf: pl.DataFrame, is_cron: pl.Series, msg: pl.Series, state: BlockState | None = None):
+    """Cron daemon lines → names, entity/state/value columns and attrs parts (``state``: the
+    CMD lines of earlier blocks, for the links; updated with this block's)."""
     m = rf.height
     pos = np.flatnonzero(is_cron.to_numpy())
     cm = msg.filter(is_cron)
@@ -501,7 +558,12 @@ def _cron(rf: pl.DataFrame, is_cron: pl.Series, msg: pl.Series):
     ).drop("act", "puser", "acmd")
     # link "grandchild #N failed" to the CMD that started child N on that host
     cmds = cdf.filter((pl.col("verb") == "cmd") & pl.col("cpid").is_not_null()).select(
-        "i", "host", pl.col("cpid").alias("grand"), pl.col("cmd").alias("cmd_of"))
+        pl.col("i").cast(pl.Int64), "host", pl.col("cpid").alias("grand"), pl.col("cmd").alias("cmd_of"))
+    if state is not None:
+        prev = state.cron_child
+        state.cron_child = _carry(prev, cmds, ["host", "grand"])
+        if prev is not None and prev.height:
+            cmds = pl.concat([prev, cmds.cast(prev.schema)], how="vertical")
     if cmds.height and cdf["grand"].is_not_null().any():
         cdf = cdf.join_asof(cmds.sort("i"), on="i", by=["host", "grand"], strategy="backward",
                              check_sortedness=False)
@@ -509,7 +571,12 @@ def _cron(rf: pl.DataFrame, is_cron: pl.Series, msg: pl.Series):
     # a CRON[pid] process runs one job: its later lines (error, "No MTA installed", session
     # closed) belong to the command of its CMD line
     cmds = cdf.filter((pl.col("verb") == "cmd") & pl.col("ppid").is_not_null()).select(
-        "i", "host", "ppid", pl.col("cmd").alias("cmd_of"))
+        pl.col("i").cast(pl.Int64), "host", "ppid", pl.col("cmd").alias("cmd_of"))
+    if state is not None:
+        prev = state.cron_proc
+        state.cron_proc = _carry(prev, cmds, ["host", "ppid"])
+        if prev is not None and prev.height:
+            cmds = pl.concat([prev, cmds.cast(prev.schema)], how="vertical")
     if cmds.height:
         cdf = cdf.join_asof(cmds.sort("i"), on="i", by=["host", "ppid"], strategy="backward",
                              check_sortedness=False)
