@@ -448,3 +448,60 @@ def test_object_form_truncated_and_bom(tmp_path):
     opened = next(e for e in _events(tl) if e["name"] == "open")
     assert opened["dur"] is None and _attrs(opened)["tk.unmatched"] == "B"
     assert chrome._read(_input(p)).meta["extra"]["otherData"] == {"v": "1"}
+
+
+_READ_ARRAY = chrome._read_array
+
+
+def _both_paths(monkeypatch, path: Path) -> tuple[tk.Timeline, tk.Timeline, int]:
+    """The file loaded as usual and with DuckDB's whole-array pass refused (every element
+    parsed on its own); and how many times the whole-array pass was used."""
+    used = []
+    real = _READ_ARRAY
+
+    def spy(*a):
+        got = real(*a)
+        used.append(got is not None)
+        return got
+
+    monkeypatch.setattr(chrome, "_read_array", spy)
+    fast = tk.load(path, format="chrome")
+    monkeypatch.setattr(chrome, "_read_array", lambda *a: None)
+    slow = tk.load(path, format="chrome")
+    return fast, slow, sum(used)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_whole_array_pass_equals_per_element_parse(corpus, monkeypatch, name):
+    fast, slow, _ = _both_paths(monkeypatch, corpus / "chrome_json" / name)
+    assert fast.events.equals(slow.events)
+    assert fast.rejects.equals(slow.rejects)
+    assert fast.sources.drop_columns(["seconds"]).equals(slow.sources.drop_columns(["seconds"]))
+
+
+def test_whole_array_pass_is_used_and_checked(tmp_path, monkeypatch):
+    # extra keys, nulls, long exact numbers, a nested "ts", and after the array another "]"
+    # (the guessed array end is wrong: the scan's end is used)
+    ev = ('{"ph":"X","ts":1710406800123456.789,"dur":1234567890123.456,"name":"a","pid":1,"tid":2,'
+          '"args":{"ts":5,"deep":{"k":[1,{"x":"]"}]}},"zz":{"q":1}},\n'
+          '{"ph":"B","ts":2.5,"name":"b","pid":1,"tid":2,"cat":null},\n'
+          '{"ph":"E","ts":3,"name":"b","pid":1,"tid":2,"args":{"r":"}{\\"]"}},\n'
+          '{"ph":"C","ts":4,"name":"c","pid":1,"args":{"v1":1,"v2":"x"}},\n'
+          '{"ph":"M","ts":0,"name":"thread_name","pid":1,"tid":2,"args":{"name":"main"}}')
+    data = ('{"traceEvents":[\n' + ev + '\n],"otherData":{"list":[1,2]}}').encode()
+    p = _write(tmp_path, data)
+    fast, slow, used = _both_paths(monkeypatch, p)
+    assert used == 1
+    assert fast.events.equals(slow.events)
+    assert_accounted(fast)
+    t = fast.events
+    at = {nm: i for i, nm in enumerate(t.column("name").to_pylist())}
+    ts_src, dur = t.column("ts_src").to_pylist(), t.column("dur").cast(pa.int64()).to_pylist()
+    assert ts_src[at["a"]] == 1710406800123456789 and dur[at["a"]] == 1234567890123456
+    assert dur[at["b"]] == 500
+    a_attrs = dict(t.column("attrs")[at["a"]].as_py())
+    assert a_attrs["zz"] == '{"q":1}' and a_attrs["tk.thread_name"] == "main"
+    # the array form, the file itself read by DuckDB
+    p2 = _write(tmp_path, ("[\n" + ev + "\n]\n").encode(), "array.json")
+    fast, slow, used = _both_paths(monkeypatch, p2)
+    assert used == 1 and fast.events.equals(slow.events)

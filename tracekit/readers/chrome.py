@@ -49,16 +49,22 @@ unaligned). Top-level keys other than ``traceEvents`` (DevTools ``metadata.start
 ``otherData``, …) go to ``meta["extra"]`` (large ones only by size).
 
 Vectorised: one chunked numpy pass finds the array's element boundaries outside strings and
-counts each element's keys; the elements are zero-copy slices of the input handed to DuckDB,
-which parses each once into a struct of the usual keys plus the ``args`` map (both cores; only
-elements with other keys are parsed again, as a map). B/E, b/e and S/F are matched with a
-clamped-depth trick in numpy; phases, kinds and flow directions are integer codes throughout.
+counts each element's keys, while DuckDB's JSON reader parses the whole array in one pass on
+another thread (both cores) into a struct of the usual keys plus the ``args`` map; only the
+elements with other keys are parsed again, as a map. When DuckDB refuses the array (an element
+that is not an object, invalid JSON, a trailing comma, a truncated array), the elements — zero-copy
+slices of the input — are parsed one by one instead, so a bad element costs only its own reject.
+Times are read from their digits by byte position (numpy). B/E, b/e and S/F are matched with a
+clamped-depth trick in numpy; phases, kinds and flow directions are integer codes throughout;
+attrs keys are integer codes into one small dictionary until the map is built.
 """
 
 from __future__ import annotations
 
 import codecs
+import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -167,21 +173,25 @@ def _scan(buf: np.ndarray, max_depth: int = 2) -> tuple[np.ndarray, np.ndarray, 
                 isq = np.zeros(len(ip), dtype=bool)
                 isq[np.searchsorted(ip, real)] = True
                 c = np.where((c == 34) & ~isq, 0, c).astype(np.uint8)
-        qc = np.cumsum(isq, dtype=np.int64)
-        outside = (((qc + parity) & 1) == 0) & (c != 34) & (c != 0)
+        qc = np.cumsum(isq, dtype=np.uint8)  # wraps, but keeps the parity
+        outside = ((qc + parity) & 1) == 0
+        outside &= c != 34
+        outside &= c != 0
         parity = int((int(qc[-1]) + parity) & 1)
-        sp = ip[outside]
-        if not len(sp):
+        sel = np.flatnonzero(outside)
+        if not len(sel):
             continue
-        ch = c[outside]
-        delta = _DELTA[ch].astype(np.int64)
-        cum = np.cumsum(delta) + depth
+        ch = c[sel]
+        delta = _DELTA[ch]
+        cum = np.cumsum(delta, dtype=np.int32)
+        cum += depth
         before = cum - delta
         depth = int(cum[-1])
         keep = (before <= max_depth) | ((ch == 58) & (before == max_depth + 1))  # + the elements' key colons
-        pos_l.append(sp[keep] + s)
+        kept = sel[keep]
+        pos_l.append(ip[kept] + s)
         ch_l.append(ch[keep])
-        dep_l.append(before[keep].astype(np.int32))
+        dep_l.append(before[keep])
     if not pos_l:
         z = np.zeros(0, np.int64)
         return z, np.zeros(0, np.uint8), z, depth, bool(parity)
@@ -239,7 +249,7 @@ def _match(group: np.ndarray, ts: np.ndarray, idx: np.ndarray, begin: np.ndarray
 # --------------------------------------------------------------------------- attrs helpers
 
 
-Parts = tuple[np.ndarray, pa.Array, pa.Array]  # per-row entry counts, keys, values
+Parts = tuple[np.ndarray, "str | pa.Array", pa.Array]  # per-row entry counts, keys (one key or one per entry), values
 
 
 def _map_parts(m: pa.MapArray) -> Parts:
@@ -261,17 +271,37 @@ def _kv_parts(key: str, values: pa.Array | pa.ChunkedArray) -> Parts:
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     if values.null_count == len(values):
-        return np.zeros(len(values), dtype=np.int64), pa.array([], pa.string()), pa.array([], pa.string())
+        return np.zeros(len(values), dtype=np.int64), key, pa.array([], pa.string())
     values = values.cast(pa.string())
+    if values.null_count == 0:
+        return np.ones(len(values), dtype=np.int64), key, values
     valid = _np(values.is_valid()).astype(bool)
-    nv = int(valid.sum())
-    vals = values if nv == len(values) else values.filter(pa.array(valid))
-    return valid.astype(np.int64), pa.repeat(pa.scalar(key, pa.string()), nv), vals
+    return valid.astype(np.int64), key, values.filter(pa.array(valid))
+
+
+def _take(arr: pa.Array, idx: np.ndarray) -> pa.Array:
+    """``arr.take(idx)``, in two halves on two threads when large (Arrow releases the GIL)."""
+    if len(idx) < 1_000_000:
+        return arr.take(pa.array(idx))
+    from concurrent.futures import ThreadPoolExecutor
+
+    h = len(idx) // 2
+    with ThreadPoolExecutor(2) as ex:
+        a, b = ex.map(lambda s: arr.take(pa.array(s)), (idx[:h], idx[h:]))
+    return pa.concat_arrays([a, b])
 
 
 def _concat_maps(n: int, parts: list[Parts]) -> pa.MapArray:
-    """Row-wise concatenation of several maps' entries, in the order given (vectorised)."""
-    parts = [p for p in parts if len(p[1])]
+    """Row-wise concatenation of several maps' entries, in the order given (vectorised).
+
+    A part's keys are one key for all its entries, an array, or (codes, dictionary); its values
+    an array or (source array, index into it). Keys are gathered as integer codes into one small
+    dictionary and decoded once; values are gathered from their sources with one ``take``."""
+
+    def size(p: Parts) -> int:
+        return len(p[2][1]) if isinstance(p[2], tuple) else len(p[2])
+
+    parts = [p for p in parts if size(p)]
     off = np.zeros(n + 1, dtype=np.int64)
     if not parts:
         return pa.MapArray.from_arrays(pa.array(off, pa.int32()), pa.array([], pa.string()), pa.array([], pa.string()))
@@ -280,20 +310,49 @@ def _concat_maps(n: int, parts: list[Parts]) -> pa.MapArray:
     if total >= 2**31:
         raise ParseError("too many attrs entries for one table")
     gather = np.empty(total, dtype=np.int64)
-    used = np.zeros(n, dtype=np.int64)
-    pool = 0
-    rows_all = np.arange(n, dtype=np.int64)
-    for lens, keys, _ in parts:
-        L = len(keys)
-        rows = np.repeat(rows_all, lens)
-        within = np.arange(L, dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens)
-        gather[off[rows] + used[rows] + within] = pool + np.arange(L, dtype=np.int64)
-        used += lens
-        pool += L
-    g = pa.array(gather)
-    keys = pa.concat_arrays([p[1].cast(pa.string()) for p in parts]).take(g)
-    vals = pa.concat_arrays([p[2].cast(pa.string()) for p in parts]).take(g)
-    return pa.MapArray.from_arrays(pa.array(off, pa.int32()), keys, vals)
+    codes = np.empty(total, dtype=np.int32)
+    words: list[pa.Array] = []
+    srcs: list[pa.Array] = []
+    nwords = 0
+    used = off[:-1].copy()
+    base = 0
+    for lens, keys, vals in parts:
+        src, vi = vals if isinstance(vals, tuple) else (vals, None)
+        L = len(vi) if vi is not None else len(src)
+        if isinstance(keys, str):
+            kc: np.ndarray | int = nwords
+            words.append(pa.array([keys], pa.string()))
+            nwords += 1
+        else:
+            kcodes, kdict = keys if isinstance(keys, tuple) else _codes(keys)
+            kc = kcodes + nwords
+            words.append(kdict)
+            nwords += len(kdict)
+        if L == n and lens.max() == 1:  # one entry per row
+            dest = used.copy()
+            used += 1
+        elif lens.max() <= 1:  # at most one
+            rows = np.flatnonzero(lens)
+            dest = used[rows]
+            used[rows] += 1
+        else:
+            rows = np.repeat(np.arange(n, dtype=np.int64), lens)
+            within = np.arange(L, dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens)
+            dest = used[rows] + within
+            used += lens
+        gather[dest] = base + (vi if vi is not None else np.arange(L, dtype=np.int64))
+        codes[dest] = kc
+        srcs.append(src.cast(pa.string()))
+        base += len(src)
+    keys_out = pa.DictionaryArray.from_arrays(pa.array(codes), pa.concat_arrays(words)).cast(pa.string())
+    vals_out = _take(pa.concat_arrays(srcs) if len(srcs) > 1 else srcs[0], gather)
+    return pa.MapArray.from_arrays(pa.array(off, pa.int32()), keys_out, vals_out)
+
+
+def _codes(keys: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """Strings as (int32 codes, dictionary)."""
+    d = pc.dictionary_encode(keys.cast(pa.string()))
+    return _np(d.indices).astype(np.int32), d.dictionary
 
 
 # --------------------------------------------------------------------------- read
@@ -331,7 +390,6 @@ def _top_level(data: bytes, where: str) -> dict[str, Any]:
 
 
 def _read(inp: Input) -> ReadResult:
-    import duckdb
 
     pbuf = inp.buffer()
     buf = np.frombuffer(pbuf, dtype=np.uint8)
@@ -351,6 +409,23 @@ def _read(inp: Input) -> ReadResult:
             f"not a Chrome trace: expected '[' or '{{' but the content starts with {bytes(buf[first:first + 20])!r}",
             file=inp.path,
         )
+    # DuckDB reads the array where it probably is while the structure scan runs; the scan
+    # then says whether that was the array (else DuckDB reads it again, or the elements are
+    # parsed one by one)
+    guess = _guess_array(buf, first, c0)
+    ex = ThreadPoolExecutor(1)
+    job = ex.submit(_read_array, inp, pbuf, *guess) if guess is not None else None
+    try:
+        return _read_scanned(inp, pbuf, buf, first, c0, guess, job)
+    finally:
+        if job is not None:
+            job.cancel()
+        ex.shutdown(wait=True)
+
+
+def _read_scanned(inp: Input, pbuf: pa.Buffer, buf: np.ndarray, first: int, c0: int,
+                  guess: tuple[int, int] | None, job: Any) -> ReadResult:
+    n = len(buf)
     # elements sit at depth 1 (array form) or 2 (object form): nothing deeper is kept
     pos, ch, dep, end_depth, in_str = _scan(buf, max_depth=1 if c0 == ord("[") else 2)
     meta_extra: dict[str, Any] = {}
@@ -375,7 +450,10 @@ def _read(inp: Input) -> ReadResult:
     sel = (pos > open_pos) & (dep == level)
     closes = pos[sel & (ch == ord("]"))]
     close_pos = int(closes[0]) if len(closes) else n
-    seps = pos[sel & (ch == ord(",")) & (pos < close_pos)]
+    inreg = (pos > open_pos) & (pos < close_pos)
+    is_sep = sel & (ch == ord(",")) & inreg
+    seps = pos[is_sep]
+    eid = np.cumsum(is_sep)  # element index of every position in the array (seps before it)
     if close_pos == n:
         notes.append("array not closed (truncated trace; allowed by the format)")
     if form == "object":
@@ -397,8 +475,9 @@ def _read(inp: Input) -> ReadResult:
     if len(bad):
         notes.append(f"{len(bad)} elements with invalid UTF-8 (bytes kept as \\xNN escapes)")
     # element → opening-brace position (for line numbers); elements with no '{' use their start
-    obr = pos[(ch == ord("{")) & (dep == level) & (pos > open_pos) & (pos < close_pos)]
-    eidx = np.searchsorted(starts, obr, side="right") - 1
+    obr_m = (ch == ord("{")) & (dep == level) & inreg
+    obr = pos[obr_m]
+    eidx = eid[obr_m]
     anchor = starts.copy()
     firsto = np.r_[True, eidx[1:] != eidx[:-1]] if len(eidx) else np.zeros(0, bool)
     anchor[eidx[firsto]] = obr[firsto]
@@ -418,26 +497,67 @@ def _read(inp: Input) -> ReadResult:
         notes.append("trailing comma after the last element")
 
     # top-level keys per element (one colon each), to tell which elements have keys beyond _FIELDS
-    colons = pos[(ch == 58) & (dep == level + 1) & (pos > open_pos) & (pos < close_pos)]
-    ncolon = np.bincount(np.searchsorted(starts, colons, side="right") - 1, minlength=count)[:count]
-    del pos, ch, dep, colons, obr, eidx, seps
+    ncolon = np.bincount(eid[(ch == 58) & (dep == level + 1) & inreg], minlength=count)[:count]
+    del pos, ch, dep, obr, eidx, seps, eid, inreg, is_sep, sel
+    fast = None
+    if close_pos < n and len(bad) == 0 and count and bool(has_obj.all()) and not blank.any():
+        if job is not None and guess == (open_pos, close_pos):
+            got = job.result()
+        else:
+            if job is not None:
+                job.cancel()
+            got = _read_array(inp, pbuf, open_pos, close_pos)
+        if got is not None and got.num_rows == count:
+            fast = _finish_array(got, text, ncolon, count)
+        del got
+    if fast is not None:
+        res, extra = fast
+    else:
+        res, extra = _parse_elements(inp, text, count, ncolon)
+    res = res.set_column(res.schema.get_field_index("ok"), "ok",
+                         pc.and_(pc.fill_null(res.column("ok"), False), pa.array(has_obj)))
+    return _build(inp, res, extra, text, line, blank, form, top, meta_extra, notes)
+
+
+_SPEC = "{" + ",".join(f'"{k}":"VARCHAR"' for k in _FIELDS) + ',"args":"MAP(VARCHAR, VARCHAR)"}'
+_TRIM = "rtrim(el, ', ' || chr(9) || chr(10) || chr(13))"
+_NEED = " + ".join(f"(s.{k} IS NOT NULL)::INT" for k in (*_FIELDS, "args"))
+
+
+def _exact_num(col: str, src: str) -> str:
+    """SQL: the number's own digits (regex on the element text ``el``) where DuckDB's VARCHAR of
+    a long number (16+ characters) may have been rounded through a double."""
+    rx = f"regexp_extract(el, '\"{col}\"\\s*:\\s*{_NUM}', 1)"
+    return (f"CASE WHEN length({src}) >= 16 AND try_cast({rx} AS DOUBLE) = try_cast({src} AS DOUBLE) "
+            f"THEN {rx} ELSE {src} END")
+
+
+def _extra_maps(con: Any, table: str) -> pa.Table:
+    """The keys outside the struct (and a non-object ``args``) of the elements in ``table``
+    (columns ``i``, ``el``), as one map per element, in ``i`` order."""
+    kn = "[" + ",".join(_lit(k) for k in _FIELDS) + "]"
+    return con.sql(f"""
+      SELECT i, map_from_entries(list_transform(list_filter(map_entries(
+          try(json_transform({_TRIM}, '"MAP(VARCHAR, VARCHAR)"'))),
+          lambda e: NOT list_contains({kn}, e.key) AND
+                    (e.key <> 'args' OR try(json_transform(e.value, '"MAP(VARCHAR, VARCHAR)"')) IS NULL)),
+          lambda e: struct_pack(k := e.key, v := coalesce(e.value, 'null')))) AS m
+      FROM {table} ORDER BY i""").to_arrow_table().combine_chunks()
+
+
+def _parse_elements(inp: Input, text: pa.Array, count: int, ncolon: np.ndarray) -> tuple[pa.Table, pa.Table | None]:
+    """Each element parsed on its own (any input: bad elements become NULL structs)."""
+    import duckdb
+
     con = duckdb.connect()
     try:
         con.register("t", pa.table({"el": text, "i": np.arange(count, dtype=np.int64), "nc": ncolon}))
-        spec = "{" + ",".join(f'"{k}":"VARCHAR"' for k in _FIELDS) + ',"args":"MAP(VARCHAR, VARCHAR)"}'
-        trim = "rtrim(el, ', ' || chr(9) || chr(10) || chr(13))"
-        rx_ts = f"regexp_extract(el, '\"ts\"\\s*:\\s*{_NUM}', 1)"
-        rx_dur = f"regexp_extract(el, '\"dur\"\\s*:\\s*{_NUM}', 1)"
         q = f"""
         SELECT i, s IS NOT NULL AS ok,
           {", ".join(f"s.{k} AS {k}" for k in _FIELDS if k not in ("ts", "dur"))},
-          CASE WHEN length(s.ts) >= 16 AND try_cast({rx_ts} AS DOUBLE) = try_cast(s.ts AS DOUBLE)
-               THEN {rx_ts} ELSE s.ts END AS ts,
-          CASE WHEN length(s.dur) >= 16 AND try_cast({rx_dur} AS DOUBLE) = try_cast(s.dur AS DOUBLE)
-               THEN {rx_dur} ELSE s.dur END AS dur,
-          s.args AS a,
-          nc <> ({" + ".join(f"(s.{k} IS NOT NULL)::INT" for k in (*_FIELDS, "args"))}) AS need
-        FROM (SELECT i, el, nc, try(json_transform({trim}, '{spec}')) AS s FROM t)
+          {_exact_num("ts", "s.ts")} AS ts, {_exact_num("dur", "s.dur")} AS dur,
+          s.args AS a, nc <> ({_NEED}) AS need
+        FROM (SELECT i, el, nc, try(json_transform({_TRIM}, '{_SPEC}')) AS s FROM t)
         """
         res = con.sql(q).to_arrow_table().combine_chunks()
         # elements with keys the struct does not cover (or a non-object args): full map, once
@@ -445,23 +565,177 @@ def _read(inp: Input) -> ReadResult:
         extra = None
         if need.any():
             con.register("u", pa.table({"i": np.flatnonzero(need)}))
-            kn = "[" + ",".join(_lit(k) for k in _FIELDS) + "]"
-            extra = con.sql(f"""
-              SELECT t.i, map_from_entries(list_transform(list_filter(map_entries(
-                  try(json_transform({trim}, '"MAP(VARCHAR, VARCHAR)"'))),
-                  lambda e: NOT list_contains({kn}, e.key) AND
-                            (e.key <> 'args' OR try(json_transform(e.value, '"MAP(VARCHAR, VARCHAR)"')) IS NULL)),
-                  lambda e: struct_pack(k := e.key, v := coalesce(e.value, 'null')))) AS m
-              FROM t JOIN u ON t.i = u.i ORDER BY t.i""").to_arrow_table().combine_chunks()
+            extra = _extra_maps(con, "(SELECT t.i, t.el FROM t JOIN u ON t.i = u.i)")
     except duckdb.Error as e:
         raise ParseError(f"cannot parse the trace events: {e}", file=inp.path) from e
     finally:
         con.close()
     if not bool(np.all(_np(res.column("i")) == np.arange(count))):
         res = res.sort_by("i")
-    res = res.set_column(res.schema.get_field_index("ok"), "ok",
-                         pc.and_(pc.fill_null(res.column("ok"), False), pa.array(has_obj)))
-    return _build(inp, res, extra, text, line, blank, form, top, meta_extra, notes)
+    return res, extra
+
+
+def _guess_array(buf: np.ndarray, first: int, c0: int) -> tuple[int, int] | None:
+    """Where the events array probably is (its ``[`` and ``]``), from the head and tail only:
+    the array form's first and last bytes, or ``{"traceEvents": [`` first and the last ``]``
+    after which the rest of the object parses. None when unsure; the scan checks the guess."""
+    n = len(buf)
+    if c0 == ord("["):
+        open_pos = first
+    else:
+        m = re.match(rb'\{\s*"traceEvents"\s*:\s*\[', bytes(buf[first : first + 256]))
+        if not m:
+            return None
+        open_pos = first + m.end() - 1
+    lo = max(open_pos + 1, n - (1 << 16))
+    tail = bytes(buf[lo:])
+    if c0 == ord("["):
+        t = tail.rstrip(_WS)
+        return (open_pos, lo + len(t) - 1) if t.endswith(b"]") else None
+    at = len(tail)
+    for _ in range(16):
+        at = tail.rfind(b"]", 0, at)
+        if at < 0:
+            return None
+        try:
+            if isinstance(orjson.loads(b'{"e":[]' + tail[at + 1 :]), dict):
+                return open_pos, lo + at
+        except orjson.JSONDecodeError:
+            pass
+    return None
+
+
+def _read_array(inp: Input, pbuf: pa.Buffer, open_pos: int, close_pos: int) -> pa.Table | None:
+    """The events array ``buf[open_pos:close_pos + 1]`` parsed by DuckDB's JSON reader in one
+    pass (both cores, no per-element string column): one row per element, the struct's keys
+    as text and ``args`` as a map. None when DuckDB refuses it (any element not an object of
+    that shape): the caller then parses element by element."""
+    import duckdb
+
+    cols = "{" + ",".join(f"'{k}':'VARCHAR'" for k in _FIELDS) + ",'args':'MAP(VARCHAR, VARCHAR)'}"
+    con = duckdb.connect()
+    tmp = None
+    try:
+        size = close_pos + 1 - open_pos
+        mv = memoryview(pbuf)
+        if inp.fs_path is not None and open_pos == 0 and not bytes(mv[close_pos + 1 :]).strip(_WS):
+            path = inp.fs_path  # the file is the array
+        else:  # the array's bytes as a file of their own (in memory where the system has one)
+            import tempfile
+
+            d = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+            fd, tmp = tempfile.mkstemp(prefix="tracekit-chrome-", suffix=".json", dir=d)
+            with os.fdopen(fd, "wb") as f:
+                f.write(mv[open_pos : close_pos + 1])
+            path = tmp
+        del mv
+        sel = ", ".join(f"{k}" for k in _FIELDS) + ", args AS a"
+        res = con.sql(f"SELECT {sel} FROM read_json({_lit(path)}, format='array', columns={cols}, "
+                      f"maximum_object_size={max(size + 1, 1 << 24)})").to_arrow_table()
+        return pa.Table.from_arrays([c.combine_chunks() for c in res.columns], names=res.column_names)
+    except (duckdb.Error, OSError):
+        return None
+    finally:
+        con.close()
+        if tmp is not None:
+            os.unlink(tmp)
+
+
+def _finish_array(res: pa.Table, text: pa.Array, ncolon: np.ndarray, count: int) -> tuple[pa.Table, pa.Table | None]:
+    """The columns of :func:`_parse_elements` from :func:`_read_array`'s table: long numbers'
+    own digits, and the keys outside the struct of the elements that have some."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        for k in ("ts", "dur"):
+            c = res.column(k).chunk(0)
+            long_ = np.flatnonzero(_np(pc.fill_null(pc.greater_equal(pc.utf8_length(c), 16), False)).astype(bool))
+            if len(long_):
+                con.register("lg", pa.table({"el": text.take(pa.array(long_)), "v": c.take(pa.array(long_))}))
+                fixed = con.sql(f"SELECT {_exact_num(k, 'v')} AS v FROM lg").to_arrow_table().column("v").combine_chunks()
+                con.unregister("lg")
+                idx = np.arange(len(c), dtype=np.int64)
+                idx[long_] = len(c) + np.arange(len(long_))
+                res = res.set_column(res.schema.get_field_index(k), k,
+                                     pa.concat_arrays([c, fixed.cast(pa.string())]).take(pa.array(idx)))
+        nn = np.zeros(count, dtype=np.int64)
+        for c in res.columns:
+            if c.null_count == 0:
+                nn += 1
+            elif c.null_count < len(c):
+                nn += _np(c.is_valid())
+        need = ncolon != nn
+        extra = None
+        if need.any():
+            ni = np.flatnonzero(need)
+            con.register("u", pa.table({"i": ni, "el": text.take(pa.array(ni))}))
+            extra = _extra_maps(con, "u")
+    finally:
+        con.close()
+    res = res.append_column("i", pa.array(np.arange(count, dtype=np.int64)))
+    res = res.append_column("ok", pa.array(np.ones(count, dtype=bool)))
+    res = res.append_column("need", pa.array(need))
+    return res, extra
+
+
+_NUM_W = 26  # '-', 15 integer digits, '.', 9 fraction digits: the widest number read by the fast path
+
+
+def _epoch_us(values: pa.Array | pa.ChunkedArray) -> dict[str, np.ndarray]:
+    """:func:`tracekit._time.parse_epoch` with ``unit="us"``, same results; plain decimals
+    (``-?\\d{1,15}(\\.\\d{1,9})?``) are read from byte positions (the strings padded to one
+    width form a 2-D byte array), anything else goes to ``parse_epoch``."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    n = len(values)
+    out = {"ns": np.zeros(n, dtype=np.int64), "ok": np.zeros(n, dtype=bool), "prec": np.full(n, 1000, dtype=np.int64)}
+    if n == 0 or values.null_count == n:
+        return out
+    lens = _np(pc.fill_null(pc.binary_length(values), 0)).astype(np.int64)
+    cand = np.flatnonzero((lens >= 1) & (lens <= _NUM_W))
+    done = np.zeros(n, dtype=bool)
+    if len(cand):
+        sub = values if len(cand) == n else values.take(pa.array(cand))
+        padded = pc.utf8_rpad(sub, _NUM_W, " ")
+        offs = np.frombuffer(padded.buffers()[1], dtype=np.int32)[padded.offset : padded.offset + len(sub) + 1]
+        if np.all(np.diff(offs) == _NUM_W):  # else non-ASCII somewhere: all to the general parser
+            m = np.frombuffer(padded.buffers()[2], dtype=np.uint8)[offs[0] : offs[-1]].reshape(len(sub), _NUM_W)
+            L = lens[cand]
+            neg = m[:, 0] == 45
+            start = neg.astype(np.int64)
+            isdot = m == 46
+            ndot = isdot.sum(axis=1)
+            dot = np.where(ndot > 0, np.argmax(isdot, axis=1), L)
+            iend = dot
+            flen = np.where(ndot > 0, L - dot - 1, 0)
+            g = (ndot <= 1) & (iend - start >= 1) & (iend - start <= 15) & ((ndot == 0) | ((flen >= 1) & (flen <= 9)))
+            ip = np.zeros(len(sub), dtype=np.int64)
+            fr = np.zeros(len(sub), dtype=np.int64)
+            for p in range(_NUM_W):
+                c = m[:, p].astype(np.int64) - 48
+                digit = (c >= 0) & (c <= 9)
+                in_i = (p >= start) & (p < iend)
+                in_f = (p > dot) & (p < L)
+                g &= ~(in_i | in_f) | digit
+                ip = np.where(in_i, ip * 10 + c, ip)
+                fr = np.where(in_f, fr * 10 + c, fr)
+            fr = fr * 10 ** (9 - np.minimum(flen, 9))
+            ipv = np.where(neg, -ip, ip)
+            frac_ns = (fr * 1000) // 1_000_000_000
+            ns = ipv * 1000 + np.where(ipv < 0, -frac_ns, frac_ns)
+            prec = np.where(flen > 0, np.maximum(1000 // (10 ** np.minimum(flen, 9)), 1), 1000)
+            rows = cand[g]
+            out["ns"][rows] = ns[g]
+            out["ok"][rows] = True
+            out["prec"][rows] = prec[g]
+            done[rows] = True
+    rest = np.flatnonzero(~done & _np(values.is_valid()).astype(bool))
+    if len(rest):
+        r = _time.parse_epoch(values.take(pa.array(rest)), unit="us")
+        for k in out:
+            out[k][rest] = r[k]
+    return out
 
 
 def _build(inp: Input, res: pa.Table, extra: pa.Table | None, text: pa.Array, line: np.ndarray,
@@ -483,7 +757,7 @@ def _build(inp: Input, res: pa.Table, extra: pa.Table | None, text: pa.Array, li
 
     has_ph = ~is_ph(ph_code, "")
     is_m = is_ph(ph_code, "M")
-    tsr = _time.parse_epoch(col["ts"], unit="us")
+    tsr = _epoch_us(col["ts"])
     ts_ok = tsr["ok"] & _np(col["ts"].is_valid()).astype(bool)
     bad_ts = ~ts_ok & _np(col["ts"].is_valid()).astype(bool)
     if bad_ts.any():  # exponent notation (1.5e3): exact enough through a float
@@ -583,7 +857,7 @@ def _build(inp: Input, res: pa.Table, extra: pa.Table | None, text: pa.Array, li
 
     ts_rows = ts_ns[el]
     dur_s = R["dur"]
-    dur_r = _time.parse_epoch(dur_s, unit="us")
+    dur_r = _epoch_us(dur_s)
     dur_valid = dur_r["ok"] & _np(dur_s.is_valid()).astype(bool)
     rp = partner[el]
     has_partner = rp >= 0
@@ -646,10 +920,10 @@ def _build(inp: Input, res: pa.Table, extra: pa.Table | None, text: pa.Array, li
     lens_r = np.where(not_c, a_lens[el], 0)
     first_r = a_first[el]
     gidx = np.repeat(first_r - (np.cumsum(lens_r) - lens_r), lens_r) + np.arange(int(lens_r.sum()), dtype=np.int64)
-    gk = a_keys.take(pa.array(gidx)) if len(gidx) else pa.array([], pa.string())
-    gv = a_vals.take(pa.array(gidx)) if len(gidx) else pa.array([], pa.string())
-    parts.append((lens_r, pc.binary_join_element_wise("args.", gk, ""),
-                  pc.fill_null(gv, "null")))
+    if len(gidx):
+        akc, akd = _codes(a_keys)
+        parts.append((lens_r, (akc[gidx], pc.binary_join_element_wise("args.", akd, "")),
+                      (pc.fill_null(a_vals, "null"), gidx)))
     if extra is not None and extra.num_rows:
         e_lens, e_keys, e_vals = _map_parts(_col(extra, "m"))
         full = np.zeros(count, dtype=np.int64)
