@@ -233,6 +233,74 @@ def test_block_parsing_of_big_json_lines(tmp_path, monkeypatch):
     assert _counts(tk.load(pretty)) == (60, 60, 0, 60)
 
 
+def _big_request(n_res: int) -> dict:
+    """A request of ``n_res`` resources (one scope each), spans with events, a link and a
+    dropped count, so that span, instant, flow and loss rows interleave in time."""
+    req = {"resourceSpans": []}
+    t0 = 1_700_000_000_000_000_000
+    for r in range(n_res):
+        spans = []
+        for j in range(6):
+            i = r * 6 + j
+            sp = _span(i, t0 + i * 1000 + (j % 3) * 10, name=f"op{j}",
+                       attributes=[{"key": "k", "value": {"intValue": str(i)}}])
+            if j == 2:  # an event later than the next spans' starts; a tie with a span start
+                sp["events"] = [{"timeUnixNano": str(t0 + i * 1000 + 2500), "name": "exception"},
+                                {"timeUnixNano": str(t0 + (i + 1) * 1000), "name": "tie"}]
+            if j == 4:
+                sp["links"] = [{"traceId": "cd" * 16, "spanId": f"{i + 1:016x}"}]
+                sp["droppedAttributesCount"] = 3
+            if i == 7:
+                del sp["startTimeUnixNano"]  # rejected
+            spans.append(sp)
+        req["resourceSpans"].append({"resource": {"attributes": [
+            {"key": "service.name", "value": {"stringValue": f"svc{r % 3}"}}]},
+            "scopeSpans": [{"scope": {"name": "s", "version": str(r)}, "spans": spans}]})
+    return req
+
+
+def test_one_big_request_parsed_in_pieces(tmp_path, monkeypatch):
+    import tracekit.readers.otlp as otlp
+
+    req = _big_request(60)
+    items = [json.dumps(rs, separators=(",", ":")) for rs in req["resourceSpans"]]
+    per_line = tmp_path / "per_line.json"  # the layout of gen_workloads.py: one resource per line
+    per_line.write_text('{"resourceSpans":[' + ",\n".join(items) + "]}\n")
+    compact = tmp_path / "compact.json"
+    compact.write_text(json.dumps(req, separators=(",", ":")))
+    pretty = tmp_path / "pretty.json"  # line breaks inside the items: never cut
+    pretty.write_text(json.dumps(req, indent=1))
+    mixed = dict(req, resourceLogs=[{"resource": {}, "scopeLogs": [{"logRecords": [
+        {"timeUnixNano": "1700000000000000001", "body": {"stringValue": "x"}}]}]}])
+    both = tmp_path / "both.json"  # a second key after the spans: the pieces would misread it
+    both.write_text(json.dumps(mixed, separators=(",", ":")))
+    whole = {p.name: tk.load(p) for p in (per_line, compact, pretty, both)}
+    monkeypatch.setattr(otlp, "_BLOCK", 1024)
+    for p in (per_line, compact, pretty, both):
+        assert p.stat().st_size > 4 * 1024
+        buf = pa.py_buffer(p.read_bytes())
+        split = otlp._split_document(buf, 0)
+        assert (split is None) == (p is pretty), p.name
+        if split is not None:
+            assert split[0].pieces > 3
+        tl = tk.load(p)
+        assert tl.events.equals(whole[p.name].events), p.name
+        assert tl.rejects.equals(whole[p.name].rejects)
+        rows = 359 + 120 + 60 + 60  # spans (one rejected), events, links, dropped counts
+        assert _counts(tl) == ((361, 360, 1, rows + 1) if p is both else (360, 359, 1, rows)), p.name
+        assert_accounted(tl)
+        assert set(tl.events.column("line").to_pylist()) == {1}
+        offs = _rows(tl, kind="span")
+        assert sorted(r["offset"] for r in offs) == [i for i in range(360) if i != 7]
+    ev = tk.load(per_line).events
+    ts = ev.column("ts_src").to_pylist()
+    assert ts == sorted(ts)
+    kinds = ev.column("kind").to_pylist()
+    tie = ts.index(1_700_000_000_000_000_000 + 3 * 1000)  # a span start and an event at the same ns
+    assert kinds[tie:tie + 2] == ["span", "instant"]  # ties: spans first, as the loader orders them
+    assert ev.column("seq").to_pylist() == list(range(len(ev)))  # rows were emitted in time order
+
+
 def test_garbage_and_empty(tmp_path):
     g = tmp_path / "garbage.bin"
     g.write_bytes(b"\x00\x01 not json at all {{{\n")

@@ -27,7 +27,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..schema import ATTRS_TYPE
+from ..schema import ATTRS_TYPE, EVENT_SCHEMA, conform
 from ._base import Input, make_rejects, split_lines
 
 _DIGITS = r"^\s*-?\d{1,19}\s*$"
@@ -38,15 +38,20 @@ _DIGITS = r"^\s*-?\d{1,19}\s*$"
 
 def arr(a: Any) -> pa.Array:
     """A ChunkedArray (or Array) as one Array."""
-    return a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
+    if isinstance(a, pa.ChunkedArray):
+        return a.chunk(0) if a.num_chunks == 1 else a.combine_chunks()
+    return a
 
 
-def field(a: pa.Array, name: str, n: int | None = None) -> pa.Array:
-    """Child ``name`` of a struct array (nulls where the parent is null, or absent)."""
-    a = arr(a)
+def field(a: pa.Array | pa.ChunkedArray, name: str, n: int | None = None) -> pa.Array | pa.ChunkedArray:
+    """Child ``name`` of a struct array (nulls where the parent is null, or absent).
+
+    Of a chunked parent (pieces parsed in parallel) a nested child stays chunked, so that
+    only the leaves a reader uses are ever joined into one array."""
     if not pa.types.is_struct(a.type) or a.type.get_field_index(name) < 0:
         return pa.nulls(len(a) if n is None else n, pa.string())
-    return arr(pc.struct_field(a, name))
+    c = pc.struct_field(a, name)
+    return c if isinstance(c, pa.ChunkedArray) and pa.types.is_nested(c.type) and c.num_chunks > 1 else arr(c)
 
 
 def as_str(a: pa.Array) -> pa.Array:
@@ -95,8 +100,18 @@ def nonempty(a: pa.Array) -> np.ndarray:
     return np.asarray(pc.fill_null(pc.greater(pc.utf8_length(s), 0), False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def flatten(lists: pa.Array) -> tuple[pa.Array, np.ndarray]:
-    """Flatten a list column: (the items, each item's parent row index)."""
+def flatten(lists: pa.Array | pa.ChunkedArray) -> tuple[pa.Array | pa.ChunkedArray, np.ndarray]:
+    """Flatten a list column: (the items, each item's parent row index). Chunked lists give
+    chunked items (no copy)."""
+    if isinstance(lists, pa.ChunkedArray) and lists.num_chunks > 1 and (
+            pa.types.is_list(lists.type) or pa.types.is_large_list(lists.type)):
+        items, parents, base = [], [], 0
+        for c in lists.chunks:
+            it, par = flatten(c)
+            items.append(it)
+            parents.append(par + base)
+            base += len(c)
+        return pa.chunked_array(items, lists.type.value_type), np.concatenate(parents)
     lists = arr(lists)
     t = lists.type
     if not (pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_map(t)):  # absent: all null
@@ -125,6 +140,11 @@ def null_where(a: pa.Array, mask: np.ndarray) -> pa.Array:
     if not mask.any():
         return a
     return pc.if_else(pa.array(mask), pa.scalar(None, a.type), a)
+
+
+def choose(mask: np.ndarray, yes: str | None, no: str | None) -> pa.Array:
+    """A string column: ``yes`` where ``mask`` is true, else ``no`` (None: null)."""
+    return pc.if_else(pa.array(mask, pa.bool_()), pa.scalar(yes, pa.string()), pa.scalar(no, pa.string()))
 
 
 def lower_ids(a: pa.Array) -> pa.Array:
@@ -262,6 +282,72 @@ def build_map(n: int, parts: list[Part]) -> pa.Array:
     np.cumsum(row_tot, out=moff[1:])
     out = pa.MapArray.from_arrays(pa.array(moff), ktab, vout)
     return out if out.type.equals(ATTRS_TYPE) else out.cast(ATTRS_TYPE)
+
+
+@dataclass
+class Kind:
+    """Rows of one kind for :func:`build_rows`: canonical columns over ``n`` records (numpy or
+    Arrow columns of length ``n``, or scalars; ``ts_src`` required, no ``attrs``), the attrs
+    ``parts`` keyed by record, and the records that become rows (``keep``; None: all)."""
+
+    cols: dict[str, Any]
+    n: int
+    parts: list[Part]
+    keep: np.ndarray | None = None
+
+
+def build_rows(kinds: list[Kind]) -> pa.Table:
+    """The rows of several kinds as one canonical table in ``ts_src`` order.
+
+    The order is that of a stable sort of the kinds' rows one kind after another — the order
+    ``tk.load`` sorts them into anyway, so the loader finds the rows sorted and need not move
+    them (a file in time order stays in time order). The attrs maps, by far the biggest
+    column, are gathered once, straight into that order.
+    """
+    tabs, tss, ms = [], [], []
+    for k in kinds:
+        cols = {c: v for c, v in k.cols.items() if c != "attrs"}
+        if k.keep is not None:
+            cols = take_rows(cols, k.keep, k.n)
+        m = k.n if k.keep is None else len(k.keep)
+        ts = cols["ts_src"]
+        tss.append(ts.astype(np.int64, copy=False) if isinstance(ts, np.ndarray) else np_int(ts))
+        tabs.append(conform(cols, m))
+        ms.append(m)
+    ts = np.concatenate(tss) if tss else np.zeros(0, np.int64)
+    total = len(ts)
+    order = None if total < 2 or bool(np.all(ts[1:] >= ts[:-1])) else np.argsort(ts, kind="stable")
+    del ts, tss
+    table = pa.concat_tables(tabs) if tabs else conform({"ts_src": np.zeros(0, np.int64)})
+    del tabs
+    if order is not None:
+        table = table.take(pa.array(order))
+    if len(kinds) == 1 and order is None:  # one kind in its own order: parts as they are
+        k = kinds[0]
+        parts = k.parts if k.keep is None else [_compose(p, k.keep) for p in k.parts]
+    else:
+        kind_id = np.repeat(np.arange(len(kinds), dtype=np.int32), ms)
+        local = np.concatenate([np.arange(m, dtype=np.int64) for m in ms]) if ms else np.zeros(0, np.int64)
+        if order is not None:
+            kind_id, local = kind_id[order], local[order]
+        parts = []
+        for j, k in enumerate(kinds):
+            if not k.parts:
+                continue
+            mine = kind_id == j
+            loc = np.where(mine, local, 0)
+            rec = np.where(mine, loc if k.keep is None else (k.keep[loc] if len(k.keep) else loc), -1)
+            parts.extend(_compose(p, rec) for p in k.parts)
+    attrs = build_map(total, parts)
+    i = EVENT_SCHEMA.get_field_index("attrs")
+    return table.set_column(i, EVENT_SCHEMA.field("attrs"), attrs)
+
+
+def _compose(p: Part, rec: np.ndarray) -> Part:
+    """``p`` for rows that each take record ``rec[i]`` (-1: none)."""
+    if p.rows is None:
+        return Part(p.offsets, p.keys, p.vals, rec)
+    return Part(p.offsets, p.keys, p.vals, np.where(rec >= 0, p.rows[np.maximum(rec, 0)], -1) if len(rec) else rec)
 
 
 def typed_kv(lists: pa.Array, prefix: str = "") -> tuple[Part, np.ndarray]:

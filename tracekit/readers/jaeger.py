@@ -50,6 +50,7 @@ from ._spans import (
     arr,
     as_str,
     build_map,
+    choose,
     concat_rejects,
     duck_transform,
     field,
@@ -180,8 +181,8 @@ def _read(inp: Input) -> ReadResult:
     cols.update({
         "ts_src": ts, "ts_prec": np.full(n, 1000, np.int64), "dur": pa.array(dns, mask=~dok), "kind": "span",
         "name": as_str(field(sp, "operationName", n)), "parent_id": parent,
-        "severity": pa.array(np.where(err, "error", None), pa.string()),
-        "state": pa.array(np.where(err, "error", "ok")), "attrs": build_map(n, parts),
+        "severity": choose(err, "error", None),
+        "state": choose(err, "error", "ok"), "attrs": build_map(n, parts),
     })
     keep = np.flatnonzero(ok)
     tables = [conform(_take(cols, keep, n))]
@@ -202,8 +203,7 @@ def _read(inp: Input) -> ReadResult:
         lcols.update({
             "ts_src": np.where(lok, lts, ts[lg_sp]), "ts_prec": np.full(k, 1000, np.int64), "kind": "instant",
             "name": pc.coalesce(event, msg), "message": msg, "severity": sev,
-            "attrs": build_map(k, [fields, scalar_part("tk.time", pa.array(
-                np.where(lok, None, "missing: the span's start"), pa.string()))]),
+            "attrs": build_map(k, [fields, scalar_part("tk.time", choose(lok, None, "missing: the span's start"))]),
         })
         sel = np.flatnonzero(ok[lg_sp])
         n_log = len(sel)

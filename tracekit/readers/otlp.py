@@ -75,11 +75,13 @@ import pyarrow.json as pj
 from ..schema import conform, normalize_severity
 from ._base import Input, Reader, ReadResult, register, split_lines
 from ._spans import (
+    Kind,
     Part,
     arr,
     as_int,
     as_str,
-    build_map,
+    build_rows,
+    choose,
     concat_rejects,
     duck_transform,
     field,
@@ -234,7 +236,6 @@ def _plain_text(av: Any) -> str:
 
 def _anyvalue_str(v: pa.Array) -> pa.Array:
     """AnyValue structs → attrs strings (schema.py encoding); absent → null."""
-    v = arr(v)
     n = len(v)
     if pa.types.is_null(v.type) or n == 0:
         return pa.nulls(n, pa.string())
@@ -255,7 +256,6 @@ def _anyvalue_str(v: pa.Array) -> pa.Array:
 
 def _kv(lists: pa.Array, prefix: str = "") -> Part:
     """OTLP ``[{key, value: AnyValue}]`` lists → a Part keyed by list row."""
-    lists = arr(lists)
     items, parents = flatten(lists)
     n = len(items)
     keys = as_str(field(items, "key", n)) if n else pa.array([], pa.string())
@@ -282,12 +282,12 @@ def _parse(inp: Input) -> tuple[pa.Array, np.ndarray | None, np.ndarray | None, 
         return pa.array([], pa.struct([])), None, None, None, notes
     parsed = _parse_pyarrow(buf, first) if _utf8_ok(buf) else None  # pyarrow passes bad UTF-8 on
     if parsed is not None:
-        docs, extra = parsed
+        docs, extra, one = parsed
         if extra:
             notes.append("fields outside the OTLP schema were not kept: " + ", ".join(extra[:20]))
-        if len(docs) == 1:
+        if one or len(docs) == 1:  # one request (maybe parsed in pieces: each piece a row)
             nl = int(np.count_nonzero(np.frombuffer(buf, dtype=np.uint8, count=first) == 10))
-            return docs, np.array([nl + 1]), np.array([first]), None, notes
+            return docs, np.full(len(docs), nl + 1), np.full(len(docs), first), None, notes
         ls = split_lines(buf)
         keep = ~ls.blank()
         if int(keep.sum()) == len(docs):
@@ -304,30 +304,113 @@ def _parse(inp: Input) -> tuple[pa.Array, np.ndarray | None, np.ndarray | None, 
 _BLOCK = 16 << 20  # JSON lines bigger than two blocks are parsed in parallel blocks of this size
 
 
-def _parse_pyarrow(buf: pa.Buffer, first: int) -> tuple[pa.Array, list[str]] | None:
+def _parse_pyarrow(buf: pa.Buffer, first: int) -> tuple[pa.ChunkedArray | pa.Array, list[str], bool] | None:
     """Every request in the buffer as one struct, by ``pyarrow.json``: types inferred (the
     fastest), else the explicit OTLP schema; None when neither fits (mixed value types).
+    The flag says the rows are pieces of one request (see :func:`_split_document`).
 
     A big file of one request per line (the collector's file exporter) is parsed in blocks on
-    every core; one document (or lines longer than a block) in one block."""
-    tries = []
+    every core, and so is one big request whose resource list can be cut into pieces; other
+    documents (or lines longer than a block) in one block."""
+    tries: list[tuple[Any, pj.ReadOptions, bool, bool]] = []
     if len(buf) > 2 * _BLOCK:
-        tries.append((pj.ReadOptions(block_size=_BLOCK), False, False))
+        tries.append((buf, pj.ReadOptions(block_size=_BLOCK), False, False))
+        split = _split_document(buf, first)
+        if split is not None:
+            tries.append(split)
     whole = pj.ReadOptions(block_size=len(buf) + 64)
-    tries += [(whole, True, False), (whole, True, True)]
-    for ropts, multiline, explicit in tries:
+    tries += [(buf, whole, True, False), (buf, whole, True, True)]
+    for data, ropts, multiline, explicit in tries:
         popts = pj.ParseOptions(newlines_in_values=multiline) if not explicit else pj.ParseOptions(
             explicit_schema=SCHEMA, unexpected_field_behavior="infer", newlines_in_values=multiline)
         try:
-            tab = pj.read_json(pa.BufferReader(buf), read_options=ropts, parse_options=popts)
+            src = pa.py_buffer(data.data) if isinstance(data, _Split) else data
+            tab = pj.read_json(pa.BufferReader(src), read_options=ropts, parse_options=popts)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
             continue
+        if data is not buf:  # pieces of one document: each must have been one row, the only key
+            if tab.num_rows != data.pieces or tab.column_names != [data.key]:
+                continue
         if tab.num_columns == 0:
-            return pa.array([{}] * tab.num_rows, pa.struct([])), []
+            return pa.array([{}] * tab.num_rows, pa.struct([])), [], False
         if _too_deep(tab.schema):  # Arrow's nested kernels recurse: leave such files to DuckDB
             return None
-        return arr(tab.to_struct_array()), _extra_fields(tab.schema)
+        return tab.to_struct_array(), _extra_fields(tab.schema), data is not buf
     return None
+
+
+_HEAD = re.compile(rb"\s*\{\s*\"(resourceSpans|resourceLogs)\"\s*:\s*\[\s*")
+_TAIL = re.compile(rb"\]\s*\}\s*$")
+_NEXT = re.compile(rb"\}\s*,\s*(?=\{\s*\"resource\"\s*:)")  # between two resource{Spans,Logs} items
+_ITEM = np.frombuffer(b'{"resource"', np.uint8)
+
+
+class _Split:
+    """One big request rewritten as JSON lines, one line per piece of its resource list."""
+
+    def __init__(self, data: np.ndarray, pieces: int, key: str) -> None:
+        self.data, self.pieces, self.key = data, pieces, key
+
+
+def _split_document(buf: pa.Buffer, first: int) -> tuple[Any, pj.ReadOptions, bool, bool] | None:
+    """A big single request ``{"resourceSpans": [item, item, …]}`` cut between items into
+    pieces of about :data:`_BLOCK` bytes, each written as its own one-line request
+    ``{"resourceSpans": [items…]}``, so that ``pyarrow.json`` parses the pieces in parallel.
+
+    Cuts are put only before ``{"resource":`` following ``},`` (where a new item of the
+    resource list starts); a cut anywhere else (deeper in the document, or in a string) leaves
+    a piece that is not one JSON object with that one key, which the caller checks, falling
+    back to the whole document. The pieces are copied with their line breaks as spaces, which
+    is safe only where a break is white space between items: so only files whose line breaks
+    all come right before an item (one item per line, or no breaks at all) are split.
+    """
+    mv = memoryview(buf)
+    head = _HEAD.match(mv[first:first + 4096])
+    if head is None:
+        return None
+    start = first + head.end()
+    tail_from = max(start, len(buf) - 4096)
+    tail = _TAIL.search(mv[tail_from:])
+    if tail is None:
+        return None
+    end = tail_from + tail.start()
+    src = np.frombuffer(buf, np.uint8)
+    ranges = []
+    a = start
+    pos = start + _BLOCK
+    while pos < end:
+        m = _NEXT.search(mv, pos, end)
+        if m is None:
+            break
+        ranges.append((a, m.start() + 1))
+        a = m.end()
+        pos = a + _BLOCK
+    ranges.append((a, end))
+    if len(ranges) < 2:
+        return None
+    key = head.group(1)
+    pre, suf = b'{"' + key + b'":[', b"]}\n"
+    total = sum(b - a for a, b in ranges) + len(ranges) * (len(pre) + len(suf))
+    out = np.empty(total, np.uint8)
+    x = 0
+    npre, nsuf = np.frombuffer(pre, np.uint8), np.frombuffer(suf, np.uint8)
+    for a, b in ranges:
+        out[x:x + len(pre)] = npre
+        x += len(pre)
+        seg = out[x:x + b - a]
+        np.copyto(seg, src[a:b])
+        nl = np.flatnonzero(seg == 10)
+        if len(nl):  # line breaks: only right before an item
+            after = np.minimum(nl[:, None] + (a + 1) + np.arange(len(_ITEM)), len(src) - 1)
+            if not (src[after] == _ITEM).all():
+                return None
+            seg[nl] = 32
+        x += b - a
+        out[x:x + len(suf)] = nsuf
+        x += len(suf)
+    longest = max(b - a for a, b in ranges) + len(pre) + len(suf)
+    data = _Split(out, len(ranges), key.decode())
+    return data, pj.ReadOptions(block_size=longest + 64), False, False
 
 
 _MAX_DEPTH = 48  # nesting of the OTLP schema itself is 12; AnyValues nest further
@@ -395,7 +478,6 @@ def _extra_fields(schema: pa.Schema) -> list[str]:
 def _unknown_part(recs: pa.Array, known: pa.DataType) -> list[Part]:
     """Fields of a span/log record outside the OTLP schema: attrs under their own key (scalars
     as text, objects and arrays as compact JSON)."""
-    recs = arr(recs)
     if not pa.types.is_struct(recs.type):
         return []
     parts = []
@@ -559,19 +641,15 @@ def _spans(inp: Input, sp: pa.Array, n: int, base: dict[str, Any], common_parts:
         scalar_part("flags", as_str(field(sp, "flags", n))),
     ] + [scalar_part(k, v, valid(v) & (np_int(v) > 0)) for k, v in dropped.items()] + _unknown_part(sp, _SPAN) \
         + common_parts
-    attrs = build_map(n, parts)
     cols = dict(base)
     cols.update({
-        "ts_src": s_np, "ts_prec": np.ones(n, np.int64), "dur": dur, "kind": "span",
-        "name": as_str(field(sp, "name", n)), "severity": pa.array(np.where(err, "error", None), pa.string()),
-        "state": pa.array(np.where(err, "error", "ok")), "trace_id": trace_id, "span_id": span_id,
-        "parent_id": parent_id, "message": smsg, "attrs": attrs,
+        "ts_src": s_np, "ts_prec": 1, "dur": dur, "kind": "span",
+        "name": as_str(field(sp, "name", n)), "severity": choose(err, "error", None),
+        "state": choose(err, "error", "ok"), "trace_id": trace_id, "span_id": span_id,
+        "parent_id": parent_id, "message": smsg,
     })
-    cols["entity"] = cols["entity"]
     keep = np.flatnonzero(ok)
-    tables = [conform(_take(cols, keep, n))]
-    okrow = np.full(n, -1, np.int64)
-    okrow[keep] = keep
+    kinds = [Kind(cols, n, parts, None if len(keep) == n else keep)]
     shared = {k: cols[k] for k in ("category", "host", "pid", "entity", "line", "offset", "trace_id", "span_id")}
     # span events → instants
     ev, ev_sp = flatten(field(sp, "events"))
@@ -584,20 +662,17 @@ def _spans(inp: Input, sp: pa.Array, n: int, base: dict[str, Any], common_parts:
         t = as_int(field(ev, "timeUnixNano", len(ev)))
         t_np = np_int(t)
         tok = valid(t) & (t_np > 0)
-        ev_parts.append(scalar_part("tk.time", pa.array(np.where(tok, None, "missing: the span's start"), pa.string())))
-        ev_attrs = build_map(len(ev), ev_parts)
+        ev_parts.append(scalar_part("tk.time", choose(tok, None, "missing: the span's start")))
         name = as_str(field(ev, "name", len(ev)))
         name = null_where(name, ~_nonempty(name))
         ecols = _take(shared, ev_sp)
         ecols.update({
-            "ts_src": np.where(tok, t_np, s_np[ev_sp]), "ts_prec": np.ones(len(ev), np.int64), "kind": "instant",
-            "name": name, "attrs": ev_attrs,
-            "severity": pa.array(np.where(np.asarray(pc.fill_null(pc.equal(name, "exception"), False)), "error", None),
-                                 pa.string()),
+            "ts_src": np.where(tok, t_np, s_np[ev_sp]), "ts_prec": 1, "kind": "instant", "name": name,
+            "severity": choose(np.asarray(pc.fill_null(pc.equal(name, "exception"), False)), "error", None),
         })
         keep_ev = np.flatnonzero(sel)
         n_ev = len(keep_ev)
-        tables.append(conform(_take(ecols, keep_ev)))
+        kinds.append(Kind(ecols, len(ev), ev_parts, None if n_ev == len(ev) else keep_ev))
     # links → flows
     lk, lk_sp = flatten(field(sp, "links"))
     n_lk = 0
@@ -612,11 +687,11 @@ def _spans(inp: Input, sp: pa.Array, n: int, base: dict[str, Any], common_parts:
         da = as_int(field(lk, "droppedAttributesCount", m))
         lparts.append(scalar_part("droppedAttributesCount", da, valid(da) & (np_int(da) > 0)))
         lcols = _take(shared, lk_sp)
-        lcols.update({"ts_src": s_np[lk_sp], "ts_prec": np.ones(m, np.int64), "kind": "flow", "name": "link",
-                      "flow_id": lsid, "flow_dir": "in", "attrs": build_map(m, lparts)})
+        lcols.update({"ts_src": s_np[lk_sp], "ts_prec": 1, "kind": "flow", "name": "link",
+                      "flow_id": lsid, "flow_dir": "in"})
         keep_lk = np.flatnonzero(ok[lk_sp])
         n_lk = len(keep_lk)
-        tables.append(conform(_take(lcols, keep_lk)))
+        kinds.append(Kind(lcols, m, lparts, None if n_lk == m else keep_lk))
         c2 += c4 + c5
     # dropped counts → loss rows
     n_loss = 0
@@ -627,17 +702,17 @@ def _spans(inp: Input, sp: pa.Array, n: int, base: dict[str, Any], common_parts:
             continue
         what = k.removeprefix("dropped").removesuffix("Count").lower()
         lc = _take(shared, sel)
-        lc.update({"ts_src": s_np[sel], "ts_prec": np.ones(len(sel), np.int64), "kind": "loss",
+        lc.update({"ts_src": s_np[sel], "ts_prec": 1, "kind": "loss",
                    "name": f"dropped {what}", "value": vv[sel].astype(np.float64),
                    "message": pa.array([f"the producer dropped {c} {what}" for c in vv[sel]], pa.string())})
         n_loss += len(sel)
-        tables.append(conform(lc))
+        kinds.append(Kind(lc, len(sel), []))
     bad = np.flatnonzero(~ok)
     rej = rejects_for(inp, bad, np.where(line < 0, 0, line), off, "span without a start time (startTimeUnixNano)",
                       sp) if len(bad) else None
     info = {"spans": int(len(keep)), "span_events": n_ev, "links": n_lk, "loss_rows": n_loss,
             "base64_ids": c1 + c2 + c3, "hosts": hosts}
-    return tables, rej, n, int(len(keep)), info
+    return [build_rows(kinds)], rej, n, int(len(keep)), info
 
 
 def _logs(inp: Input, lr: pa.Array, n: int, base: dict[str, Any], common_parts: list[Part],
@@ -667,30 +742,30 @@ def _logs(inp: Input, lr: pa.Array, n: int, base: dict[str, Any], common_parts: 
         scalar_part("severityText", null_where(text, ~_nonempty(text))),
         scalar_part("severityNumber", num_raw),
         scalar_part("observedTimeUnixNano", as_str(o), has_o),
-        scalar_part("tk.time", pa.array(np.where(has_t, None, "observedTimeUnixNano (timeUnixNano unset)"), pa.string())),
+        scalar_part("tk.time", choose(has_t, None, "observedTimeUnixNano (timeUnixNano unset)")),
         scalar_part("flags", as_str(field(lr, "flags", n))),
         scalar_part("droppedAttributesCount", da, valid(da) & (np_int(da) > 0)),
     ] + _unknown_part(lr, _LOG) + common_parts
     cols = dict(base)
     cols.update({
-        "ts_src": ts, "ts_prec": np.ones(n, np.int64), "kind": "log", "name": pc.coalesce(ev_name, body),
-        "message": body, "severity": sev, "trace_id": trace_id, "span_id": span_id, "attrs": build_map(n, parts),
+        "ts_src": ts, "ts_prec": 1, "kind": "log", "name": pc.coalesce(ev_name, body),
+        "message": body, "severity": sev, "trace_id": trace_id, "span_id": span_id,
     })
     keep = np.flatnonzero(ok)
-    tables = [conform(_take(cols, keep, n))]
+    kinds = [Kind(cols, n, parts, None if len(keep) == n else keep)]
     sel = np.flatnonzero(ok & valid(da) & (np_int(da) > 0))
     if len(sel):
         shared = {k: cols[k] for k in ("category", "host", "pid", "entity", "line", "offset", "trace_id", "span_id")}
         lc = _take(shared, sel)
         dv = np_int(da)[sel]
-        lc.update({"ts_src": ts[sel], "ts_prec": np.ones(len(sel), np.int64), "kind": "loss",
+        lc.update({"ts_src": ts[sel], "ts_prec": 1, "kind": "loss",
                    "name": "dropped attributes", "value": dv.astype(np.float64),
                    "message": pa.array([f"the producer dropped {c} attributes" for c in dv], pa.string())})
-        tables.append(conform(lc))
+        kinds.append(Kind(lc, len(sel), []))
     bad = np.flatnonzero(~ok)
     rej = rejects_for(inp, bad, np.where(line < 0, 0, line), off,
                       "log record without timeUnixNano or observedTimeUnixNano", lr) if len(bad) else None
-    return tables, rej, n, int(len(keep)), {"logs": int(len(keep)), "base64_ids": c1 + c2, "hosts": hosts}
+    return [build_rows(kinds)], rej, n, int(len(keep)), {"logs": int(len(keep)), "base64_ids": c1 + c2, "hosts": hosts}
 
 
 # --------------------------------------------------------------------------- sniffing

@@ -47,6 +47,7 @@ from ._spans import (
     Part,
     as_str,
     build_map,
+    choose,
     concat_rejects,
     duck_transform,
     field,
@@ -146,8 +147,8 @@ def _read(inp: Input) -> ReadResult:
     cols.update({
         "ts_src": ts, "ts_prec": np.full(n, 1000, np.int64), "dur": pa.array(dns, mask=~dok), "kind": "span",
         "name": as_str(field(sp, "name", n)), "parent_id": lower_ids(field(sp, "parentId", n)),
-        "severity": pa.array(np.where(err, "error", None), pa.string()),
-        "state": pa.array(np.where(err, "error", "ok")), "attrs": build_map(n, parts),
+        "severity": choose(err, "error", None),
+        "state": choose(err, "error", "ok"), "attrs": build_map(n, parts),
     })
     keep = np.flatnonzero(ok)
     tables = [conform(_take(cols, keep, n))]
@@ -162,8 +163,7 @@ def _read(inp: Input) -> ReadResult:
         acols.update({
             "ts_src": np.where(aok, ats, ts[an_sp]), "ts_prec": np.full(k, 1000, np.int64), "kind": "instant",
             "name": as_str(field(an, "value", k)),
-            "attrs": build_map(k, [scalar_part("tk.time", pa.array(np.where(aok, None, "missing: the span's timestamp"),
-                                                                  pa.string()))]),
+            "attrs": build_map(k, [scalar_part("tk.time", choose(aok, None, "missing: the span's timestamp"))]),
         })
         sel = np.flatnonzero(ok[an_sp])
         n_an = len(sel)
