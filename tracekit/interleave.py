@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import _time
 from .timeline import Timeline
@@ -89,14 +91,39 @@ class Interleaving:
     state when the window opened.
     """
 
-    def __init__(self, table: pd.DataFrame, races: pd.DataFrame, center: int, start: int, end: int,
+    def __init__(self, table: pd.DataFrame | Callable[[], pd.DataFrame],
+                 races: pd.DataFrame | Callable[[], pd.DataFrame], center: int, start: int, end: int,
                  lane: str, transition: Any, state_at_start: Any):
-        self.table = table
-        self.races = races
+        self._table = table
+        self._races = races
+        self._n: int | None = None
+        self._n_ambiguous: int | None = None
         self.center, self.start, self.end = center, start, end
         self.lane = lane
         self.transition = transition
         self._window_or_states = state_at_start
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """The events in order with their ambiguity (pandas; built on first use)."""
+        if not isinstance(self._table, pd.DataFrame):
+            self._table = self._table()
+        return self._table
+
+    @table.setter
+    def table(self, value: pd.DataFrame) -> None:
+        self._table = value
+
+    @property
+    def races(self) -> pd.DataFrame:
+        """The race-candidate pairs: ``seq_a``, ``seq_b``, ``a``, ``b``, ``shared``, ``gap_ns``."""
+        if not isinstance(self._races, pd.DataFrame):
+            self._races = self._races()
+        return self._races
+
+    @races.setter
+    def races(self, value: pd.DataFrame) -> None:
+        self._races = value
 
     @property
     def state_at_start(self) -> pa.Table:
@@ -109,7 +136,7 @@ class Interleaving:
         self._window_or_states = value
 
     def __len__(self) -> int:
-        return len(self.table)
+        return self._n if self._n is not None and not isinstance(self._table, pd.DataFrame) else len(self.table)
 
     def to_pandas(self) -> pd.DataFrame:
         return self.table.copy()
@@ -186,12 +213,70 @@ def _resources(row: dict, extra: dict[int, set[str]]) -> set[str]:
     return res
 
 
+def _index(tl: Timeline) -> dict:
+    """Per timeline (cached in ``tl._cache``): each source's clock domain and error interval and
+    its host, by the code of the source column's (unified) dictionary."""
+    from .transitions import _col
+
+    if "tk.interleave" not in tl._cache:
+        dom, tree = _clock_model(tl)
+        src = _col(tl, "source")
+        names = src.dictionary.to_pylist()
+        dkey = [dom.get(s, s) for s in names]
+        dcodes = {d: k for k, d in enumerate(dict.fromkeys(dkey))}
+        src_host = {r["source"]: r["host"] for r in tl.sources.to_pylist()}
+        tl._cache["tk.interleave"] = {
+            "codes": src.indices.to_numpy(zero_copy_only=False),
+            "names": names,
+            "name_id": np.array([names.index(s) for s in names], np.int64),  # one id per distinct name
+            "elo": np.array([tree.get(d, {"lo": 0})["lo"] for d in dkey], np.int64),
+            "ehi": np.array([tree.get(d, {"hi": 0})["hi"] for d in dkey], np.int64),
+            "dcode": np.array([dcodes[d] for d in dkey], np.int64),
+            "domains": list(dcodes), "tree": tree, "rel": {},
+            "host": [src_host.get(s) for s in names],
+        }
+    return tl._cache["tk.interleave"]
+
+
+def _evidence_resources(transitions: Any, seqs: np.ndarray) -> dict[int, set[str]]:
+    """Resources the transitions name (addresses in their detail/states, their entity), keyed
+    by the evidence seqs among ``seqs`` — the transitions' evidence is indexed once."""
+    t = transitions.table
+    ix = getattr(transitions, "_tk_evidence", None)
+    if ix is None or ix[0] is not t:
+        ev = t.column("evidence").combine_chunks() if t.num_rows else pa.array([], pa.list_(pa.uint64()))
+        offs = ev.offsets.to_numpy()
+        flat = ev.values.to_numpy()[offs[0]:offs[-1]] if len(ev) else np.zeros(0, np.uint64)
+        owner = np.repeat(np.arange(len(ev)), np.diff(offs))
+        ix = (t, flat.astype(np.int64), owner)
+        try:
+            transitions._tk_evidence = ix
+        except AttributeError:
+            pass
+    _, flat, owner = ix
+    hit = np.flatnonzero(np.isin(flat, seqs))
+    extra: dict[int, set[str]] = {}
+    if not len(hit):
+        return extra
+    rows = np.unique(owner[hit])
+    recs = t.take(pa.array(rows)).select(["entity", "from_state", "to_state", "detail"]).to_pylist()
+    by_row = {}
+    for k, r in zip(rows.tolist(), recs):
+        changed = set(_IP.findall(r["detail"] or ""))
+        by_row[k] = (changed or set(_IP.findall(f"{r['from_state'] or ''} {r['to_state'] or ''}"))) | {r["entity"]}
+    for s_, k in zip(flat[hit].tolist(), owner[hit].tolist()):
+        extra.setdefault(int(s_), set()).update(by_row[k])
+    return extra
+
+
 def interleaving(tl: Timeline, at: Any, window: Any = "5s", lane: str = "source",
                  before: Any = None, after: Any = None, transitions: Any = None) -> Interleaving:
     """The events of all lanes around ``at`` (a Transition or a time), in order.
 
     ``window="5s"`` means ±5 s (``before``/``after`` override either side). ``lane`` is a
-    column (``source``, ``host``, ``pid``, ``tid``, ``entity``, ``kind``).
+    column (``source``, ``host``, ``pid``, ``tid``, ``entity``, ``kind``). The window is a slice of
+    the sorted timeline; ambiguity and race candidates are computed on it with numpy (a pair
+    test only between sources); the pandas ``table``/``races`` are built on first use.
 
     Example::
 
@@ -206,31 +291,17 @@ def interleaving(tl: Timeline, at: Any, window: Any = "5s", lane: str = "source"
     a = _time.to_duration_ns(after) if after is not None else w
     win = tl.around(c, before=b, after=a)
     ev = win.events
-    cols = ["ts", "ts_prec", "source", "kind", "name", "entity", "state", "message", "seq", "host", "pid",
-            "tid", "attrs", "dur", "flow_id", "span_id", "parent_id", "value", "flow_dir", "severity"]
-    df = ev.select(cols).to_pandas()
-    n = len(df)
-    dom, tree = _clock_model(tl)
-    ts = ev.column("ts").cast(pa.int64()).to_numpy() if n else np.zeros(0, np.int64)
-    prec = (pa.compute.fill_null(ev.column("ts_prec").cast(pa.int64()), 0).to_numpy() if n
+    n = ev.num_rows
+    ix = _index(tl)
+    lo_i = int(np.searchsorted(tl._ts_ns(), c - b, side="left"))  # as around() cut it
+    ts = tl._ts_ns()[lo_i:lo_i + n]
+    codes = ix["codes"][lo_i:lo_i + n]
+    prec = (pc.fill_null(ev.column("ts_prec").cast(pa.int64()), 0).to_numpy() if n
             else np.zeros(0, np.int64))
-    src = ev.column("source").cast(pa.string()).to_numpy(zero_copy_only=False) if n else np.array([], object)
-    dkey = np.array([dom.get(s, s) for s in src], object)
-    elo = np.array([tree.get(d, {"lo": 0})["lo"] for d in dkey], np.int64)
-    ehi = np.array([tree.get(d, {"hi": 0})["hi"] for d in dkey], np.int64)
-    lo, hi = ts + elo, ts + prec + ehi
-    # evidence from transitions: resources named in states/details (e.g. an address removed)
-    extra: dict[int, set[str]] = {}
-    if transitions is not None:
-        for r in transitions.table.to_pylist():
-            changed = set(_IP.findall(r["detail"] or ""))
-            ips = changed or set(_IP.findall(f"{r['from_state'] or ''} {r['to_state'] or ''}"))
-            for s_ in r["evidence"]:
-                extra.setdefault(int(s_), set()).update(ips | {r["entity"]})
-    amb_with: list[list[int]] = [[] for _ in range(n)]
-    race_rows = []
-    src_host = {r["source"]: r["host"] for r in tl.sources.to_pylist()}
-    if n:
+    lo, hi = ts + ix["elo"][codes], ts + prec + ix["ehi"][codes]
+    ii = jj = np.zeros(0, np.int64)
+    sid = ix["name_id"][codes]
+    if n > 1 and sid.min() != sid.max():  # one source: its own order, nothing to decide
         # candidate pairs from absolute intervals (a superset), generated without a Python loop
         order = np.argsort(lo, kind="stable")
         reach = np.searchsorted(lo[order], hi[order], side="right")
@@ -238,52 +309,109 @@ def interleaving(tl: Timeline, at: Any, window: Any = "5s", lane: str = "source"
         ks = np.repeat(np.arange(n), cnt)
         ms = ks + 1 + (np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt))
         ii, jj = order[ks], order[ms]
-        keep = src[ii] != src[jj]  # one source: its own order
+        keep = sid[ii] != sid[jj]
         ii, jj = ii[keep], jj[keep]
         # exact test with the relative clock error of the two domains
-        codes = {d: k for k, d in enumerate(dict.fromkeys(dkey.tolist()))}
-        dcode = np.array([codes[d] for d in dkey], np.int64)
-        pair = dcode[ii] * len(codes) + dcode[jj]
+        nd = len(ix["domains"])
+        dcode = ix["dcode"][codes]
+        pair = dcode[ii] * nd + dcode[jj]
         rl = np.zeros(len(ii), np.int64)
         rh = np.zeros(len(ii), np.int64)
-        inv = {v: k for k, v in codes.items()}
-        for pcode in np.unique(pair):
-            x, y = inv[int(pcode) // len(codes)], inv[int(pcode) % len(codes)]
+        for pcode in np.unique(pair).tolist():
+            x, y = divmod(pcode, nd)
             if x != y:
+                if pcode not in ix["rel"]:
+                    ix["rel"][pcode] = _relative_error(ix["domains"][x], ix["domains"][y], ix["tree"])
                 m = pair == pcode
-                rl[m], rh[m] = _relative_error(x, y, tree)
+                rl[m], rh[m] = ix["rel"][pcode]
         d_lo = ts[ii] - ts[jj] + rl - prec[jj]
         d_hi = ts[ii] - ts[jj] + rh + prec[ii]
         amb = (d_lo <= 0) & (d_hi >= 0)
         ii, jj = ii[amb], jj[amb]
-        seqs = ev.column("seq").to_numpy().astype(np.int64)
-        records: dict[int, dict] = {}
+    races = _races(tl, ev, ix, codes, ts, ii, jj, transitions)
+    state = {"ev": ev, "ts": ts, "lo": lo, "hi": hi, "ii": ii, "jj": jj, "c": c, "lane": lane}
+    out = Interleaving(lambda: _table(state, out.races), lambda: _races_frame(races), c, c - b, c + a, lane, tr, win)
+    out._n = n
+    out._n_ambiguous = int(len(np.union1d(ii, jj)))
+    return out
 
-        def rec(k: int) -> dict:
-            if k not in records:
-                records[k] = ev.slice(k, 1).select(["seq", "entity", "message", "attrs", "name", "host", "pid"]).to_pylist()[0]
-            return records[k]
 
-        res_cache: dict[int, set[str]] = {}
-        for i, j in zip(ii.tolist(), jj.tolist()):
-            if len(amb_with[i]) < _MAX_NEIGHBOURS:
-                amb_with[i].append(int(seqs[j]))
-            if len(amb_with[j]) < _MAX_NEIGHBOURS:
-                amb_with[j].append(int(seqs[i]))
-            ri = res_cache.setdefault(i, _resources(rec(i), extra))
-            rj = res_cache.setdefault(j, _resources(rec(j), extra))
-            shared = ri & rj
-            # a race needs two actors: different hosts, or different known processes
-            hi_ = rec(i)["host"] or src_host.get(src[i])
-            hj = rec(j)["host"] or src_host.get(src[j])
-            pi_, pj = rec(i)["pid"], rec(j)["pid"]
-            same_actor = hi_ == hj and (pi_ is None or pj is None or pi_ == pj)
-            if shared and not same_actor:
-                race_rows.append({"seq_a": int(seqs[i]), "seq_b": int(seqs[j]),
-                                  "a": f"{src[i]}: {rec(i)['name']} {str(rec(i)['message'] or '')[:80]}",
-                                  "b": f"{src[j]}: {rec(j)['name']} {str(rec(j)['message'] or '')[:80]}",
-                                  "shared": ", ".join(sorted(shared)), "gap_ns": int(abs(ts[i] - ts[j]))})
-    races = pd.DataFrame(race_rows, columns=["seq_a", "seq_b", "a", "b", "shared", "gap_ns"])
+def _races(tl: Timeline, ev: pa.Table, ix: dict, codes: np.ndarray, ts: np.ndarray, ii: np.ndarray,
+           jj: np.ndarray, transitions: Any) -> list[dict]:
+    """Ambiguous pairs that touch a shared resource from two actors (different hosts, or
+    different known processes): the actor test in numpy, the resource sets only for the pairs
+    that pass it."""
+    if not len(ii):
+        return []
+    rows = np.union1d(ii, jj)
+    sub = ev.take(pa.array(rows)).select(["seq", "entity", "message", "attrs", "name", "host", "pid"])
+    host = sub.column("host").to_pylist()
+    host = [h or ix["host"][codes[r]] for h, r in zip(host, rows.tolist())]
+    hcode = np.full(len(ev), -1, np.int64)
+    hcode[rows] = pd.factorize(pd.Series(host, dtype=object), use_na_sentinel=False)[0]
+    pid_col = sub.column("pid")
+    pid = np.zeros(len(ev), np.int64)
+    pid_ok = np.zeros(len(ev), bool)
+    pid[rows] = pc.fill_null(pid_col, 0).to_numpy()
+    pid_ok[rows] = pc.is_valid(pid_col).to_numpy(zero_copy_only=False)
+    same_actor = (hcode[ii] == hcode[jj]) & (~pid_ok[ii] | ~pid_ok[jj] | (pid[ii] == pid[jj]))
+    ci, cj = ii[~same_actor], jj[~same_actor]
+    if not len(ci):
+        return []
+    seqs = ev.column("seq").to_numpy().astype(np.int64)
+    extra = _evidence_resources(transitions, seqs[np.union1d(ci, cj)]) if transitions is not None else {}
+    pos = {r: k for k, r in enumerate(rows.tolist())}
+    recs: dict[int, dict] = {}
+    res_cache: dict[int, set[str]] = {}
+
+    def rec(k: int) -> dict:
+        if k not in recs:
+            recs[k] = sub.slice(pos[k], 1).to_pylist()[0]
+        return recs[k]
+
+    names = ix["names"]
+    out = []
+    for i, j in zip(ci.tolist(), cj.tolist()):
+        ri = res_cache.setdefault(i, _resources(rec(i), extra))
+        rj = res_cache.setdefault(j, _resources(rec(j), extra))
+        shared = ri & rj
+        if shared:
+            si, sj = names[codes[i]], names[codes[j]]
+            out.append({"seq_a": int(seqs[i]), "seq_b": int(seqs[j]),
+                        "a": f"{si}: {rec(i)['name']} {str(rec(i)['message'] or '')[:80]}",
+                        "b": f"{sj}: {rec(j)['name']} {str(rec(j)['message'] or '')[:80]}",
+                        "shared": ", ".join(sorted(shared)), "gap_ns": int(abs(ts[i] - ts[j]))})
+    return out
+
+
+_RACE_COLUMNS = ["seq_a", "seq_b", "a", "b", "shared", "gap_ns"]
+
+
+def _races_frame(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=_RACE_COLUMNS)
+
+
+def _table(st: dict, races: pd.DataFrame) -> pd.DataFrame:
+    """The interleaving's pandas table (built on first use)."""
+    ev, ts, lo, hi, ii, jj, c, lane = (st[k] for k in ("ev", "ts", "lo", "hi", "ii", "jj", "c", "lane"))
+    cols = ["ts", "ts_prec", "source", "kind", "name", "entity", "state", "message", "seq", "host", "pid",
+            "tid", "dur", "flow_id", "span_id", "parent_id", "value", "flow_dir", "severity"]
+    df = ev.select(cols).to_pandas()
+    n = len(df)
+    src = ev.column("source").cast(pa.string()).to_numpy(zero_copy_only=False) if n else np.array([], object)
+    seqs = ev.column("seq").to_numpy().astype(np.int64) if n else np.zeros(0, np.int64)
+    # each row's ambiguous neighbours in pair order, at most _MAX_NEIGHBOURS
+    owner = np.column_stack([ii, jj]).ravel()
+    other = np.column_stack([jj, ii]).ravel()
+    o = np.argsort(owner, kind="stable")
+    owner, other = owner[o], other[o]
+    start = np.searchsorted(owner, np.arange(n))
+    rank = np.arange(len(owner)) - start[owner] if len(owner) else np.zeros(0, np.int64)
+    keep = rank < _MAX_NEIGHBOURS
+    owner, other = owner[keep], other[keep]
+    bounds = np.searchsorted(owner, np.arange(n + 1))
+    nb = seqs[other].tolist()
+    amb_with: list[list[int]] = [nb[bounds[k]:bounds[k + 1]] for k in range(n)]
     race_with: list[list[int]] = [[] for _ in range(n)]
     if len(races):
         idx = {int(s): k for k, s in enumerate(df["seq"])}
@@ -296,7 +424,7 @@ def interleaving(tl: Timeline, at: Any, window: Any = "5s", lane: str = "source"
         lane_col = df[lane].astype(object).where(df[lane].notna(), "(none)").astype(str) if n else pd.Series([], dtype=str)
     if lane == "source" and n:
         lane_col = df["source"].astype(str)
-    table = pd.DataFrame({
+    return pd.DataFrame({
         "order": np.arange(n), "rel": ts - c, "ts": df["ts"] if n else [], "ts_lo": lo, "ts_hi": hi,
         "lane": lane_col, "source": src, "kind": df["kind"].astype(str) if n else [],
         "name": df["name"] if n else [], "entity": df["entity"] if n else [], "state": df["state"] if n else [],
@@ -307,7 +435,7 @@ def interleaving(tl: Timeline, at: Any, window: Any = "5s", lane: str = "source"
         "severity": df["severity"].astype(object) if n else [],
         "ambiguous": [bool(x) for x in amb_with], "ambiguous_with": amb_with, "race_with": race_with,
     })
-    return Interleaving(table, races, c, c - b, c + a, lane, tr, win)
+
 
 
 # --------------------------------------------------------------------------- change and recurrence

@@ -92,14 +92,13 @@ class Rule:
         return f"Rule({self.name!r}: {self.description})"
 
 
-# --------------------------------------------------------------------------- helpers
 
 
 def _frame(tl: Timeline, where: str, cols: str = "") -> pd.DataFrame:
     """Rows of ``events`` matching an SQL predicate, as pandas (small subsets only)."""
     extra = f", {cols}" if cols else ""
     return tl.sql(
-        f"select seq, ts, source::VARCHAR as source, kind::VARCHAR as kind, name, entity, state, "
+        f"select seq, _pos, ts, source::VARCHAR as source, kind::VARCHAR as kind, name, entity, state, "
         f"host, pid, value, message{extra} from events where {where}"
     ).to_pandas()
 
@@ -116,10 +115,93 @@ def _obs(df: pd.DataFrame, entity: Any, state: Any, from_state: Any = None, deta
     if df.empty:
         return _empty()
     out = pd.DataFrame({"seq": df["seq"].astype("uint64")})
+    if "_pos" in df:  # row position in the full timeline (rules run on a candidate subset)
+        out["_pos"] = df["_pos"].astype("int64")
     for name, v in (("entity", entity), ("state", state), ("from_state", from_state), ("detail", detail)):
         out[name] = v if v is not None else None
     return out[out["entity"].notna() & out["state"].notna()]
 
+
+@dataclass
+class _Obs:
+    """Observations as Arrow/numpy (the built-in rules' fast form): row positions in the
+    timeline and, per row, entity, state and optionally an explicit from_state and a detail."""
+
+    pos: np.ndarray
+    entity: pa.Array
+    state: pa.Array
+    from_state: pa.Array | None = None
+    detail: pa.Array | None = None
+
+    def __len__(self) -> int:
+        return len(self.pos)
+
+
+def _col(tl: Timeline, name: str) -> pa.Array:
+    """One column of ``events`` as a single Arrow array (cached; dictionaries unified)."""
+    key = f"tk.col.{name}"
+    if key not in tl._cache:
+        col = tl.events.column(name)
+        if pa.types.is_dictionary(col.type) and col.num_chunks > 1:
+            col = pa.table({"c": col}).unify_dictionaries().column("c")
+        tl._cache[key] = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
+    return tl._cache[key]
+
+
+def _dict_in(tl: Timeline, name: str, values: Iterable[str], rows: np.ndarray | None = None) -> np.ndarray:
+    """Whether a dictionary column (``source``, ``kind``) is one of ``values``, per row (or per
+    ``rows``): one lookup per dictionary entry, then an index gather — no string compare per row."""
+    col = _col(tl, name)
+    hit = np.asarray(pc.is_in(col.dictionary, pa.array(list(values), pa.string())).to_numpy(zero_copy_only=False))
+    idx = col.indices.to_numpy(zero_copy_only=False)
+    return hit[idx if rows is None else idx[rows]]
+
+
+def _nonzero(mask: pa.Array | pa.ChunkedArray | np.ndarray) -> np.ndarray:
+    if isinstance(mask, np.ndarray):
+        return np.flatnonzero(mask)
+    return pc.indices_nonzero(mask).to_numpy().astype(np.int64)
+
+
+def _valid_rows(tl: Timeline, *names: str) -> np.ndarray:
+    """Positions of the rows where every named column is not null."""
+    cols = [_col(tl, n) for n in names]
+    m = pc.is_valid(cols[0])
+    for c in cols[1:]:
+        m = pc.and_(m, pc.is_valid(c))
+    return _nonzero(m)
+
+
+def _attr_rows(tl: Timeline, keys: Iterable[str], rows: np.ndarray | None = None) -> np.ndarray:
+    """Positions (among ``rows``, default all) whose ``attrs`` hold any of ``keys`` — a superset
+    of the rows where one of them has a value; scans the map keys once, not a lookup per row."""
+    attrs = _col(tl, "attrs")
+    if rows is not None:
+        attrs = attrs.take(pa.array(rows))
+    if len(attrs.keys) == 0:
+        return np.zeros(0, np.int64)
+    hit = pc.is_in(attrs.keys, pa.array(list(keys), pa.string()))
+    k = _nonzero(hit)
+    if not len(k):
+        return np.zeros(0, np.int64)
+    offs = attrs.offsets.to_numpy()  # a slice's offsets index the whole child array
+    k = k[(k >= offs[0]) & (k < offs[-1])]
+    owner = np.unique(np.searchsorted(offs, k, side="right") - 1)
+    return owner if rows is None else np.asarray(rows)[owner]
+
+
+def _subset(tl: Timeline, rows: np.ndarray) -> Timeline | None:
+    """The candidate rows as a small Timeline (with their positions in ``tl`` as ``_pos``),
+    for the rules whose exact predicate and per-row work stay in SQL/pandas."""
+    if not len(rows):
+        return None
+    idx = pa.array(np.asarray(rows, np.int64))
+    ev = tl.events.take(idx).append_column("_pos", idx)
+    return Timeline(ev, tl.sources, tl.rejects, tl._params, tl._meta)
+
+
+def _source_names(tl: Timeline) -> list[str]:
+    return _col(tl, "source").dictionary.to_pylist()
 
 # --------------------------------------------------------------------------- built-in rules
 
@@ -128,7 +210,10 @@ def _k8s_events(tl: Timeline) -> pd.DataFrame:
     fmts = _formats(tl, ("k8s_events",))
     if not fmts:
         return _empty()
-    df = _frame(tl, f"source::VARCHAR in ({fmts}) and entity is not null and name is not null")
+    sub = _subset(tl, np.flatnonzero(_dict_in(tl, "source", _format_sources(tl, ("k8s_events",)))))
+    if sub is None:
+        return _empty()
+    df = _frame(sub, f"source::VARCHAR in ({fmts}) and entity is not null and name is not null")
     if df.empty:
         return _empty()
     # every event is an occurrence Kubernetes recorded: a repeated reason is kept (from = to)
@@ -141,8 +226,13 @@ def _endpoints(tl: Timeline) -> pd.DataFrame:
     fmts = _formats(tl, ("k8s_audit",))
     if not fmts:
         return _empty()
-    df = _frame(tl, f"source::VARCHAR in ({fmts}) and entity like 'endpoint%' "
-                    "and element_at(attrs, 'responseObject')[1] is not null",
+    rows = np.flatnonzero(_dict_in(tl, "source", _format_sources(tl, ("k8s_audit",))))
+    sub = _subset(tl, rows[pc.starts_with(_col(tl, "entity").take(pa.array(rows)), "endpoint")
+                           .fill_null(False).to_numpy(zero_copy_only=False)] if len(rows) else rows)
+    if sub is None:
+        return _empty()
+    df = _frame(sub, f"source::VARCHAR in ({fmts}) and entity like 'endpoint%' "
+                     "and element_at(attrs, 'responseObject')[1] is not null",
                 cols=f"{_attr('responseObject')} as body, {_attr('requestObject')} as req")
     if df.empty:
         return _empty()
@@ -196,10 +286,15 @@ def _addresses(text: str) -> list[str] | None:
     return None
 
 
-def _span_status(tl: Timeline) -> pd.DataFrame:
-    df = tl.sql("select seq, entity, state from events where kind = 'span' and entity is not null "
-                "and state in ('ok', 'error')").to_pandas()
-    return _obs(df, df["entity"], df["state"])
+def _span_status(tl: Timeline) -> _Obs | pd.DataFrame:
+    # kind = 'span' and entity is not null and state in ('ok', 'error')
+    rows = np.flatnonzero(_dict_in(tl, "kind", ("span",)))
+    if not len(rows):
+        return _empty()
+    idx = pa.array(rows)
+    ent, st = _col(tl, "entity").take(idx), _col(tl, "state").take(idx)
+    keep = pa.array(_nonzero(pc.and_(pc.is_valid(ent), pc.is_in(st, pa.array(["ok", "error"])))))
+    return _Obs(rows[keep.to_numpy()], ent.take(keep), st.take(keep))
 
 
 _EXEC_RE = r'^"([^"]*)",\s*\[(.*?)\]'
@@ -211,8 +306,13 @@ def _procs(tl: Timeline) -> pd.DataFrame:
 
     ex = ",".join(f"'{n}'" for n in EXEC_NAMES)
     xs = ",".join(f"'{n}'" for n in EXIT_NAMES)
-    df = tl.sql(
-        f"select seq, ts, source::VARCHAR as source, name, entity, host, pid, value, message, "
+    rows = _valid_rows(tl, "entity")
+    names = pc.is_in(_col(tl, "name").take(pa.array(rows)), pa.array(EXEC_NAMES + EXIT_NAMES))
+    sub = _subset(tl, rows[names.fill_null(False).to_numpy(zero_copy_only=False)])
+    if sub is None:
+        return pd.DataFrame()
+    df = sub.sql(
+        f"select seq, _pos, ts, source::VARCHAR as source, name, entity, host, pid, value, message, "
         f"{_attr('filename')} as filename, {_attr('signal')} as sig, {_attr('errno')} as errno "
         f"from events where (name in ({ex}) or name in ({xs})) and entity is not null "
         "and not (name = 'exit' and coalesce(state, '') <> 'exit')"
@@ -269,8 +369,12 @@ _STATE_KEYS = ("state", "phase", "status", "to_state")
 
 def _log_state(tl: Timeline) -> pd.DataFrame:
     keys = ", ".join(f"{_attr(k)} as a_{k}" for k in _STATE_KEYS + ("from_state", "pod", "service", "entity", "namespace"))
-    df = tl.sql(
-        f"select seq, ts, source::VARCHAR as source, entity, message, {keys} from events "
+    rows = _attr_rows(tl, _STATE_KEYS)
+    sub = _subset(tl, rows[_dict_in(tl, "kind", ("log",), rows)])
+    if sub is None:
+        return _empty()
+    df = sub.sql(
+        f"select seq, _pos, ts, source::VARCHAR as source, entity, message, {keys} from events "
         f"where kind = 'log' and (" + " or ".join(f"{_attr(k)} is not null" for k in _STATE_KEYS) + ")"
     ).to_pandas()
     if df.empty:
@@ -286,7 +390,8 @@ def _log_state(tl: Timeline) -> pd.DataFrame:
 
 
 def _entities(tl: Timeline) -> dict[str, str]:
-    t = tl.sql("select distinct entity from events where entity like 'pod/%'").column(0).to_pylist()
+    ent = _col(tl, "entity")
+    t = pc.unique(ent.filter(pc.starts_with(ent, "pod/").fill_null(False))).to_pylist()
     return {e.rsplit("/", 1)[-1]: e for e in t if e}
 
 
@@ -295,19 +400,32 @@ def _resolve_pod(pod: str, known: dict[str, str]) -> str:
 
 
 def _state_column(tl: Timeline) -> pd.DataFrame:
-    skip = _formats(tl, ("k8s_events", "k8s_audit", "otlp", "jaeger", "zipkin", "strace"))
-    where = "state is not null and kind = 'state'" + (f" and source::VARCHAR not in ({skip})" if skip else "")
-    df = tl.sql(
-        "select seq, source::VARCHAR as source, host, entity, state, "
-        f"{_attr('oldstate')} as olds, {_attr('saddr')} as saddr, {_attr('sport')} as sport, "
-        f"{_attr('daddr')} as daddr, {_attr('dport')} as dport, name from events where {where}"
-    ).to_pandas()
-    if df.empty:
+    # state is not null and kind = 'state' and the source is none of these formats
+    skip = _format_sources(tl, ("k8s_events", "k8s_audit", "otlp", "jaeger", "zipkin", "strace"))
+    rows = _valid_rows(tl, "state")
+    rows = rows[_dict_in(tl, "kind", ("state",), rows)]
+    if skip:
+        rows = rows[~_dict_in(tl, "source", skip, rows)]
+    if not len(rows):
         return _empty()
-    sock = ("sock/" + df["host"].fillna("?") + "/" + df["saddr"].fillna("?") + ":" + df["sport"].fillna("?")
-            + "-" + df["daddr"].fillna("?") + ":" + df["dport"].fillna("?"))
-    ent = df["entity"].where(df["entity"].notna(), sock.where(df["daddr"].notna()))
-    return _obs(df, ent, df["state"], from_state=df["olds"], detail=df["daddr"])
+    idx = pa.array(rows)
+    ent, st, attrs = _col(tl, "entity").take(idx), _col(tl, "state").take(idx), _col(tl, "attrs").take(idx)
+    # the attrs a socket state names — _attr('oldstate'), _attr('saddr'), _attr('sport'),
+    # _attr('daddr'), _attr('dport') (the store reads the keys the rules use from this source)
+    keys = ("oldstate", "saddr", "sport", "daddr", "dport")
+    if len(attrs.keys) and pc.any(pc.is_in(attrs.keys, pa.array(keys))).as_py():
+        olds, saddr, sport, daddr, dport = (pc.map_lookup(attrs, k, "first") for k in keys)
+        host = _col(tl, "host").take(idx)
+        q = [pc.fill_null(x, "?") for x in (host, saddr, sport, daddr, dport)]
+        sock = pc.binary_join_element_wise("sock/", q[0], "/", q[1], ":", q[2], "-", q[3], ":", q[4], "")
+        ent = pc.if_else(pc.is_valid(ent), ent, pc.if_else(pc.is_valid(daddr), sock, pa.scalar(None, pa.string())))
+    else:
+        olds = daddr = None
+    if ent.null_count == 0:
+        return _Obs(rows, ent, st, olds, daddr)
+    keep = pa.array(_nonzero(pc.is_valid(ent)))
+    return _Obs(rows[keep.to_numpy()], ent.take(keep), st.take(keep),
+                olds.take(keep) if olds is not None else None, daddr.take(keep) if daddr is not None else None)
 
 
 VERSION_KEYS = ("version", "service.version", "resource.service.version", "app.version", "config_version",
@@ -316,6 +434,9 @@ VERSION_KEYS = ("version", "service.version", "resource.service.version", "app.v
 
 def _value_change(tl: Timeline) -> pd.DataFrame:
     """First sight of each new value of a version/config attribute, per service."""
+    tl = _subset(tl, _attr_rows(tl, VERSION_KEYS))  # the rows that hold any of the keys
+    if tl is None:
+        return _empty()
     present = [k for k in VERSION_KEYS
                if tl.sql(f"select 1 from events where {_attr(k)} is not null limit 1").num_rows]
     if not present:
@@ -323,7 +444,7 @@ def _value_change(tl: Timeline) -> pd.DataFrame:
     parts = []
     for k in present:
         df = tl.sql(
-            f"select seq, ts, source::VARCHAR as source, category, entity, {_attr(k)} as v, "
+            f"select seq, _pos, ts, source::VARCHAR as source, category, entity, {_attr(k)} as v, "
             f"{_attr('service')} as svc, {_attr('resource.service.name')} as rsvc from events "
             f"where {_attr(k)} is not null"
         ).to_pandas()
@@ -341,16 +462,24 @@ def _value_change(tl: Timeline) -> pd.DataFrame:
 
 
 def _cron(tl: Timeline) -> pd.DataFrame:
-    df = tl.sql(
-        f"select seq, entity, {_attr('cron.command')} as cmd, {_attr('cron.user')} as usr from events "
+    sub = _subset(tl, _nonzero(pc.equal(_col(tl, "name"), "cron.cmd").fill_null(False)))
+    if sub is None:
+        return _empty()
+    df = sub.sql(
+        f"select seq, _pos, entity, {_attr('cron.command')} as cmd, {_attr('cron.user')} as usr from events "
         "where name = 'cron.cmd'"
     ).to_pandas()
     return _obs(df, df["entity"], "fired", from_state="idle", detail=df["usr"].fillna("?") + ": " + df["cmd"].fillna(""))
 
 
+def _format_sources(tl: Timeline, names: Iterable[str]) -> list[str]:
+    """The loaded sources of the given formats."""
+    return [r["source"] for r in tl.sources.to_pylist() if r["format"] in set(names) and r["status"] == "loaded"]
+
+
 def _formats(tl: Timeline, names: Iterable[str]) -> str:
-    srcs = [r["source"] for r in tl.sources.to_pylist() if r["format"] in set(names) and r["status"] == "loaded"]
-    return ", ".join("'" + s.replace("'", "''") + "'" for s in srcs)
+    """The loaded sources of the given formats as an SQL list of string literals."""
+    return ", ".join("'" + s.replace("'", "''") + "'" for s in _format_sources(tl, names))
 
 
 RULES: dict[str, Rule] = {
@@ -472,7 +601,8 @@ class StateMachine:
 
 
 def _changes(obs: pd.DataFrame, rule: Rule) -> pd.DataFrame:
-    """Rows of ``obs`` (with ts) where the state changes within an entity."""
+    """Rows of ``obs`` (with ts) where the state changes within an entity (observations a
+    user rule returned as pandas)."""
     if obs.empty:
         return obs
     obs = obs.sort_values(["entity", "ts", "seq"], kind="stable")
@@ -490,6 +620,114 @@ def _changes(obs: pd.DataFrame, rule: Rule) -> pd.DataFrame:
     out = obs[keep].copy()
     out["from_state"] = out["from_state"].where(explicit[keep], prev[keep])
     return out
+
+
+def _codes(a: pa.Array) -> np.ndarray:
+    """Dictionary codes of a string array (equal strings, equal codes; nulls none of them)."""
+    return pc.dictionary_encode(a).indices.to_numpy(zero_copy_only=False)
+
+
+def _stable_order(codes: np.ndarray) -> np.ndarray:
+    """Stable argsort of non-negative codes (a radix sort when they fit 16 bits)."""
+    if len(codes) and int(codes.max()) < 1 << 16:
+        return np.argsort(codes.astype(np.uint16), kind="stable")
+    return np.argsort(codes, kind="stable")
+
+
+def _changes_arrow(obs: _Obs, rule: Rule, ts: np.ndarray, seq: np.ndarray) -> dict | None:
+    """:func:`_changes` for Arrow observations: entities and states as dictionary codes, one
+    stable sort by (entity, ts, seq), neighbours compared in numpy; the kept rows come back in
+    time order."""
+    pos = obs.pos
+    m = len(pos)
+    # rows of a timeline are in (ts, seq) order, so position order is time order
+    tord = np.arange(m) if np.all(pos[1:] >= pos[:-1]) else np.argsort(pos, kind="stable")
+    t = ts[pos[tord]]
+    if not np.all(t[1:] >= t[:-1]):  # not a sorted timeline after all
+        tord = np.lexsort((seq[pos], ts[pos]))
+    ent, st = pc.dictionary_encode(obs.entity), pc.dictionary_encode(obs.state)
+    ecode = ent.indices.to_numpy(zero_copy_only=False)
+    scode = st.indices.to_numpy(zero_copy_only=False)
+    o = tord[_stable_order(ecode[tord])]
+    e, c = ecode[o], scode[o]
+    same = np.zeros(m, bool)
+    same[1:] = e[1:] == e[:-1]  # the row has a predecessor in its entity
+    differs = np.ones(m, bool)
+    differs[1:] = c[1:] != c[:-1]
+    changed = same & differs
+    if rule.min_run > 1:
+        run = np.cumsum(~same | differs) - 1
+        run_len = np.bincount(run)[run]
+        prev_len = np.zeros(m, np.int64)
+        prev_len[1:] = np.where(same[1:], run_len[:-1], 0)
+        changed &= prev_len >= rule.min_run
+    explicit = (np.zeros(m, bool) if obs.from_state is None
+                else pc.is_valid(obs.from_state).to_numpy(zero_copy_only=False))
+    keep = np.zeros(m, bool)
+    keep[o] = changed | (~same & rule.initial)
+    keep |= explicit
+    prev = np.full(m, -1, np.int64)  # the entity's previous observation, per observation
+    prev[o[1:]] = np.where(same[1:], o[:-1], -1)
+    rows = tord[keep[tord]]
+    if not len(rows):
+        return None
+    pr = prev[rows]
+    frm = st.dictionary.take(pa.array(scode[np.maximum(pr, 0)], mask=pr < 0))
+    idx = pa.array(rows)
+    if obs.from_state is not None and explicit.any():
+        frm = pc.if_else(pa.array(explicit[rows]), obs.from_state.take(idx), frm)
+    return {"pos": pos[rows], "entity": ent.dictionary.take(pa.array(ecode[rows])), "from_state": frm,
+            "to_state": st.dictionary.take(pa.array(scode[rows])),
+            "detail": obs.detail.take(idx) if obs.detail is not None else None, "rule": rule.name}
+
+
+def _strings(col: pd.Series) -> pa.Array:
+    return pa.array(col.astype(object).where(col.notna(), None), pa.string(), from_pandas=True)
+
+
+def _seq_pos(tl: Timeline) -> np.ndarray:
+    """seq → row position (cached per timeline)."""
+    if "tk.seq_pos" not in tl._cache:
+        seq = _col(tl, "seq").to_numpy() if len(tl) else np.zeros(0, np.uint64)
+        pos = np.empty(int(seq.max()) + 1 if len(seq) else 0, dtype=np.int64)
+        pos[seq] = np.arange(len(seq))
+        tl._cache["tk.seq_pos"] = pos
+    return tl._cache["tk.seq_pos"]
+
+
+def _changes_frame(obs: pd.DataFrame, rule: Rule, tl: Timeline, ts: np.ndarray) -> dict | None:
+    for c in _OBS_COLS:
+        if c not in obs:
+            obs[c] = None
+    p = obs["_pos"].to_numpy(np.int64) if "_pos" in obs else _seq_pos(tl)[obs["seq"].to_numpy(np.int64)]
+    ch = _changes(obs.assign(ts=ts[p], _pos=p), rule)
+    if ch.empty:
+        return None
+    return {"pos": ch["_pos"].to_numpy(np.int64), "entity": _strings(ch["entity"]),
+            "from_state": _strings(ch["from_state"]), "to_state": pa.array(ch["state"].astype(str), pa.string()),
+            "detail": _strings(ch["detail"]), "rule": rule.name}
+
+
+def _time_order(parts: list[dict], ts: np.ndarray, seq: np.ndarray, entity: pa.Array, rule: pa.Array) -> np.ndarray:
+    """The order by (ts, entity, rule), ties kept in rule order, then seq, then as found (a
+    stable sort of the rules' rows): parts arrive in time order, so this merges them and
+    re-sorts only the rows that share a ts."""
+    p = np.concatenate([x["pos"] for x in parts])
+    t = ts[p]
+    order = np.arange(len(p)) if np.all(t[1:] >= t[:-1]) else np.argsort(t, kind="stable")
+    t = t[order]
+    tie = np.zeros(len(t), bool)
+    tie[1:] = t[1:] == t[:-1]
+    tie[:-1] |= tie[1:].copy()
+    if tie.any():
+        slots = np.flatnonzero(tie)
+        sub = order[slots]
+        idx = pa.array(sub)
+        er = pc.rank(entity.take(idx), "ascending", tiebreaker="dense").to_numpy()  # nulls last
+        rr = pc.rank(rule.take(idx), "ascending", tiebreaker="dense").to_numpy()
+        part = np.repeat(np.arange(len(parts)), [len(x["pos"]) for x in parts])[sub]
+        order[slots] = sub[np.lexsort((sub, seq[p[sub]], part, rr, er, t[slots]))]
+    return order
 
 
 def find_transitions(
@@ -514,15 +752,9 @@ def find_transitions(
         else:
             chosen.append(r)
     chosen = [r for r in chosen if getattr(r, "name", None) not in set(exclude)] + list(extra)
-    ev = tl.events
-    n = ev.num_rows
-    seq = ev.column("seq").to_numpy() if n else np.zeros(0, np.uint64)
-    pos = np.empty(int(seq.max()) + 1 if n else 0, dtype=np.int64)
-    pos[seq] = np.arange(n)
-    ts = ev.column("ts").cast(pa.int64()).to_numpy() if n else np.zeros(0, np.int64)
-    prec = pc.fill_null(ev.column("ts_prec").cast(pa.int64()), 0).to_numpy() if n else np.zeros(0, np.int64)
-    src = ev.column("source").cast(pa.string()).to_numpy(zero_copy_only=False) if n else np.array([], object)
-    lo_off, hi_off = _source_uncertainty(tl)
+    n = len(tl)
+    ts = tl._ts_ns()
+    seq = _col(tl, "seq").to_numpy() if n else np.zeros(0, np.uint64)
     parts = []
     machines = {}
     for r in chosen:
@@ -530,64 +762,75 @@ def find_transitions(
         if isinstance(r, StateMachine):
             machines[rule.name] = r
         obs = rule.observe(tl)
-        if obs is None or obs.empty:
+        if obs is None or len(obs) == 0:
             continue
-        for c in _OBS_COLS:
-            if c not in obs:
-                obs[c] = None
-        p = pos[obs["seq"].to_numpy(np.int64)]
-        obs = obs.assign(ts=ts[p], _pos=p)
-        ch = _changes(obs, rule)
-        if ch.empty:
-            continue
-        ch = ch.assign(rule=rule.name)
-        parts.append(ch)
+        part = _changes_arrow(obs, rule, ts, seq) if isinstance(obs, _Obs) else _changes_frame(obs, rule, tl, ts)
+        if part is not None:
+            parts.append(part)
     if not parts:
         return Transitions(TRANSITION_SCHEMA.empty_table(), tl)
-    allt = pd.concat(parts, ignore_index=True)
-    p = allt["_pos"].to_numpy(np.int64)
-    sources = src[p]
-    lo_src = np.zeros(len(p), np.int64)
-    hi_src = np.zeros(len(p), np.int64)
-    for s_name in np.unique(sources):
-        m = sources == s_name
-        lo_src[m], hi_src[m] = lo_off.get(s_name, 0), hi_off.get(s_name, 0)
-    lo = ts[p] + lo_src
-    hi = ts[p] + prec[p] + hi_src
-    if machines:
-        illegal = [machines[r].illegal(f, t) if r in machines else False
-                   for r, f, t in zip(allt["rule"], allt["from_state"], allt["state"])]
-    else:
-        illegal = np.zeros(len(p), bool)
+    p = np.concatenate([x["pos"] for x in parts])
     n_t = len(p)
 
-    def strings(col: pd.Series) -> pa.Array:
-        return pa.array(col.astype(object).where(col.notna(), None), pa.string(), from_pandas=True)
+    def cat(name: str) -> pa.Array:
+        return pa.concat_arrays([x[name] if x[name] is not None else pa.nulls(len(x["pos"]), pa.string())
+                                 for x in parts])
 
-    seqs = pa.array(allt["seq"].to_numpy(np.uint64))
+    names = list(dict.fromkeys(x["rule"] for x in parts))
+    rule_col = pa.DictionaryArray.from_arrays(
+        pa.array(np.repeat(np.array([names.index(x["rule"]) for x in parts], np.int32),
+                           [len(x["pos"]) for x in parts])),
+        pa.array(names, pa.string())).cast(pa.string())
+    entity_col = cat("entity")
+    order = _time_order(parts, ts, seq, entity_col, rule_col)
+    identity = bool(np.all(order[1:] > order[:-1]))
+    p = p[order]
+    take = pa.array(order)
+
+    def ordered(a: pa.Array) -> pa.Array:
+        return a if identity else a.take(take)
+    src = _col(tl, "source")
+    codes = src.indices.to_numpy(zero_copy_only=False)[p]
+    lo_off, hi_off = _source_uncertainty(tl)
+    src_names = src.dictionary.to_pylist()
+    lo_src = np.array([lo_off.get(s, 0) for s in src_names], np.int64)[codes]
+    hi_src = np.array([hi_off.get(s, 0) for s in src_names], np.int64)[codes]
+    prec = pc.fill_null(_col(tl, "ts_prec").take(pa.array(p)).cast(pa.int64()), 0).to_numpy()
+    t = ts[p]
+    from_col, to_col = ordered(cat("from_state")), ordered(cat("to_state"))
+    rule_col, entity_col = ordered(rule_col), ordered(entity_col)
+    illegal = np.zeros(n_t, bool)
+    if machines:
+        for k, (r, f, s) in enumerate(zip(rule_col.to_pylist(), from_col.to_pylist(), to_col.to_pylist())):
+            if r in machines:
+                illegal[k] = machines[r].illegal(f, s)
     table = pa.table({
-        "ts": pa.array(ts[p]).view(pa.timestamp("ns", tz="UTC")),
-        "ts_lo": pa.array(lo).view(pa.timestamp("ns", tz="UTC")),
-        "ts_hi": pa.array(hi).view(pa.timestamp("ns", tz="UTC")),
-        "entity": strings(allt["entity"]),
-        "from_state": strings(allt["from_state"]),
-        "to_state": pa.array(allt["state"].astype(str), pa.string()),
-        "rule": pa.array(allt["rule"], pa.string()),
-        "source": pa.array(sources, pa.string()),
-        "evidence": pa.ListArray.from_arrays(pa.array(np.arange(n_t + 1, dtype=np.int32)), seqs),
-        "detail": strings(allt["detail"]),
+        "ts": pa.array(t).view(pa.timestamp("ns", tz="UTC")),
+        "ts_lo": pa.array(t + lo_src).view(pa.timestamp("ns", tz="UTC")),
+        "ts_hi": pa.array(t + prec + hi_src).view(pa.timestamp("ns", tz="UTC")),
+        "entity": entity_col,
+        "from_state": from_col,
+        "to_state": to_col,
+        "rule": rule_col,
+        "source": pa.DictionaryArray.from_arrays(pa.array(codes), src.dictionary).cast(pa.string()),
+        "evidence": pa.ListArray.from_arrays(pa.array(np.arange(n_t + 1, dtype=np.int32)), pa.array(seq[p])),
+        "detail": ordered(cat("detail")),
         "illegal": pa.array(illegal, pa.bool_()),
     }, schema=TRANSITION_SCHEMA)
-    order = pc.sort_indices(table, [("ts", "ascending"), ("entity", "ascending"), ("rule", "ascending")])
-    table = table.take(order)
     if entity is not None:
-        ents = table.column("entity").to_pylist()
-        if callable(entity):
-            mask = [bool(entity(e)) for e in ents]
-        else:
-            mask = [fnmatch.fnmatchcase(e or "", entity) for e in ents]
-        table = table.filter(pa.array(mask))
+        table = table.filter(pa.array(_entity_mask(table.column("entity").combine_chunks(), entity)))
     return Transitions(table, tl)
+
+
+def _entity_mask(col: pa.Array, entity: str | Callable[[str], bool]) -> np.ndarray:
+    """Which rows' entity matches a glob or a predicate: evaluated once per distinct entity."""
+    enc = pc.dictionary_encode(col, null_encoding="encode")
+    vals = enc.dictionary.to_pylist()
+    if callable(entity):
+        hit = np.array([bool(entity(e)) for e in vals], bool)
+    else:
+        hit = np.array([fnmatch.fnmatchcase(e or "", entity) for e in vals], bool)
+    return hit[enc.indices.to_numpy(zero_copy_only=False)] if len(vals) else np.zeros(len(col), bool)
 
 
 def _or_none(x: Any) -> str:
