@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from typing import Any
 
 import numpy as np
@@ -44,7 +45,7 @@ _SEV_INDEX = {s: i for i, s in enumerate(_SEV_DICT.to_pylist())}
 
 
 def extract_chunks(text: pa.Array, pattern: str, reduce: Any, chunk: int = 1 << 16,
-                   contains: str | None = None) -> pl.DataFrame:
+                   contains: str | None = None, fast: str | None = None) -> pl.DataFrame:
     """Regex extraction over a column of lines, in slices, each reduced at once.
 
     Every slice of ``chunk`` lines is cut into one column per polars thread, so the extraction
@@ -52,7 +53,27 @@ def extract_chunks(text: pa.Array, pattern: str, reduce: Any, chunk: int = 1 << 
     the slice's text, and ``start`` = ``str.contains(contains)`` when given) go to
     ``reduce(DataFrame) -> DataFrame``, which keeps only compact columns, so the wide
     intermediate of the regex never exists for the whole file.
+
+    ``fast``: a simpler pattern for the common lines, whose groups are a subset of
+    ``pattern``'s and equal to them wherever it matches (a regex with fewer optional parts
+    extracts several times faster); ``pattern`` then runs only on the lines it misses.
     """
+    if fast is not None:
+        names = re.findall(r"\(\?P<(\w+)>", pattern)
+
+        def reduce_fast(g: pl.DataFrame, _reduce=reduce, pattern=pattern) -> pl.DataFrame:
+            miss = g[g.columns[0]].is_null()
+            if miss.any():
+                pos = np.flatnonzero(miss.to_numpy())
+                full = g["line"].gather(pos).str.extract_groups(pattern).struct.unnest()
+                g = g.with_columns([pl.lit(None, pl.String).alias(c) for c in names if c not in g.columns])
+                idx = pl.Series(pos)
+                g = g.with_columns([g[c].scatter(idx, full[c]) for c in names])
+            else:
+                g = g.with_columns([pl.lit(None, pl.String).alias(c) for c in names if c not in g.columns])
+            return _reduce(g)
+
+        pattern, fast, reduce = fast, None, reduce_fast
     k = max(1, min(pl.thread_pool_size(), 8))
     parts = []
     for i in range(0, max(len(text), 1), chunk):
