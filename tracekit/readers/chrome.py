@@ -75,6 +75,7 @@ import pyarrow.compute as pc
 from .. import _time
 from ..errors import ParseError
 from ._base import Input, Reader, ReadResult, _decode, _newlines, make_rejects, register
+from .jsonl import _PageDropper
 
 _CHUNK = 1 << 22
 _WS = b" \t\r\n"
@@ -279,18 +280,6 @@ def _kv_parts(key: str, values: pa.Array | pa.ChunkedArray) -> Parts:
     return valid.astype(np.int64), key, values.filter(pa.array(valid))
 
 
-def _take(arr: pa.Array, idx: np.ndarray) -> pa.Array:
-    """``arr.take(idx)``, in two halves on two threads when large (Arrow releases the GIL)."""
-    if len(idx) < 1_000_000:
-        return arr.take(pa.array(idx))
-    from concurrent.futures import ThreadPoolExecutor
-
-    h = len(idx) // 2
-    with ThreadPoolExecutor(2) as ex:
-        a, b = ex.map(lambda s: arr.take(pa.array(s)), (idx[:h], idx[h:]))
-    return pa.concat_arrays([a, b])
-
-
 def _concat_maps(n: int, parts: list[Parts]) -> pa.MapArray:
     """Row-wise concatenation of several maps' entries, in the order given (vectorised).
 
@@ -345,7 +334,9 @@ def _concat_maps(n: int, parts: list[Parts]) -> pa.MapArray:
         srcs.append(src.cast(pa.string()))
         base += len(src)
     keys_out = pa.DictionaryArray.from_arrays(pa.array(codes), pa.concat_arrays(words)).cast(pa.string())
-    vals_out = _take(pa.concat_arrays(srcs) if len(srcs) > 1 else srcs[0], gather)
+    # one take from the sources as chunks (no concatenated copy of them)
+    vals_out = pa.chunked_array(srcs, pa.string()).take(pa.array(gather))
+    vals_out = vals_out.chunk(0) if vals_out.num_chunks == 1 else vals_out.combine_chunks()
     return pa.MapArray.from_arrays(pa.array(off, pa.int32()), keys_out, vals_out)
 
 
@@ -516,7 +507,11 @@ def _read_scanned(inp: Input, pbuf: pa.Buffer, buf: np.ndarray, first: int, c0: 
         res, extra = _parse_elements(inp, text, count, ncolon)
     res = res.set_column(res.schema.get_field_index("ok"), "ok",
                          pc.and_(pc.fill_null(res.column("ok"), False), pa.array(has_obj)))
-    return _build(inp, res, extra, text, line, blank, form, top, meta_extra, notes)
+    if fast is not None:  # parsed from the file: the mapped input's pages may go (only rejects re-read some)
+        _PageDropper(inp, text)(0, 1 << 62)
+    held = [res]
+    del res, fast
+    return _build(inp, held, extra, text, line, blank, form, top, meta_extra, notes)
 
 
 _SPEC = "{" + ",".join(f'"{k}":"VARCHAR"' for k in _FIELDS) + ',"args":"MAP(VARCHAR, VARCHAR)"}'
@@ -738,9 +733,10 @@ def _epoch_us(values: pa.Array | pa.ChunkedArray) -> dict[str, np.ndarray]:
     return out
 
 
-def _build(inp: Input, res: pa.Table, extra: pa.Table | None, text: pa.Array, line: np.ndarray,
+def _build(inp: Input, held: list[pa.Table], extra: pa.Table | None, text: pa.Array, line: np.ndarray,
            blank: np.ndarray, form: str, top: dict[str, Any], meta_extra: dict[str, Any],
            notes: list[str]) -> ReadResult:
+    res = held.pop()  # this frame holds the parsed table alone: released once its columns are taken
     count = res.num_rows
     col = {name: _col(res, name) for name in res.column_names}
     ok = _np(pc.fill_null(col["ok"], False)).astype(bool)
@@ -837,6 +833,8 @@ def _build(inp: Input, res: pa.Table, extra: pa.Table | None, text: pa.Array, li
     sub = res.select(need_cols)
     sub = sub.filter(pa.array(rows_mask)) if nrows == len(ri) else sub.take(tk_el)
     R = {name: _col(sub, name) for name in sub.column_names}
+    del sub, res
+    col = {k: col[k] for k in ("name",)}  # the rest of the parsed columns are no longer needed
     rph = ph_code[el]
     within = np.arange(nrows, dtype=np.int64) - np.repeat(np.cumsum(reps) - reps, reps)
     c_row = is_ph(rph, "C")
