@@ -692,11 +692,12 @@ def _epoch_us(values: pa.Array | pa.ChunkedArray) -> dict[str, np.ndarray]:
     done = np.zeros(n, dtype=bool)
     if len(cand):
         sub = values if len(cand) == n else values.take(pa.array(cand))
-        padded = pc.utf8_rpad(sub, _NUM_W, " ")
+        L = lens[cand]
+        W = int(L.max())  # pad to the longest, not the widest possible
+        padded = pc.utf8_rpad(sub, W, " ")
         offs = np.frombuffer(padded.buffers()[1], dtype=np.int32)[padded.offset : padded.offset + len(sub) + 1]
-        if np.all(np.diff(offs) == _NUM_W):  # else non-ASCII somewhere: all to the general parser
-            m = np.frombuffer(padded.buffers()[2], dtype=np.uint8)[offs[0] : offs[-1]].reshape(len(sub), _NUM_W)
-            L = lens[cand]
+        if np.all(np.diff(offs) == W):  # else non-ASCII somewhere: all to the general parser
+            m = np.frombuffer(padded.buffers()[2], dtype=np.uint8)[offs[0] : offs[-1]].reshape(len(sub), W)
             neg = m[:, 0] == 45
             start = neg.astype(np.int64)
             isdot = m == 46
@@ -707,7 +708,7 @@ def _epoch_us(values: pa.Array | pa.ChunkedArray) -> dict[str, np.ndarray]:
             g = (ndot <= 1) & (iend - start >= 1) & (iend - start <= 15) & ((ndot == 0) | ((flen >= 1) & (flen <= 9)))
             ip = np.zeros(len(sub), dtype=np.int64)
             fr = np.zeros(len(sub), dtype=np.int64)
-            for p in range(_NUM_W):
+            for p in range(W):
                 c = m[:, p].astype(np.int64) - 48
                 digit = (c >= 0) & (c <= 9)
                 in_i = (p >= start) & (p < iend)
@@ -864,10 +865,15 @@ def _build(inp: Input, held: list[pa.Table], extra: pa.Table | None, text: pa.Ar
     dur_valid = dur_valid | has_partner
     line_end = pa.array(np.where(has_partner, line[pidx], 0), pa.int64(), mask=~has_partner)
 
+    # pid / tid: few distinct values, so each is decided once per value (dictionary) and taken
+    enc = {k: pc.dictionary_encode(R[k]) for k in ("pid", "tid")}
+
     def ids(name: str) -> tuple[pa.Array, pa.Array]:
-        v = R[name]
+        d = enc[name]
+        v = d.dictionary
         numeric = pc.fill_null(pc.match_substring_regex(v, r"^-?\d{1,18}$"), False)
-        return (pc.cast(pc.if_else(numeric, v, none), pa.int64()), pc.if_else(numeric, none, v))
+        ints, other = pc.cast(pc.if_else(numeric, v, none), pa.int64()), pc.if_else(numeric, none, v)
+        return ints.take(d.indices), other.take(d.indices)
 
     pid_i, pid_o = ids("pid")
     tid_i, tid_o = ids("tid")
@@ -936,14 +942,21 @@ def _build(inp: Input, held: list[pa.Table], extra: pa.Table | None, text: pa.Ar
     if end_name is not None:
         parts += [_kv_parts("tk.end_name", end_name), _kv_parts("tk.end_args", end_attrs)]
     parts += [_kv_parts("tk.series", series_k), _kv_parts("tk.value", pc.if_else(notnum, series_v, none))]
-    pid_rows = R["pid"]
-    if processes:
-        pos = pc.index_in(pid_rows, value_set=pa.array(list(processes)))
-        parts.append(_kv_parts("tk.process_name", pa.array(list(processes.values())).take(pos)))
-    if threads:
-        pt = pc.binary_join_element_wise(pc.fill_null(pid_rows, "None"), pc.fill_null(R["tid"], "None"), "/")
-        pos = pc.index_in(pt, value_set=pa.array(list(threads)))
-        parts.append(_kv_parts("tk.thread_name", pa.array(list(threads.values())).take(pos)))
+    if processes:  # looked up per distinct pid, then taken per row
+        d = enc["pid"]
+        pos = pc.index_in(d.dictionary, value_set=pa.array(list(processes)))
+        parts.append(_kv_parts("tk.process_name", pa.array(list(processes.values())).take(pos).take(d.indices)))
+    if threads:  # per distinct (pid, tid) pair: "pid/tid", a missing one spelled None
+        pd_, td = enc["pid"], enc["tid"]
+        npid, ntid = len(pd_.dictionary), len(td.dictionary)
+        pcode = _np(pc.fill_null(pd_.indices, npid)).astype(np.int64)
+        tcode = _np(pc.fill_null(td.indices, ntid)).astype(np.int64)
+        pairs = pc.dictionary_encode(pa.array(pcode * (ntid + 1) + tcode))
+        pnames = pd_.dictionary.to_pylist() + ["None"]
+        tnames = td.dictionary.to_pylist() + ["None"]
+        keys = [f"{pnames[c // (ntid + 1)]}/{tnames[c % (ntid + 1)]}" for c in pairs.dictionary.to_pylist()]
+        names = pa.array([threads.get(k) for k in keys], pa.string())
+        parts.append(_kv_parts("tk.thread_name", names.take(pairs.indices)))
 
     cols: dict[str, Any] = {
         "ts_src": ts_rows,
