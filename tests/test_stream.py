@@ -149,3 +149,25 @@ def test_cli_convert_streams(tmp_path, capsys):
     assert main(["convert", str(src), "-o", str(dst), "--block-mb", "0.02"]) == 0
     assert "streamed in blocks" in capsys.readouterr().out
     assert pq.read_table(dst).num_rows == len(tk.load(str(src)))
+
+
+def test_syslog_load_in_blocks_equals_one_piece(tmp_path, monkeypatch):
+    """tk.load reads large syslog files in blocks: same events, sources and metadata."""
+    from tracekit.readers import syslog as sl
+
+    lines = []
+    for i in range(300):
+        lines.append(f"Dec 31 23:{i % 60:02d}:{i % 50:02d} h{i % 2} CRON[{100 + i}]: (root) CMD ([{200 + i}] job{i % 3})")
+        lines.append(f"Dec 31 23:{i % 60:02d}:{i % 50:02d} h{i % 2} kernel: [{1000 + i}.5] usb")
+    lines += [f"Jan  1 00:00:{i:02d} h0 app[1]: after" for i in range(30)] + ["garbage line"]
+    p = tmp_path / "syslog"
+    p.write_text("\n".join(lines) + "\n")
+    one = tk.load(str(p), format="syslog")
+    monkeypatch.setattr(sl, "BLOCKS_ABOVE", 1000)
+    monkeypatch.setattr(sl, "LOAD_BLOCK", 2000)
+    blk = tk.load(str(p), format="syslog")
+    assert blk.events.equals(one.events)
+    assert blk.rejects.equals(one.rejects)
+    assert blk.sources.drop(["seconds"]).equals(one.sources.drop(["seconds"]))
+    assert blk.meta == one.meta
+    assert one.meta["syslog"]["extra"]["boot_anchors"]  # the kernel stamps were seen

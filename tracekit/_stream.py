@@ -113,12 +113,15 @@ def concat_lines(a: Lines, b: Lines) -> Lines:
 #: a block may end before a line that starts like a syslog header (it never continues a record)
 _SYSLOG_CUT = re.compile(rb"\n(?:<\d{1,3}>|(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) {1,2}\d"
                          rb"|\d{4}-\d{2}-\d{2}T)").match
-#: an RFC 3164 header without a year, as the reader's LINE_RE matches it
-_Y3164 = (r"^(?:<\d{1,3}>)?(?P<mon>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) {1,2}(?P<day>\d{1,2})"
-          r"(?: (?P<yr>\d{4}))? (?P<hh>\d{2}):(?P<mi>\d{2}):(?P<ss>\d{2})(?:\.\d{1,9})? \S")
+#: a valid RFC 3164 header without a year (or year 0000), as the reader's LINE_RE and its
+#: range checks read it (day 1-31, hh ≤ 23, mm ≤ 59, ss ≤ 60): the lines whose year is inferred
+_MONTHS = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
+_Y3164 = (r"^(?:<[0-9]{1,3}>)?(?:" + _MONTHS + r") {1,2}(?:0?[1-9]|[12][0-9]|3[01])(?: 0000)? "
+          r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:(?:[0-5][0-9]|60)(?:\.[0-9]{1,9})? \S")
+_MON_DAY = r"^(?:<[0-9]{1,3}>)?(?P<mon>" + _MONTHS + r") {1,2}(?P<day>[0-9]{1,2})"
 
 
-def _syslog_year_pass(inp: Input, year: int | None, tz: Any, block_bytes: int) -> list[int | None]:
+def _syslog_year_pass(inp: Input, year: int | None, tz: Any, block_bytes: int) -> tuple[list[int | None], str]:
     """The year of each block's first year-less RFC 3164 record, as the whole-file inference
     (:func:`tracekit.readers._syslogish.infer_years`) gives it: ``year`` (given) plus the Dec →
     Jan roll-overs before it, or counted back from the last record's year."""
@@ -128,24 +131,18 @@ def _syslog_year_pass(inp: Input, year: int | None, tz: Any, block_bytes: int) -
     for blk in iter_blocks(inp, _SYSLOG_CUT, block_bytes):
         s = pl.from_arrow(blk.lines().text)
         del blk
-        g = s.str.extract_groups(_Y3164).struct.unnest()
+        v = s.filter(s.str.contains(_Y3164))
         del s
-        i64 = pl.Int64
-        ok = g.select(
-            pl.col("mon").is_not_null()
-            & pl.col("day").cast(i64, strict=False).is_between(1, 31)
-            & (pl.col("hh").cast(i64, strict=False) <= 23) & (pl.col("mi").cast(i64, strict=False) <= 59)
-            & (pl.col("ss").cast(i64, strict=False) <= 60)
-            & (pl.col("yr").cast(pl.Int16, strict=False).fill_null(0) == 0)
-        ).to_series().fill_null(False)
-        v = g.filter(ok)
-        del g
-        if v.height == 0:
+        if len(v) == 0:
             per.append(None)
             continue
-        mon = v["mon"].replace_strict(sx.MONTHS, return_dtype=pl.Int64).to_numpy()
+        last_day = int(re.match(_MON_DAY, v[-1])["day"])
+        pri = v.str.starts_with("<")
+        if pri.any():  # the month after the <PRI>
+            v = pl.select(pl.when(pri).then(v.str.extract(_MON_DAY, 1)).otherwise(v)).to_series()
+        mon = v.str.slice(0, 3).replace_strict(sx.MONTHS, return_dtype=pl.Int64).to_numpy()
         wraps = int((mon[:-1] - mon[1:] > 6).sum())
-        per.append((int(mon[0]), int(mon[-1]), int(v["day"].cast(i64)[-1]), wraps))
+        per.append((int(mon[0]), int(mon[-1]), last_day, wraps))
     cum_first: list[int | None] = []
     cum = 0
     prev_last = None
@@ -160,14 +157,23 @@ def _syslog_year_pass(inp: Input, year: int | None, tz: Any, block_bytes: int) -
         prev_last = p[1]
     seen = [p for p in per if p is not None]
     if not seen:
-        return cum_first
-    if year is not None:
-        return [None if c is None else int(year) + c for c in cum_first]
+        return cum_first, ""
+    if year is not None:  # the notes are infer_years's
+        note = f"{int(year)} (given; {cum} Dec→Jan roll-over(s))" if cum else f"{int(year)} (given)"
+        return [None if c is None else int(year) + c for c in cum_first], note
     last_m, last_d = seen[-1][1], seen[-1][2]
     zone = tz if tz is not None else _dt.timezone.utc
-    mt = _dt.datetime.fromtimestamp(float(inp.mtime), zone) if inp.mtime is not None else _dt.datetime.now(zone)
+    if inp.mtime is not None:
+        mt = _dt.datetime.fromtimestamp(float(inp.mtime), zone)
+        src = f"file mtime {mt.date().isoformat()}"
+    else:
+        mt = _dt.datetime.now(zone)
+        src = f"no file mtime; current date {mt.date().isoformat()}"
     last_year = mt.year - (1 if (last_m, last_d) > (mt.month, mt.day + 1) else 0)
-    return [None if c is None else last_year - (cum - c) for c in cum_first]
+    years = [None if c is None else last_year - (cum - c) for c in cum_first]
+    first_year = next(y for y in years if y is not None)
+    rng = f"{first_year}" if first_year == last_year else f"{first_year}–{last_year}"
+    return years, f"{rng} (inferred from {src}; pass year= to set the first record's year)"
 
 
 def read_syslog(inp: Input, year: int | None = None, tz: str | None = None,
@@ -183,8 +189,8 @@ def read_syslog(inp: Input, year: int | None = None, tz: str | None = None,
     if sl._OCTET.match(inp.head(64)):
         raise Fallback("octet-counted capture")
     zi = sx.zone(tz, inp.path)
-    years = _syslog_year_pass(inp, year, zi, block_bytes)
-    state = sl.BlockState()
+    years, note = _syslog_year_pass(inp, year, zi, block_bytes)
+    state = sl.BlockState(year_note=note)
     res = None
     for blk in iter_blocks(inp, _SYSLOG_CUT, block_bytes):
         lines = blk.lines()
@@ -197,7 +203,7 @@ def read_syslog(inp: Input, year: int | None = None, tz: str | None = None,
     if res is None:
         yield sl.read_lines(inp, split_lines(b""), year, tz)
         return
-    sl.finish_meta(res.meta, state)
+    sl.finish_meta(res.meta, state, tz)
     yield res
 
 
