@@ -32,6 +32,7 @@ __all__ = ["Interleaving", "interleaving", "diff", "periodic", "LANES"]
 
 LANES = ("source", "host", "pid", "tid", "entity", "kind")
 _IP = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
+_IP_ANY = r"[0-9]\.[0-9]|[^\x00-\x7f]"  # RE2: true wherever _IP can match (its digits may be Unicode)
 _MAX_NEIGHBOURS = 20
 
 
@@ -344,7 +345,7 @@ def _races(tl: Timeline, ev: pa.Table, ix: dict, codes: np.ndarray, ts: np.ndarr
     if not len(ii):
         return []
     rows = np.union1d(ii, jj)
-    sub = ev.take(pa.array(rows)).select(["seq", "entity", "message", "attrs", "name", "host", "pid"])
+    sub = ev.select(["host", "pid"]).take(pa.array(rows))
     host = sub.column("host").to_pylist()
     host = [h or ix["host"][codes[r]] for h, r in zip(host, rows.tolist())]
     hcode = np.full(len(ev), -1, np.int64)
@@ -359,28 +360,63 @@ def _races(tl: Timeline, ev: pa.Table, ix: dict, codes: np.ndarray, ts: np.ndarr
     if not len(ci):
         return []
     seqs = ev.column("seq").to_numpy().astype(np.int64)
-    extra = _evidence_resources(transitions, seqs[np.union1d(ci, cj)]) if transitions is not None else {}
-    pos = {r: k for k, r in enumerate(rows.tolist())}
+    need = np.union1d(ci, cj)
+    extra = _evidence_resources(transitions, seqs[need]) if transitions is not None else {}
+    nsub = ev.select(["seq", "entity", "message", "attrs", "name", "host", "pid"]).take(pa.array(need))
+    # only rows with something address-like in their message or attrs values need the regex
+    attrs = nsub.column("attrs").combine_chunks()
+    owner_v = np.repeat(np.arange(len(attrs)), np.diff(attrs.offsets.to_numpy()))
+    vals = attrs.items.slice(attrs.offsets[0].as_py(), len(owner_v))
+    text = np.asarray(pc.fill_null(pc.match_substring_regex(nsub.column("message"), _IP_ANY), False))
+    text[owner_v[np.asarray(pc.fill_null(pc.match_substring_regex(vals, _IP_ANY), False), bool)]] = True
+    ents = nsub.column("entity").to_pylist()
+    res: dict[int, set[str]] = {}
     recs: dict[int, dict] = {}
-    res_cache: dict[int, set[str]] = {}
-
-    def rec(k: int) -> dict:
-        if k not in recs:
-            recs[k] = sub.slice(pos[k], 1).to_pylist()[0]
-        return recs[k]
-
+    for k, r in enumerate(need.tolist()):
+        if text[k]:
+            recs[r] = nsub.slice(k, 1).to_pylist()[0]
+            res[r] = _resources(recs[r], extra)
+        else:
+            rs = {str(ents[k])} if ents[k] else set()
+            res[r] = rs | extra.get(int(seqs[r]), set())
+    # which candidate pairs share a resource: (row, resource id) keys, looked up per pair
+    vocab: dict[str, int] = {}
+    owner_l, rid_l = [], []
+    for r, rs in res.items():
+        for x in rs:
+            owner_l.append(r)
+            rid_l.append(vocab.setdefault(x, len(vocab)))
+    if not vocab:
+        return []
+    owner, rid = np.array(owner_l, np.int64), np.array(rid_l, np.int64)
+    o = np.argsort(owner, kind="stable")
+    owner, rid = owner[o], rid[o]
+    start = np.searchsorted(owner, np.arange(len(ev)))
+    cnt = np.searchsorted(owner, np.arange(len(ev)), side="right") - start
+    nres = len(vocab)
+    keys = np.unique(owner * nres + rid)
+    k = cnt[ci]
+    rep = np.repeat(np.arange(len(ci)), k)
+    within = np.arange(int(k.sum())) - np.repeat(np.cumsum(k) - k, k)
+    probe = cj[rep] * nres + rid[start[ci][rep] + within]
+    shared_any = np.bincount(rep[np.isin(probe, keys)], minlength=len(ci)) > 0
     names = ix["names"]
     out = []
-    for i, j in zip(ci.tolist(), cj.tolist()):
-        ri = res_cache.setdefault(i, _resources(rec(i), extra))
-        rj = res_cache.setdefault(j, _resources(rec(j), extra))
-        shared = ri & rj
-        if shared:
-            si, sj = names[codes[i]], names[codes[j]]
-            out.append({"seq_a": int(seqs[i]), "seq_b": int(seqs[j]),
-                        "a": f"{si}: {rec(i)['name']} {str(rec(i)['message'] or '')[:80]}",
-                        "b": f"{sj}: {rec(j)['name']} {str(rec(j)['message'] or '')[:80]}",
-                        "shared": ", ".join(sorted(shared)), "gap_ns": int(abs(ts[i] - ts[j]))})
+    need_l = need.tolist()
+
+    def rec(r: int) -> dict:
+        if r not in recs:
+            recs[r] = nsub.slice(need_l.index(r), 1).to_pylist()[0]
+        return recs[r]
+
+    for i, j in zip(ci[shared_any].tolist(), cj[shared_any].tolist()):
+        recs[i], recs[j] = rec(i), rec(j)
+        shared = res[i] & res[j]
+        si, sj = names[codes[i]], names[codes[j]]
+        out.append({"seq_a": int(seqs[i]), "seq_b": int(seqs[j]),
+                    "a": f"{si}: {recs[i]['name']} {str(recs[i]['message'] or '')[:80]}",
+                    "b": f"{sj}: {recs[j]['name']} {str(recs[j]['message'] or '')[:80]}",
+                    "shared": ", ".join(sorted(shared)), "gap_ns": int(abs(ts[i] - ts[j]))})
     return out
 
 

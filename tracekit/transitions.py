@@ -157,6 +157,16 @@ def _dict_in(tl: Timeline, name: str, values: Iterable[str], rows: np.ndarray | 
     return hit[idx if rows is None else idx[rows]]
 
 
+def _dict_rows(tl: Timeline, name: str, values: Iterable[str]) -> np.ndarray:
+    """Positions of the rows whose dictionary column ``name`` is one of ``values`` (none: no
+    per-row work at all)."""
+    col = _col(tl, name)
+    hit = np.asarray(pc.is_in(col.dictionary, pa.array(list(values), pa.string())).to_numpy(zero_copy_only=False))
+    if not hit.any():
+        return np.zeros(0, np.int64)
+    return np.flatnonzero(hit[col.indices.to_numpy(zero_copy_only=False)])
+
+
 def _nonzero(mask: pa.Array | pa.ChunkedArray | np.ndarray) -> np.ndarray:
     if isinstance(mask, np.ndarray):
         return np.flatnonzero(mask)
@@ -210,7 +220,7 @@ def _k8s_events(tl: Timeline) -> pd.DataFrame:
     fmts = _formats(tl, ("k8s_events",))
     if not fmts:
         return _empty()
-    sub = _subset(tl, np.flatnonzero(_dict_in(tl, "source", _format_sources(tl, ("k8s_events",)))))
+    sub = _subset(tl, _dict_rows(tl, "source", _format_sources(tl, ("k8s_events",))))
     if sub is None:
         return _empty()
     df = _frame(sub, f"source::VARCHAR in ({fmts}) and entity is not null and name is not null")
@@ -226,7 +236,7 @@ def _endpoints(tl: Timeline) -> pd.DataFrame:
     fmts = _formats(tl, ("k8s_audit",))
     if not fmts:
         return _empty()
-    rows = np.flatnonzero(_dict_in(tl, "source", _format_sources(tl, ("k8s_audit",))))
+    rows = _dict_rows(tl, "source", _format_sources(tl, ("k8s_audit",)))
     sub = _subset(tl, rows[pc.starts_with(_col(tl, "entity").take(pa.array(rows)), "endpoint")
                            .fill_null(False).to_numpy(zero_copy_only=False)] if len(rows) else rows)
     if sub is None:
@@ -288,7 +298,7 @@ def _addresses(text: str) -> list[str] | None:
 
 def _span_status(tl: Timeline) -> _Obs | pd.DataFrame:
     # kind = 'span' and entity is not null and state in ('ok', 'error')
-    rows = np.flatnonzero(_dict_in(tl, "kind", ("span",)))
+    rows = _dict_rows(tl, "kind", ("span",))
     if not len(rows):
         return _empty()
     idx = pa.array(rows)
@@ -301,7 +311,19 @@ _EXEC_RE = r'^"([^"]*)",\s*\[(.*?)\]'
 
 
 def _procs(tl: Timeline) -> pd.DataFrame:
-    """One row per exec/exit/kill with the process's command (first successful exec's argv)."""
+    """One row per exec/exit/kill with the process's command (first successful exec's argv);
+    computed once per :func:`find_transitions` call for the two rules that read it."""
+    memo = tl._cache.get("tk.procs")
+    if memo is not None:
+        return memo.copy()
+    df = _procs_of(tl)
+    if "tk.procs" in tl._cache:  # inside find_transitions: keep it for the next rule
+        tl._cache["tk.procs"] = df
+        return df.copy()
+    return df
+
+
+def _procs_of(tl: Timeline) -> pd.DataFrame:
     from .clocks import EXEC_NAMES, EXIT_NAMES
 
     ex = ",".join(f"'{n}'" for n in EXEC_NAMES)
@@ -581,9 +603,10 @@ class StateMachine:
             df = tl.sql(f"select seq, {self._col(self.entity)} as ent, {st} as st, name, message "
                         f"from events where {where}").to_pandas()
             state = df["st"].astype(object)
+            names, msgs = df["name"].fillna("").tolist(), df["message"].fillna("").tolist()
             for pat, target in self.on.items():
-                hit = df["name"].fillna("").map(lambda s, p=pat: fnmatch.fnmatchcase(s, p)) | \
-                    df["message"].fillna("").map(lambda s, p=pat: fnmatch.fnmatchcase(s, p))
+                hit = np.fromiter((fnmatch.fnmatchcase(a, pat) or fnmatch.fnmatchcase(m, pat)
+                                   for a, m in zip(names, msgs)), bool, len(names))
                 state = state.where(~hit, target)
             if self.states is not None:
                 state = state.where(state.isin(list(self.states)))
@@ -757,16 +780,20 @@ def find_transitions(
     seq = _col(tl, "seq").to_numpy() if n else np.zeros(0, np.uint64)
     parts = []
     machines = {}
-    for r in chosen:
-        rule = r.as_rule() if isinstance(r, (LogRule, StateMachine)) else r
-        if isinstance(r, StateMachine):
-            machines[rule.name] = r
-        obs = rule.observe(tl)
-        if obs is None or len(obs) == 0:
-            continue
-        part = _changes_arrow(obs, rule, ts, seq) if isinstance(obs, _Obs) else _changes_frame(obs, rule, tl, ts)
-        if part is not None:
-            parts.append(part)
+    tl._cache["tk.procs"] = None  # _procs memo for this call (process and exit-status)
+    try:
+        for r in chosen:
+            rule = r.as_rule() if isinstance(r, (LogRule, StateMachine)) else r
+            if isinstance(r, StateMachine):
+                machines[rule.name] = r
+            obs = rule.observe(tl)
+            if obs is None or len(obs) == 0:
+                continue
+            part = _changes_arrow(obs, rule, ts, seq) if isinstance(obs, _Obs) else _changes_frame(obs, rule, tl, ts)
+            if part is not None:
+                parts.append(part)
+    finally:
+        tl._cache.pop("tk.procs", None)
     if not parts:
         return Transitions(TRANSITION_SCHEMA.empty_table(), tl)
     p = np.concatenate([x["pos"] for x in parts])
