@@ -162,8 +162,10 @@ def load(
 def assemble(tables: list[pa.Table], rejects: list[pa.Table], srows: list[dict], params: dict) -> Timeline:
     """Concatenate per-source tables, number rows in load order and sort by (ts, seq).
 
-    Memory: the per-source tables are consumed (the list is emptied) and the sort takes from the
-    chunked concatenation directly, so at most about two copies of the events exist at once.
+    Memory: the per-source tables are consumed (the list is emptied), the sort takes from the
+    chunked concatenation directly, and the chunks are joined one column at a time, so at most
+    about one copy of the events plus its biggest column (or two copies, when rows move) exist
+    at once.
     """
     if tables:
         events = pa.concat_tables(tables).unify_dictionaries()
@@ -179,7 +181,14 @@ def assemble(tables: list[pa.Table], rejects: list[pa.Table], srows: list[dict],
     if n and not np.all(order[1:] > order[:-1]):
         events = events.take(pa.array(order))
     del order
-    events = events.combine_chunks()
+    # joined column by column, biggest first, each column's chunks freed once joined: one copy
+    # of the events plus one column at a time, not two copies
+    schema, cols = events.schema, events.columns
+    del events
+    for i in range(len(cols)):
+        cols[i] = cols[i].combine_chunks() if cols[i].num_chunks != 1 else cols[i]
+    events = pa.Table.from_arrays(cols, schema=schema)
+    del cols
     rej = pa.concat_tables(rejects).combine_chunks() if rejects else REJECT_SCHEMA.empty_table()
     meta = {r["source"]: r.pop("_meta") for r in srows if "_meta" in r}
     sources = pa.Table.from_pylist(srows, schema=SOURCE_SCHEMA) if srows else SOURCE_SCHEMA.empty_table()

@@ -526,6 +526,30 @@ def json_text(v: Any) -> str:
     return orjson.dumps(v).decode()
 
 
+def release_memory() -> None:
+    """Hand freed memory back to the OS after a big read: Arrow's pool and (glibc) the C heap
+    numpy's temporaries came from, so that the next file, or the loader's concatenation, does
+    not stack on top of pages nobody uses any more."""
+    pa.default_memory_pool().release_unused()
+    if _TRIM is not None:
+        _TRIM(0)
+
+
+def _malloc_trim() -> Any:
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None).malloc_trim  # glibc only; musl and others lack it
+    except (OSError, AttributeError):
+        return None
+
+
+_TRIM = _malloc_trim()
+
+
 def take_rows(cols: dict[str, Any], idx: np.ndarray, n: int = -1) -> dict[str, Any]:
     """Rows ``idx`` of every column (``n``: the row count; all rows in order → no copy).
 

@@ -92,6 +92,7 @@ from ._spans import (
     null_where,
     offsets_from_parents,
     rejects_for,
+    release_memory,
     scalar_part,
     split_documents,
     valid,
@@ -324,7 +325,7 @@ def _parse_pyarrow(buf: pa.Buffer, first: int) -> tuple[pa.ChunkedArray | pa.Arr
         popts = pj.ParseOptions(newlines_in_values=multiline) if not explicit else pj.ParseOptions(
             explicit_schema=SCHEMA, unexpected_field_behavior="infer", newlines_in_values=multiline)
         try:
-            src = pa.py_buffer(data.data) if isinstance(data, _Split) else data
+            src = data.data if isinstance(data, _Split) else data
             tab = pj.read_json(pa.BufferReader(src), read_options=ropts, parse_options=popts)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
             continue
@@ -348,7 +349,7 @@ _ITEM = np.frombuffer(b'{"resource"', np.uint8)
 class _Split:
     """One big request rewritten as JSON lines, one line per piece of its resource list."""
 
-    def __init__(self, data: np.ndarray, pieces: int, key: str) -> None:
+    def __init__(self, data: pa.Buffer, pieces: int, key: str) -> None:
         self.data, self.pieces, self.key = data, pieces, key
 
 
@@ -391,7 +392,8 @@ def _split_document(buf: pa.Buffer, first: int) -> tuple[Any, pj.ReadOptions, bo
     key = head.group(1)
     pre, suf = b'{"' + key + b'":[', b"]}\n"
     total = sum(b - a for a, b in ranges) + len(ranges) * (len(pre) + len(suf))
-    out = np.empty(total, np.uint8)
+    dest = pa.allocate_buffer(total)  # from Arrow's pool: pages the previous file freed are reused
+    out = np.frombuffer(dest, np.uint8)
     x = 0
     npre, nsuf = np.frombuffer(pre, np.uint8), np.frombuffer(suf, np.uint8)
     for a, b in ranges:
@@ -409,7 +411,7 @@ def _split_document(buf: pa.Buffer, first: int) -> tuple[Any, pj.ReadOptions, bo
         out[x:x + len(suf)] = nsuf
         x += len(suf)
     longest = max(b - a for a, b in ranges) + len(pre) + len(suf)
-    data = _Split(out, len(ranges), key.decode())
+    data = _Split(dest, len(ranges), key.decode())
     return data, pj.ReadOptions(block_size=longest + 64), False, False
 
 
@@ -548,6 +550,8 @@ def _read(inp: Input) -> ReadResult:
         meta["host"] = next(iter(hosts))
     if notes:
         meta["note"] = "; ".join(notes)
+    del docs
+    release_memory()  # the parsed documents and the build's scratch are freed
     return ReadResult(events=events, records=records, emitted=emitted, rejects=concat_rejects(rejects), meta=meta)
 
 
