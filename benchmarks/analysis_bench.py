@@ -88,6 +88,7 @@ def big_timeline(n: int, rng, n_ent: int = 2000, state_rows: int = 200_000, sour
     ts = T0 + np.sort(rng.integers(0, 3600 * S, n))
     ent = np.full(n, None, dtype=object)
     st = np.full(n, None, dtype=object)
+    state_rows = min(state_rows, n)
     sel = np.sort(rng.choice(n, state_rows, replace=False))
     ent[sel] = np.array([f"pod/ns/p{i}" for i in range(n_ent)], dtype=object)[rng.integers(0, n_ent, state_rows)]
     st[sel] = np.array(["Pending", "Running", "Terminating", "Succeeded"], dtype=object)[rng.integers(0, 4, state_rows)]

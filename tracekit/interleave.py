@@ -346,10 +346,12 @@ def _races(tl: Timeline, ev: pa.Table, ix: dict, codes: np.ndarray, ts: np.ndarr
         return []
     rows = np.union1d(ii, jj)
     sub = ev.select(["host", "pid"]).take(pa.array(rows))
-    host = sub.column("host").to_pylist()
-    host = [h or ix["host"][codes[r]] for h, r in zip(host, rows.tolist())]
+    # the actor: the row's host (else its source's), and its pid when known
+    host = sub.column("host").combine_chunks()
+    own = pc.or_kleene(pc.is_null(host), pc.equal(host, ""))
+    host = pc.if_else(own, pa.array(ix["host"], pa.string()).take(pa.array(codes[rows])), host)
     hcode = np.full(len(ev), -1, np.int64)
-    hcode[rows] = pd.factorize(pd.Series(host, dtype=object), use_na_sentinel=False)[0]
+    hcode[rows] = pc.dictionary_encode(host, null_encoding="encode").indices.to_numpy(zero_copy_only=False)
     pid_col = sub.column("pid")
     pid = np.zeros(len(ev), np.int64)
     pid_ok = np.zeros(len(ev), bool)
@@ -363,32 +365,32 @@ def _races(tl: Timeline, ev: pa.Table, ix: dict, codes: np.ndarray, ts: np.ndarr
     need = np.union1d(ci, cj)
     extra = _evidence_resources(transitions, seqs[need]) if transitions is not None else {}
     nsub = ev.select(["seq", "entity", "message", "attrs", "name", "host", "pid"]).take(pa.array(need))
-    # only rows with something address-like in their message or attrs values need the regex
+    # a row's resources: its entity, plus addresses in its message/attrs values (the regex only
+    # where RE2 says one may be) and what the transitions name for it
     attrs = nsub.column("attrs").combine_chunks()
     owner_v = np.repeat(np.arange(len(attrs)), np.diff(attrs.offsets.to_numpy()))
     vals = attrs.items.slice(attrs.offsets[0].as_py(), len(owner_v))
     text = np.asarray(pc.fill_null(pc.match_substring_regex(nsub.column("message"), _IP_ANY), False))
     text[owner_v[np.asarray(pc.fill_null(pc.match_substring_regex(vals, _IP_ANY), False), bool)]] = True
-    ents = nsub.column("entity").to_pylist()
+    if extra:
+        text |= np.isin(seqs[need], np.fromiter(extra, np.int64, len(extra)))
+    ent = pc.dictionary_encode(nsub.column("entity").combine_chunks())
+    vocab: dict[str, int] = {v: k for k, v in enumerate(ent.dictionary.to_pylist())}
+    eid = ent.indices.to_numpy(zero_copy_only=False)
+    has_ent = np.asarray(pc.fill_null(pc.not_equal(nsub.column("entity"), ""), False), bool) & ~text
+    owner_l, rid_l = [need[has_ent]], [eid[has_ent].astype(np.int64)]
     res: dict[int, set[str]] = {}
     recs: dict[int, dict] = {}
-    for k, r in enumerate(need.tolist()):
-        if text[k]:
-            recs[r] = nsub.slice(k, 1).to_pylist()[0]
-            res[r] = _resources(recs[r], extra)
-        else:
-            rs = {str(ents[k])} if ents[k] else set()
-            res[r] = rs | extra.get(int(seqs[r]), set())
-    # which candidate pairs share a resource: (row, resource id) keys, looked up per pair
-    vocab: dict[str, int] = {}
-    owner_l, rid_l = [], []
-    for r, rs in res.items():
-        for x in rs:
-            owner_l.append(r)
-            rid_l.append(vocab.setdefault(x, len(vocab)))
+    for k in np.flatnonzero(text).tolist():
+        r = int(need[k])
+        recs[r] = nsub.slice(k, 1).to_pylist()[0]
+        res[r] = _resources(recs[r], extra)
+        owner_l.append(np.full(len(res[r]), r, np.int64))
+        rid_l.append(np.array([vocab.setdefault(x, len(vocab)) for x in res[r]], np.int64))
     if not vocab:
         return []
-    owner, rid = np.array(owner_l, np.int64), np.array(rid_l, np.int64)
+    # which candidate pairs share a resource: (row, resource id) keys, looked up per pair
+    owner, rid = np.concatenate(owner_l), np.concatenate(rid_l)
     o = np.argsort(owner, kind="stable")
     owner, rid = owner[o], rid[o]
     start = np.searchsorted(owner, np.arange(len(ev)))
@@ -402,16 +404,20 @@ def _races(tl: Timeline, ev: pa.Table, ix: dict, codes: np.ndarray, ts: np.ndarr
     shared_any = np.bincount(rep[np.isin(probe, keys)], minlength=len(ci)) > 0
     names = ix["names"]
     out = []
-    need_l = need.tolist()
 
     def rec(r: int) -> dict:
         if r not in recs:
-            recs[r] = nsub.slice(need_l.index(r), 1).to_pylist()[0]
+            recs[r] = nsub.slice(int(np.searchsorted(need, r)), 1).to_pylist()[0]
         return recs[r]
+
+    def resources(r: int) -> set[str]:
+        if r not in res:
+            res[r] = _resources(rec(r), extra)
+        return res[r]
 
     for i, j in zip(ci[shared_any].tolist(), cj[shared_any].tolist()):
         recs[i], recs[j] = rec(i), rec(j)
-        shared = res[i] & res[j]
+        shared = resources(i) & resources(j)
         si, sj = names[codes[i]], names[codes[j]]
         out.append({"seq_a": int(seqs[i]), "seq_b": int(seqs[j]),
                     "a": f"{si}: {recs[i]['name']} {str(recs[i]['message'] or '')[:80]}",

@@ -431,11 +431,13 @@ def _state_column(tl: Timeline) -> pd.DataFrame:
     if not len(rows):
         return _empty()
     idx = pa.array(rows)
-    ent, st, attrs = _col(tl, "entity").take(idx), _col(tl, "state").take(idx), _col(tl, "attrs").take(idx)
+    ent, st = _col(tl, "entity").take(idx), _col(tl, "state").take(idx)
+    attrs = _col(tl, "attrs")
+    attrs = attrs.take(idx) if len(attrs.keys) else attrs.slice(0, 0)
     # the attrs a socket state names — _attr('oldstate'), _attr('saddr'), _attr('sport'),
     # _attr('daddr'), _attr('dport') (the store reads the keys the rules use from this source)
     keys = ("oldstate", "saddr", "sport", "daddr", "dport")
-    if len(attrs.keys) and pc.any(pc.is_in(attrs.keys, pa.array(keys))).as_py():
+    if len(attrs) and len(attrs.keys) and pc.any(pc.is_in(attrs.keys, pa.array(keys))).as_py():
         olds, saddr, sport, daddr, dport = (pc.map_lookup(attrs, k, "first") for k in keys)
         host = _col(tl, "host").take(idx)
         q = [pc.fill_null(x, "?") for x in (host, saddr, sport, daddr, dport)]
@@ -664,14 +666,14 @@ def _changes_arrow(obs: _Obs, rule: Rule, ts: np.ndarray, seq: np.ndarray) -> di
     pos = obs.pos
     m = len(pos)
     # rows of a timeline are in (ts, seq) order, so position order is time order
-    tord = np.arange(m) if np.all(pos[1:] >= pos[:-1]) else np.argsort(pos, kind="stable")
-    t = ts[pos[tord]]
+    tord = None if np.all(pos[1:] >= pos[:-1]) else np.argsort(pos, kind="stable")
+    t = ts[pos] if tord is None else ts[pos[tord]]
     if not np.all(t[1:] >= t[:-1]):  # not a sorted timeline after all
         tord = np.lexsort((seq[pos], ts[pos]))
     ent, st = pc.dictionary_encode(obs.entity), pc.dictionary_encode(obs.state)
     ecode = ent.indices.to_numpy(zero_copy_only=False)
     scode = st.indices.to_numpy(zero_copy_only=False)
-    o = tord[_stable_order(ecode[tord])]
+    o = _stable_order(ecode) if tord is None else tord[_stable_order(ecode[tord])]
     e, c = ecode[o], scode[o]
     same = np.zeros(m, bool)
     same[1:] = e[1:] == e[:-1]  # the row has a predecessor in its entity
@@ -691,7 +693,7 @@ def _changes_arrow(obs: _Obs, rule: Rule, ts: np.ndarray, seq: np.ndarray) -> di
     keep |= explicit
     prev = np.full(m, -1, np.int64)  # the entity's previous observation, per observation
     prev[o[1:]] = np.where(same[1:], o[:-1], -1)
-    rows = tord[keep[tord]]
+    rows = np.flatnonzero(keep) if tord is None else tord[keep[tord]]
     if not len(rows):
         return None
     pr = prev[rows]
@@ -822,7 +824,9 @@ def find_transitions(
     src_names = src.dictionary.to_pylist()
     lo_src = np.array([lo_off.get(s, 0) for s in src_names], np.int64)[codes]
     hi_src = np.array([hi_off.get(s, 0) for s in src_names], np.int64)[codes]
-    prec = pc.fill_null(_col(tl, "ts_prec").take(pa.array(p)).cast(pa.int64()), 0).to_numpy()
+    pcol = _col(tl, "ts_prec")
+    prec = (np.zeros(n_t, np.int64) if pcol.null_count == len(pcol)
+            else pc.fill_null(pcol.take(pa.array(p)).cast(pa.int64()), 0).to_numpy())
     t = ts[p]
     from_col, to_col = ordered(cat("from_state")), ordered(cat("to_state"))
     rule_col, entity_col = ordered(rule_col), ordered(entity_col)
