@@ -316,10 +316,12 @@ def anchors_summary(host: pl.Series, uptime_ns: np.ndarray, wall_ns: np.ndarray,
     out: dict[str, dict] = {}
     if len(uptime_ns) == 0:
         return out
-    hs = host.fill_null("?").cast(pl.String).to_numpy()
+    hs = host.fill_null("?").cast(pl.String)
+    names = hs.unique(maintain_order=True).to_list()  # hosts in order of appearance (few)
+    code = hs.replace_strict(names, list(range(len(names))), return_dtype=pl.Int32).to_numpy()
     diff = wall_ns - uptime_ns
-    for h in dict.fromkeys(hs.tolist()):  # hosts in order of appearance (few)
-        sel = np.flatnonzero(hs == h)
+    for k, h in enumerate(names):
+        sel = np.flatnonzero(code == k)
         up = uptime_ns[sel]
         boot = np.concatenate([[0], np.cumsum(up[1:] < up[:-1])])
         for b in range(int(boot[-1]) + 1):

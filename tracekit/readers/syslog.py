@@ -447,7 +447,8 @@ def read_lines(inp: Input, lines: Lines, year: int | None = None, tz: str | None
                 extra["boot_anchors"] = sx.anchors_summary(rf["host"][pl.Series(kp)], up_ns, wall,
                                                            prec[rows][kp])
             else:  # computed over the whole file at the end
-                state.kernel.append((rf["host"][pl.Series(kp)], up_ns, wall, prec[rows][kp]))
+                state.kernel.append((_compact(rf.select("host")[pl.Series(kp)])["host"], up_ns, wall,
+                                     prec[rows][kp]))
     # continuation lines last: CRON and kernel stamps are read from the header line alone
     line_end = lines.line[rows].copy()
     if merged_mask.any():
@@ -590,8 +591,16 @@ def _sd_attrs(sd: pl.Series) -> list[tuple[np.ndarray, Any, Any]]:
 def _carry(prev: pl.DataFrame | None, new: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     """The last row per ``keys`` of ``prev`` then ``new``, with ``i`` = -1 (before any row of
     the next block): what a backward as-of join of the next block must still see."""
-    both = new if prev is None else pl.concat([prev, new.cast(prev.schema)], how="vertical")
-    return both.unique(subset=keys, keep="last", maintain_order=True).with_columns(i=pl.lit(-1, pl.Int64))
+    new = _compact(new.unique(subset=keys, keep="last", maintain_order=True).with_columns(i=pl.lit(-1, pl.Int64)))
+    if prev is None or prev.height == 0:
+        return new
+    return pl.concat([prev.join(new, on=keys, how="anti"), new.cast(prev.schema)], how="vertical")
+
+
+def _compact(df: pl.DataFrame) -> pl.DataFrame:
+    """A copy whose strings own their bytes (polars string views would keep the whole block's
+    buffers alive for as long as the carried rows live)."""
+    return pl.from_arrow(df.to_arrow())
 
 
 def _cron(rf: pl.DataFrame, is_cron: pl.Series, msg: pl.Series, state: BlockState | None = None):
@@ -622,6 +631,7 @@ def _cron(rf: pl.DataFrame, is_cron: pl.Series, msg: pl.Series, state: BlockStat
         prev = state.cron_child
         state.cron_child = _carry(prev, cmds, ["host", "grand"])
         if prev is not None and prev.height:
+            prev = prev.join(cdf.select("host", "grand").unique(), on=["host", "grand"], how="semi")
             cmds = pl.concat([prev, cmds.cast(prev.schema)], how="vertical")
     if cmds.height and cdf["grand"].is_not_null().any():
         cdf = cdf.join_asof(cmds.sort("i"), on="i", by=["host", "grand"], strategy="backward",
@@ -635,6 +645,7 @@ def _cron(rf: pl.DataFrame, is_cron: pl.Series, msg: pl.Series, state: BlockStat
         prev = state.cron_proc
         state.cron_proc = _carry(prev, cmds, ["host", "ppid"])
         if prev is not None and prev.height:
+            prev = prev.join(cdf.select("host", "ppid").unique(), on=["host", "ppid"], how="semi")
             cmds = pl.concat([prev, cmds.cast(prev.schema)], how="vertical")
     if cmds.height:
         cdf = cdf.join_asof(cmds.sort("i"), on="i", by=["host", "ppid"], strategy="backward",
