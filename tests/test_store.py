@@ -385,3 +385,60 @@ def test_memory_capped_process(synth_store):
     assert out["sql"] == st.sql("select count(*) n, count(distinct pid) p from events where name = 'execve'").to_pylist()
     assert out["transitions"] == len(st.transitions(rules=["process", "exit-status"])) > 0
     assert disk > 50 * 2**20 and out["rss_mb"] < 1024
+
+
+# --------------------------------------------------------------------------- transitions in slices
+
+
+def test_transitions_in_slices_equal_memory(demo_store, demo_mem):
+    from tracekit.store import _candidate_where
+
+    st = store.open(demo_store)
+    ref = demo_mem.transitions().table
+    assert {"span-status", "state-column", "cron"} <= set(ref.column("rule").to_pylist())
+    # many small time slices: every entity's state is carried across slice boundaries
+    assert len(st._slices(_candidate_where(st, ["state-column", "cron"]), 500)) > 8
+    tr = st.transitions(slice_rows=500)
+    assert tr.table.equals(ref)
+
+
+def test_slice_merge_equals_whole(demo_mem):
+    """Random flapping states cut into slices at random times: the reduced, merged slices give
+    the transitions of all rows at once (span-status debounces runs of 3, state-column has
+    explicit from-states on some rows)."""
+    from tracekit.schema import SOURCE_SCHEMA, conform
+    from tracekit.store import _rows_with, _run_rows, _SliceMerge
+    from tracekit.timeline import Timeline
+    from tracekit.transitions import find_transitions
+
+    rng = np.random.default_rng(7)
+    n = 4000
+    ts = np.sort(T0 + rng.integers(0, 600 * 10**9, n))
+    ts[100:120] = ts[100]  # ties in time
+    ent = rng.integers(0, 6, n)
+    flip = rng.random(n) < 0.3
+    state = np.where(np.cumsum(flip) % 2 == 0, "ok", "error")
+    state[rng.random(n) < 0.05] = "error"
+    kind = np.where(rng.random(n) < 0.7, "span", "state")
+    olds = np.where((kind == "state") & (rng.random(n) < 0.2), "was", None)
+    ev = conform({"ts_src": ts, "ts": pa.array(ts).view(pa.timestamp("ns", tz="UTC")), "kind": kind,
+                  "source": "s", "entity": pc.binary_join_element_wise("e", pa.array(ent).cast(pa.string()), ""),
+                  "state": state, "attrs": pa.array([[("oldstate", o)] if o else [] for o in olds],
+                                                   pa.map_(pa.string(), pa.string()))})
+    ev = ev.set_column(ev.schema.get_field_index("seq"), "seq", pa.array(np.arange(n, dtype=np.uint64)))
+    tl = Timeline(ev, SOURCE_SCHEMA.empty_table(), demo_mem.rejects.slice(0, 0))
+    rules = ["span-status", "state-column"]
+    whole = find_transitions(tl, rules=rules).table
+    assert whole.num_rows > 50
+    cuts = np.unique(rng.integers(0, n, 25))
+    merge = _SliceMerge(rules, tl.sources, {}, {})
+    kept_total = 0
+    for a, b in zip(np.r_[0, cuts], np.r_[cuts, n]):
+        chunk = ev.slice(int(a), int(b - a))
+        kept = [_run_rows(chunk, r, tl.sources)[0] for r in rules]
+        kept_total += sum(len(k) for k in kept)
+        merge.add(_rows_with(chunk, np.unique(np.concatenate(kept))), kept)
+    got = pa.concat_tables(merge.tables)
+    got = got.take(pc.sort_indices(got, [("ts", "ascending"), ("entity", "ascending"), ("rule", "ascending")]))
+    assert kept_total < n  # the reduction dropped rows
+    assert got.equals(whole)

@@ -617,46 +617,66 @@ def _prepare(t: pa.Table, part: _Part) -> pa.Table:
     return t
 
 
+def _row_group_index(path: str) -> tuple[Any, np.ndarray, np.ndarray]:
+    """A file's footer and its row groups' ``ts_src`` min/max (no statistics: the widest range)."""
+    md = pq.ParquetFile(path).metadata
+    ci = md.schema.to_arrow_schema().get_field_index("ts_src")
+    lo = np.full(md.num_row_groups, np.iinfo(np.int64).min, np.int64)
+    hi = np.full(md.num_row_groups, np.iinfo(np.int64).max, np.int64)
+    for g in range(md.num_row_groups):
+        st = md.row_group(g).column(ci).statistics
+        if st is not None and st.has_min_max:
+            lo[g], hi[g] = st.min, st.max
+    return md, lo, hi
+
+
 def _read_part(part: _Part, start: int | None = None, end: int | None = None,
-               columns: Sequence[str] | None = None) -> tuple[pa.Table, int, int]:
+               columns: Sequence[str] | None = None, index: tuple | None = None) -> tuple[pa.Table, int, int]:
     """Rows of one file with ``start <= ts < end`` (aligned), reading only the row groups whose
-    ``ts_src`` statistics overlap the window mapped into the source's clock. Returns the table
-    and (row groups read, row groups in the file)."""
+    ``ts_src`` statistics overlap the window mapped into the source's clock. ``index``: the
+    file's :func:`_row_group_index`, if already read. Returns the table and (row groups read,
+    row groups in the file)."""
     cols = list(columns) if columns is not None else None
     if cols is not None:
         for need in ("ts_src",):
             if need not in cols:
                 cols.append(need)
+    capped = bool(_duckdb_memory_limit())
     if start is None and end is None:
         pf = pq.ParquetFile(part.path)
         n = pf.num_row_groups
-        return _prepare(pf.read(columns=cols, use_threads=not _duckdb_memory_limit()), part), n, n
+        return _prepare(pf.read(columns=cols, use_threads=not capped), part), n, n
     lo = part.clock.to_src(start) - _MARGIN_NS if start is not None else None
     hi = part.clock.to_src(end) + _MARGIN_NS if end is not None else None
     if (lo is not None and part.src_max < lo) or (hi is not None and part.src_min > hi):
         return _empty_like(cols), 0, 0
-    pf = pq.ParquetFile(part.path)
-    md = pf.metadata
-    ci = md.schema.to_arrow_schema().get_field_index("ts_src")
-    groups = []
-    for g in range(md.num_row_groups):
-        st = md.row_group(g).column(ci).statistics
-        if st is not None and st.has_min_max:
-            if (lo is not None and st.max < lo) or (hi is not None and st.min > hi):
-                continue
-        groups.append(g)
+    md, g_lo, g_hi = index if index is not None else _row_group_index(part.path)
+    hit = np.ones(len(g_lo), bool)
+    if lo is not None:
+        hit &= g_hi >= lo
+    if hi is not None:
+        hit &= g_lo <= hi
+    groups = np.flatnonzero(hit).tolist()
     if not groups:
         return _empty_like(cols), 0, md.num_row_groups
-    t = _prepare(pf.read_row_groups(groups, columns=cols, use_threads=not _duckdb_memory_limit()), part)
+    pf = pq.ParquetFile(part.path, metadata=md)
+    t = pf.read_row_groups(groups, columns=cols, use_threads=not capped)
     src = t.column("ts_src").combine_chunks().to_numpy()
     ts = apply_clock(src, part.clock.offset, part.clock.drift_ppm, part.clock.t0)
-    # rows are sorted by ts_src and the clock is monotonic: the window is one slice (no copy)
+    # rows are sorted by ts_src and the clock is monotonic: the window is one slice
     a = int(np.searchsorted(ts, start, side="left")) if start is not None else 0
     b = int(np.searchsorted(ts, end, side="left")) if end is not None else len(ts)
     n = max(b - a, 0)
-    if 2 * n < t.num_rows:  # keep only what the window needs, so the rest is freed now
-        return t.take(pa.array(np.arange(a, b, dtype=np.int64))), len(groups), md.num_row_groups
-    return t.slice(a, n), len(groups), md.num_row_groups
+    t = t.slice(a, n)
+    if capped and 2 * n < len(ts):  # keep only what the window needs, so the rest is freed now
+        t = t.take(pa.array(np.arange(n, dtype=np.int64)))
+    if n and "seq" in t.column_names:
+        t = t.set_column(t.schema.get_field_index("seq"), EVENT_SCHEMA.field("seq"),
+                         pc.add(t.column("seq"), pa.scalar(part.base, pa.uint64())))
+    if n and "ts" in t.column_names:
+        t = t.set_column(t.schema.get_field_index("ts"), EVENT_SCHEMA.field("ts"),
+                         pa.array(ts[a:b]).view(pa.timestamp("ns", tz="UTC")))
+    return t, len(groups), md.num_row_groups
 
 
 def _empty_like(cols: Sequence[str] | None) -> pa.Table:
@@ -664,16 +684,40 @@ def _empty_like(cols: Sequence[str] | None) -> pa.Table:
     return t.select(list(cols)) if cols is not None else t
 
 
-def _sort_events(tables: list[pa.Table]) -> pa.Table:
+def _sort_events(tables: list[pa.Table], runs: bool = False) -> pa.Table:
+    """The rows of ``tables`` in (ts, seq) order. ``runs``: each table is sorted already and
+    they come in ascending seq ranges (files in source order), so a stable sort on ts is enough."""
     tables = [t for t in tables if t.num_rows] or [EVENT_SCHEMA.empty_table()]
     t = pa.concat_tables(tables).unify_dictionaries()  # no copy of the values yet
     if t.num_rows > 1 and "ts" in t.column_names and "seq" in t.column_names:
         ts = t.column("ts").combine_chunks().view(pa.int64()).to_numpy()
+        if runs and len(tables) == 1:
+            return t.combine_chunks()
         seq = t.column("seq").combine_chunks().to_numpy()
-        order = np.lexsort((seq, ts))
+        order = np.argsort(ts, kind="stable") if runs else None  # a merge of sorted runs
+        if order is not None:
+            ts_o, seq_o = ts[order], seq[order]
+            if np.any((ts_o[1:] == ts_o[:-1]) & (seq_o[1:] < seq_o[:-1])):
+                order = None  # equal ts from files out of seq order: sort by both
+        if order is None:
+            order = np.lexsort((seq, ts))
         if not np.all(order[1:] > order[:-1]):
-            return t.take(pa.array(order)).combine_chunks()  # one copy: the gather
+            return _take(t, order)  # one copy: the gather
     return t.combine_chunks()
+
+
+def _take(t: pa.Table, order: np.ndarray) -> pa.Table:
+    """``t.take(order)`` as one chunk, column by column on threads when it is large."""
+    idx = pa.array(order)
+    if t.num_rows < 65536 or _duckdb_memory_limit() or (os.cpu_count() or 1) < 2:
+        return t.take(idx).combine_chunks()
+
+    def one(c: pa.ChunkedArray) -> pa.Array:
+        return (c.chunk(0) if c.num_chunks == 1 else c.combine_chunks()).take(idx)
+
+    with cf.ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        cols = list(pool.map(one, t.columns))
+    return pa.Table.from_arrays(cols, schema=t.schema)
 
 
 def _dask_frame(part: _Part, columns: Sequence[str] | None) -> pd.DataFrame:
@@ -786,6 +830,7 @@ class StoreTimeline:
             self._params["corrections"] = [{"align": self._clockdoc["align"]}]
         #: what the last window/load read: files, row groups read, row groups in those files
         self.last_read: dict[str, int] = {}
+        self._rg: dict[str, tuple] = {}  # path -> _row_group_index, filled by windows
         if _duckdb_memory_limit():  # under an address-space cap: map DuckDB's library while there is room
             import duckdb  # noqa: F401
 
@@ -842,16 +887,24 @@ class StoreTimeline:
                     c.close()
         elif len(parts) > 1 and not _duckdb_memory_limit():  # side by side (pyarrow releases the GIL)
             with cf.ThreadPoolExecutor(max_workers=min(len(parts), 2 * (os.cpu_count() or 1))) as pool:
-                res = list(pool.map(lambda p: _read_part(p, start, end, columns), parts))
+                res = list(pool.map(lambda p: _read_part(p, start, end, columns, self._index(p, start, end)), parts))
         else:
-            res = [_read_part(p, start, end, columns) for p in parts]
+            res = [_read_part(p, start, end, columns, self._index(p, start, end)) for p in parts]
         self.last_read = {"files": len(parts), "files_total": len(self._parts),
                           "row_groups": sum(r[1] for r in res), "row_groups_total": sum(
                               p_rg for p_rg in (r[2] for r in res))}
-        out = _sort_events([r[0] for r in res])
+        out = _sort_events([r[0] for r in res], runs=True)
         del res
         pa.default_memory_pool().release_unused()  # give the row groups read back (memory caps)
         return out
+
+    def _index(self, p: _Part, start: int | None, end: int | None) -> tuple | None:
+        """The file's footer and row-group ranges, read once per opened store (windows only)."""
+        if start is None and end is None:
+            return None
+        if p.path not in self._rg:
+            self._rg[p.path] = _row_group_index(p.path)
+        return self._rg[p.path]
 
     def load(self) -> Timeline:
         """Every event in memory, as :func:`tracekit.load` would have returned it.
@@ -1085,41 +1138,53 @@ class StoreTimeline:
 
     # ------------------------------------------------------------------ transitions
     def transitions(self, entity: Any = None, rules: Any = None, exclude: Any = (), extra: Any = (),
-                    client: Any = None):
-        """Transitions as :meth:`Timeline.transitions` finds them, without loading the store:
-        each partition contributes the rows the chosen rules can look at (a DuckDB query per
-        Parquet file, here or as one Dask task per file with ``client=`` — a
-        ``distributed.Client`` or scheduler address), and the rules run on the merged rows. The built-in rules'
-        result is cached as ``transitions.parquet`` (the ``transitions`` SQL view).
+                    client: Any = None, slice_rows: int | None = None):
+        """Transitions as :meth:`Timeline.transitions` finds them, without loading the store.
 
-        User rules (:class:`~tracekit.LogRule`, :class:`~tracekit.StateMachine`) select by
-        their ``where`` clause; a plain :class:`~tracekit.transitions.Rule` makes every row a
-        candidate (it may then not fit in memory).
+        Rules that read each row on its own (``span-status``, ``state-column``, ``cron``,
+        :class:`~tracekit.LogRule`, :class:`~tracekit.StateMachine`) run over time slices of
+        their candidate rows (at most ``slice_rows`` each): a slice is reduced to the rows that
+        can matter (the first ``min_run`` rows of each run of equal states, rows with an
+        explicit ``from_state``) and merged in time order carrying each entity's last run, so
+        memory follows the slice, not the store. The other rules need all their rows at once:
+        each Parquet file contributes the rows they can look at (a DuckDB query per file) and
+        they run on the merged rows. With ``client=`` (a ``distributed.Client`` or scheduler
+        address) the slices and files are read and reduced on the cluster's workers. The
+        built-in rules' result is cached as ``transitions.parquet`` (the ``transitions`` SQL view).
+
+        User rules select by their ``where`` clause; a plain :class:`~tracekit.transitions.Rule`
+        makes every row a candidate (it may then not fit in memory).
 
         Example::
 
             >>> tr = tl.transitions(client="tcp://scheduler:8786")   # doctest: +SKIP
         """
-        from .transitions import RULES, Transitions
+        from .transitions import RULES, TRANSITION_SCHEMA, Transitions
 
         chosen = list(rules) if rules is not None else list(RULES)
         default = rules is None and not exclude and not extra and entity is None
         cache = self.path / "transitions.parquet"
-        if default and client is None and cache.exists():
+        if default and client is None and slice_rows is None and cache.exists():
             return Transitions(pq.read_table(cache), self)
         picked = [r for r in chosen if getattr(r, "name", r) not in set(exclude)] + list(extra)
-        # span-status observes every span with a status (often most of a store): it runs on its
-        # own, with the few columns it reads; the other rules share one pass
-        spans = [r for r in picked if r == "span-status" or (getattr(r, "name", None) == "span-status"
-                                                             and RULES.get("span-status") is r)]
-        others = [r for r in picked if not any(r is x for x in spans)]
+        for r in picked:
+            if isinstance(r, str) and r not in RULES:
+                raise KeyError(f"no rule {r!r}; rules: {', '.join(RULES)}")
+        local = [r for r in picked if _row_local(r)]
+        others = [r for r in picked if not _row_local(r)]
+        # span-status observes every span with a status (often most of a store): its slices
+        # carry only the columns it reads
+        spans = [r for r in local if _rule_name(r) == "span-status"]
+        rest = [r for r in local if _rule_name(r) != "span-status"]
         parts = []
-        for group, cols in ((others, _candidate_columns(others)), (spans, _SPAN_COLUMNS)):
+        if others:
+            query = f"select {_candidate_columns(others)} from {_TABLE} where {_candidate_where(self, others)}"
+            parts.append(self._transitions_of(others, query, client))
+        for group, cols, rows in ((rest, _candidate_columns(rest), _SLICE_ROWS // 16), (spans, _SPAN_COLUMNS, _SLICE_ROWS)):
             if group:
-                query = f"select {cols} from {_TABLE} where {_candidate_where(self, group)}"
-                parts.append(self._transitions_of(group, query, client))
-        from .transitions import TRANSITION_SCHEMA
-
+                if _duckdb_memory_limit():  # under an address-space cap: smaller slices
+                    rows //= 4
+                parts.append(self._transitions_sliced(group, cols, slice_rows or rows, client))
         table = pa.concat_tables(parts) if parts else TRANSITION_SCHEMA.empty_table()
         table = table.take(pc.sort_indices(table, [("ts", "ascending"), ("entity", "ascending"),
                                                    ("rule", "ascending")]))
@@ -1133,8 +1198,6 @@ class StoreTimeline:
 
     def _transitions_of(self, group: list, query: str, client: Any) -> pa.Table:
         """The rules of ``group`` over the candidate rows ``query`` selects from each file."""
-        from .transitions import find_transitions
-
         if client is not None:
             c, own = _client(client)
             try:
@@ -1146,21 +1209,56 @@ class StoreTimeline:
             del tables
         else:  # the same per-file work, here (one small DuckDB query per file: bounded memory)
             cand = _sort_events([_candidates_part(p, query) for p in self._parts])
-        # compact seq (find_transitions indexes an array by seq), then map evidence back
-        orig = cand.column("seq").combine_chunks().to_numpy()
-        rank = np.argsort(np.argsort(orig, kind="stable"), kind="stable").astype(np.uint64)
-        cand = cand.set_column(cand.schema.get_field_index("seq"), EVENT_SCHEMA.field("seq"), pa.array(rank))
-        sub = Timeline(cand, self._sources, REJECT_SCHEMA.empty_table(), self._params, self._meta)
-        table = find_transitions(sub, rules=group).table
-        del sub, cand
-        if table.num_rows:
-            back = np.empty(len(orig), np.uint64)
-            back[rank.astype(np.int64)] = orig
-            ev = table.column("evidence").combine_chunks()
-            flat = back[ev.flatten().to_numpy().astype(np.int64)]
-            new = pa.ListArray.from_arrays(ev.offsets, pa.array(flat, pa.uint64()))
-            table = table.set_column(table.schema.get_field_index("evidence"), table.schema.field("evidence"), new)
-        return table
+        return _find(cand, group, self._sources, self._params, self._meta)
+
+    def _slices(self, where: str, rows: int) -> list[tuple[int | None, int | None]]:
+        """Time ranges ``[a, b)`` of aligned ts holding about ``rows`` candidate rows each, cut
+        at approximate quantiles of the candidates' ts (one DuckDB pass; the first and last
+        range are open-ended, so no row is left out whatever the estimate)."""
+        if not self._parts:
+            return []
+        k = 512
+        qs = ", ".join(f"{i / k!r}" for i in range(1, k))
+        h = self.sql(f"select count(*) n, approx_quantile(epoch_ns(ts), [{qs}]) q from events "
+                     f"where {where.replace(_TABLE, 'events')}").to_pylist()[0]
+        n = int(h["n"] or 0)
+        if n == 0:
+            return []
+        per = max(rows * k // n, 1)  # quantile steps per slice
+        cuts = sorted({int(q) for q in (h["q"] or [])[per - 1::per] if q is not None})
+        edges: list[int | None] = [None, *cuts, None]
+        return list(zip(edges[:-1], edges[1:]))
+
+    def _transitions_sliced(self, group: list, cols: str, rows: int, client: Any) -> pa.Table:
+        """Row-local rules over time slices of their candidates, merged in time order."""
+        from .transitions import TRANSITION_SCHEMA
+
+        where = _candidate_where(self, group)
+        slices = self._slices(where, rows)
+        specs = [([p for p in self._parts if _overlaps(p, a, b)], a, b) for a, b in slices]
+        args = dict(cols=cols, where=where, rules=group, sources=self._sources)
+        merge = _SliceMerge(group, self._sources, self._params, self._meta)
+        if client is not None:
+            c, own = _client(client)
+            try:
+                futs = [c.submit(_reduce_slice, ps, a, b, pure=False, **args) for ps, a, b in specs]
+                for f in futs:  # in time order; the workers go on with the later slices meanwhile
+                    merge.add(*f.result())
+                    f.release()
+                futs.clear()
+            finally:
+                if own:
+                    c.close()
+        else:
+            con = _connect()
+            try:
+                con.execute("SET parquet_metadata_cache = true")
+                for ps, a, b in specs:
+                    merge.add(*_reduce_slice(ps, a, b, con=con, **args))
+            finally:
+                con.close()
+        out = merge.tables
+        return pa.concat_tables(out) if out else TRANSITION_SCHEMA.empty_table()
 
     # ------------------------------------------------------------------ display
     def __repr__(self) -> str:
@@ -1172,6 +1270,205 @@ class StoreTimeline:
 
     def _repr_html_(self) -> str:
         return f"<div class='tracekit-store'><code>{html.escape(repr(self))}</code>{self._timeline(EVENT_SCHEMA.empty_table(), REJECT_SCHEMA.empty_table())._repr_html_()}</div>"
+
+
+# rules whose observation of a row depends on that row alone (its columns and the sources
+# table), never on other rows: their candidates can be read and reduced slice by slice
+_ROW_LOCAL = ("span-status", "state-column", "cron")
+_SLICE_ROWS = 400_000  # candidate rows per time slice (narrow span rows; 1/16 for wide rows)
+
+
+def _rule_name(r: Any) -> str | None:
+    return r if isinstance(r, str) else getattr(r, "name", None)
+
+
+def _row_local(r: Any) -> bool:
+    from .transitions import RULES, LogRule, StateMachine
+
+    if isinstance(r, str):
+        return r in _ROW_LOCAL
+    if isinstance(r, (LogRule, StateMachine)):
+        return True
+    return r.name in _ROW_LOCAL and RULES.get(r.name) is r
+
+
+def _as_rule(r: Any):
+    from .transitions import RULES, LogRule, StateMachine
+
+    if isinstance(r, str):
+        return RULES[r]
+    return r.as_rule() if isinstance(r, (LogRule, StateMachine)) else r
+
+
+def _find(cand: pa.Table, group: list, sources: pa.Table, params: dict, meta: dict) -> pa.Table:
+    """``find_transitions`` over candidate rows (sorted by ts, seq), evidence as global seq."""
+    from .transitions import TRANSITION_SCHEMA, find_transitions
+
+    if cand.num_rows == 0:
+        return TRANSITION_SCHEMA.empty_table()
+    # compact seq (find_transitions indexes an array by seq), then map evidence back
+    orig = cand.column("seq").combine_chunks().to_numpy()
+    rank = np.argsort(np.argsort(orig, kind="stable"), kind="stable").astype(np.uint64)
+    cand = cand.set_column(cand.schema.get_field_index("seq"), EVENT_SCHEMA.field("seq"), pa.array(rank))
+    sub = Timeline(cand, sources, REJECT_SCHEMA.empty_table(), params, meta)
+    table = find_transitions(sub, rules=group).table
+    del sub, cand
+    if table.num_rows:
+        back = np.empty(len(orig), np.uint64)
+        back[rank.astype(np.int64)] = orig
+        ev = table.column("evidence").combine_chunks()
+        flat = back[ev.flatten().to_numpy().astype(np.int64)]
+        new = pa.ListArray.from_arrays(ev.offsets, pa.array(flat, pa.uint64()))
+        table = table.set_column(table.schema.get_field_index("evidence"), table.schema.field("evidence"), new)
+    return table
+
+
+def _run_rows(events: pa.Table, rule: Any, sources: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """For a row-local rule over ``events`` (sorted by ts, seq): the seqs to keep (the first
+    ``min_run`` rows of every run of equal states of an entity, and rows with an explicit
+    ``from_state``) and the seqs of each entity's last run (its last ``min_run`` rows).
+
+    The kept rows give the same transitions as all rows: every run keeps its first row, and
+    a run keeps at least ``min_run`` rows exactly when it has that many."""
+    empty = np.zeros(0, np.uint64)
+    if events.num_rows == 0:
+        return empty, empty
+    rr = _as_rule(rule)
+    obs = rr.observe(Timeline(events, sources, REJECT_SCHEMA.empty_table()))
+    if obs is None or len(obs) == 0:
+        return empty, empty
+    seq_all = events.column("seq").combine_chunks().to_numpy()
+    ts_all = events.column("ts").combine_chunks().view(pa.int64()).to_numpy()
+    if isinstance(obs, pd.DataFrame):  # a rule's documented form: seq, entity, state[, from_state]
+        by_seq = np.argsort(seq_all, kind="stable")
+        oseq = obs["seq"].to_numpy(np.uint64)
+        ts = ts_all[by_seq[np.searchsorted(seq_all, oseq, sorter=by_seq)]]
+        ent = pd.factorize(obs["entity"])[0]
+        st = pd.factorize(obs["state"])[0]
+        explicit = obs["from_state"].notna().to_numpy() if "from_state" in obs else np.zeros(len(obs), bool)
+    else:  # the built-in rules' Arrow form: row positions, entity/state arrays
+        pos = np.asarray(obs.pos, np.int64)
+        oseq, ts = seq_all[pos], ts_all[pos]
+        ent, st = _codes(obs.entity), _codes(obs.state)
+        fs = getattr(obs, "from_state", None)
+        explicit = (pc.is_valid(fs).to_numpy(zero_copy_only=False) if fs is not None
+                    else np.zeros(len(pos), bool))
+    order = np.lexsort((oseq, ts, ent))
+    e, s, oseq, explicit = ent[order], st[order], oseq[order], explicit[order]
+    n = len(e)
+    idx = np.arange(n)
+    new_ent = np.r_[True, e[1:] != e[:-1]]
+    new_run = new_ent | np.r_[True, s[1:] != s[:-1]]
+    run_start = np.maximum.accumulate(np.where(new_run, idx, 0))
+    m = max(int(rr.min_run), 1)
+    keep = ((idx - run_start) < m) | explicit
+    run_id = np.cumsum(new_run) - 1
+    run_last = np.r_[np.flatnonzero(new_run)[1:] - 1, n - 1]  # last row of each run
+    last_ent = np.r_[new_ent[1:], True]  # the last row of each entity
+    tail_run = np.zeros(int(run_id[-1]) + 1, bool)
+    tail_run[run_id[last_ent]] = True
+    tail = tail_run[run_id] & ((run_last[run_id] - idx) < m)
+    return np.unique(oseq[keep]), np.unique(oseq[tail])
+
+
+def _codes(a: Any) -> np.ndarray:
+    """Equal values, equal codes (nulls -1)."""
+    enc = pc.dictionary_encode(a)
+    if isinstance(enc, pa.ChunkedArray):
+        return pd.factorize(a.to_numpy(zero_copy_only=False))[0]
+    return pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _rows_with(t: pa.Table, seqs: np.ndarray) -> pa.Table:
+    if len(seqs) == 0 or t.num_rows == 0:
+        return t.slice(0, 0)
+    return t.filter(pc.is_in(t.column("seq"), value_set=pa.array(seqs, pa.uint64())))
+
+
+def _read_slice(parts: Sequence[_Part], start: int | None, end: int | None, cols: str, where: str,
+                con: Any = None) -> pa.Table:
+    """Rows selected by ``where`` with ``start <= ts < end`` (aligned) from ``parts`` in one
+    DuckDB query (row groups pruned on ``ts_src``), seq/ts prepared, sorted by (ts, seq)."""
+    if not parts:
+        return EVENT_SCHEMA.empty_table()
+    branches = []
+    for i, p in enumerate(parts):
+        cond = [f"({where.replace(_TABLE, 'T')})"]
+        if start is not None:
+            cond.append(f"ts_src >= ({p.clock.to_src(start) - _MARGIN_NS})::BIGINT")
+        if end is not None:
+            cond.append(f"ts_src <= ({p.clock.to_src(end) + _MARGIN_NS})::BIGINT")
+        branches.append(f"SELECT {i}::INTEGER AS __tk_part, {cols} "
+                        f"FROM read_parquet('{_q(p.path)}', hive_partitioning = false) T WHERE {' AND '.join(cond)}")
+    own = con is None
+    con = con or _connect()
+    try:
+        t = _to_arrow(con.sql(" UNION ALL ".join(branches)))
+    finally:
+        if own:
+            con.close()
+    if t.num_rows == 0:
+        return EVENT_SCHEMA.empty_table()
+    pi = t.column("__tk_part").combine_chunks().to_numpy()
+    t = _conform_candidates(t.drop_columns(["__tk_part"]))
+    seq = t.column("seq").combine_chunks().to_numpy() + np.array([p.base for p in parts], np.uint64)[pi]
+    src = t.column("ts_src").combine_chunks().to_numpy()
+    ts = np.empty(len(src), np.int64)
+    for i in np.unique(pi).tolist():
+        m = pi == i
+        c = parts[i].clock
+        ts[m] = apply_clock(src[m], c.offset, c.drift_ppm, c.t0)
+    t = t.set_column(t.schema.get_field_index("seq"), EVENT_SCHEMA.field("seq"), pa.array(seq))
+    t = t.set_column(t.schema.get_field_index("ts"), EVENT_SCHEMA.field("ts"),
+                     pa.array(ts).view(pa.timestamp("ns", tz="UTC")))
+    inside = np.ones(len(ts), bool)
+    if start is not None:
+        inside &= ts >= start
+    if end is not None:
+        inside &= ts < end
+    if not inside.all():
+        t = t.filter(pa.array(inside))
+    return _sort_events([t])
+
+
+def _reduce_slice(parts: Sequence[_Part], start: int | None, end: int | None, cols: str, where: str,
+                  rules: list, sources: pa.Table, con: Any = None) -> tuple[pa.Table, list[np.ndarray]]:
+    """One time slice of row-local rules' candidates, reduced: the rows any rule keeps
+    (:func:`_run_rows`) and, per rule, the seqs it keeps (a Dask task, or run locally)."""
+    t = _read_slice(parts, start, end, cols, where, con)
+    kept = [_run_rows(t, r, sources)[0] for r in rules]
+    union = np.unique(np.concatenate(kept)) if kept else np.zeros(0, np.uint64)
+    return _rows_with(t, union), kept
+
+
+class _SliceMerge:
+    """Merges reduced slices in time order: each rule runs on its kept rows of a slice after
+    the rows it carried from the slices before (each entity's last run); transitions found on
+    carried rows were already emitted and are dropped."""
+
+    def __init__(self, rules: list, sources: pa.Table, params: dict, meta: dict):
+        self.rules, self.sources, self.params, self.meta = rules, sources, params, meta
+        self.carry = [EVENT_SCHEMA.empty_table() for _ in rules]
+        self.tables: list[pa.Table] = []
+
+    def add(self, rows: pa.Table, kept: list[np.ndarray]) -> None:
+        for j, r in enumerate(self.rules):
+            mine = _rows_with(rows, kept[j])
+            if mine.num_rows == 0:
+                continue  # nothing new: the carried rows stay as they are
+            carried = self.carry[j]
+            cand = _sort_events([carried, mine]) if carried.num_rows else mine
+            table = _find(cand, [r], self.sources, self.params, self.meta)
+            if carried.num_rows and table.num_rows:
+                ev = table.column("evidence").combine_chunks()
+                old = np.isin(ev.flatten().to_numpy(), carried.column("seq").combine_chunks().to_numpy())
+                if old.any():
+                    drop = np.zeros(table.num_rows, bool)
+                    drop[pc.list_parent_indices(ev).to_numpy()[old]] = True
+                    table = table.filter(pa.array(~drop))
+            if table.num_rows:
+                self.tables.append(table)
+            self.carry[j] = _rows_with(cand, _run_rows(cand, r, self.sources)[1])
 
 
 def _gather_as_completed(client: Any, futures: list) -> list:
