@@ -18,7 +18,11 @@ Example::
 from __future__ import annotations
 
 import base64
+import os
 import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -222,6 +226,19 @@ def scalar_part(key: str, values: pa.Array, present: np.ndarray | None = None) -
     return Part(off, key, vals)
 
 
+_PARALLEL_MIN = 1 << 16  # rows below which a second thread is not worth starting
+
+
+@contextmanager
+def _pool(rows: int = _PARALLEL_MIN) -> Iterator[ThreadPoolExecutor | None]:
+    """One helper thread for work that can overlap (None: run it inline)."""
+    if rows < _PARALLEL_MIN or (os.cpu_count() or 1) < 2:
+        yield None
+        return
+    with ThreadPoolExecutor(1) as ex:
+        yield ex
+
+
 def build_map(n: int, parts: list[Part]) -> pa.Array:
     """Assemble ``n`` attrs maps (``map<string,string>``) from entry pools, one gather."""
     if not parts:
@@ -273,15 +290,24 @@ def build_map(n: int, parts: list[Part]) -> pa.Array:
     kdict = pa.concat_arrays([d for d, _ in keys])
     kbase = np.cumsum([0] + [len(d) for d, _ in keys[:-1]])
     kidx = np.concatenate([i + np.int32(b) for (_, i), b in zip(keys, kbase)])
-    ktab = kdict.take(pa.array(kidx[idx]))
-    del kidx
-    vtab = pa.concat_arrays(vals) if vals else pa.array([], pa.string())
-    vout = vtab.take(pa.array(idx))
-    del vtab, idx
+    pidx = pa.array(idx)
+    del idx
+    # the two gathers are independent and Arrow releases the GIL: keys on a second core
+    with _pool(total) as ex:
+        kfut = ex.submit(_gather_keys, kdict, kidx, pidx) if ex else None
+        vtab = pa.concat_arrays(vals) if vals else pa.array([], pa.string())
+        vout = vtab.take(pidx)
+        del vtab
+        ktab = kfut.result() if kfut else _gather_keys(kdict, kidx, pidx)
+    del kidx, pidx
     moff = np.zeros(n + 1, np.int32)
     np.cumsum(row_tot, out=moff[1:])
     out = pa.MapArray.from_arrays(pa.array(moff), ktab, vout)
     return out if out.type.equals(ATTRS_TYPE) else out.cast(ATTRS_TYPE)
+
+
+def _gather_keys(kdict: pa.Array, kidx: np.ndarray, idx: pa.Array) -> pa.Array:
+    return kdict.take(pa.array(kidx[idx.to_numpy()]))
 
 
 @dataclass
@@ -318,10 +344,6 @@ def build_rows(kinds: list[Kind]) -> pa.Table:
     total = len(ts)
     order = None if total < 2 or bool(np.all(ts[1:] >= ts[:-1])) else np.argsort(ts, kind="stable")
     del ts, tss
-    table = pa.concat_tables(tabs) if tabs else conform({"ts_src": np.zeros(0, np.int64)})
-    del tabs
-    if order is not None:
-        table = table.take(pa.array(order))
     if len(kinds) == 1 and order is None:  # one kind in its own order: parts as they are
         k = kinds[0]
         parts = k.parts if k.keep is None else [_compose(p, k.keep) for p in k.parts]
@@ -338,7 +360,13 @@ def build_rows(kinds: list[Kind]) -> pa.Table:
             loc = np.where(mine, local, 0)
             rec = np.where(mine, loc if k.keep is None else (k.keep[loc] if len(k.keep) else loc), -1)
             parts.extend(_compose(p, rec) for p in k.parts)
-    attrs = build_map(total, parts)
+    with _pool(total) as ex:  # the attrs maps on a second core while the other columns move
+        fut = ex.submit(build_map, total, parts) if ex else None
+        table = pa.concat_tables(tabs) if tabs else conform({"ts_src": np.zeros(0, np.int64)})
+        del tabs
+        if order is not None:
+            table = table.take(pa.array(order))
+        attrs = fut.result() if fut else build_map(total, parts)
     i = EVENT_SCHEMA.get_field_index("attrs")
     return table.set_column(i, EVENT_SCHEMA.field("attrs"), attrs)
 
