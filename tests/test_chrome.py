@@ -505,3 +505,32 @@ def test_whole_array_pass_is_used_and_checked(tmp_path, monkeypatch):
     p2 = _write(tmp_path, ("[\n" + ev + "\n]\n").encode(), "array.json")
     fast, slow, used = _both_paths(monkeypatch, p2)
     assert used == 1 and fast.events.equals(slow.events)
+
+
+@pytest.mark.parametrize("trap", [False, True])
+def test_whole_array_pass_in_two_halves(tmp_path, monkeypatch, trap):
+    """Large arrays are parsed as two halves on two threads, split at a separator guessed near
+    the middle; a guess inside a string (trap) is caught by the scan and the middle separator
+    used instead. Same rows as the per-element parse, in order."""
+    monkeypatch.setattr(chrome, "_SPLIT_MIN", 10)
+    monkeypatch.setattr(chrome, "_SPLIT_BYTES", 2000)
+    evs = []
+    for i in range(400):
+        e = {"ph": "Xi"[i % 2], "ts": i * 1.5, "name": f"n{i}", "pid": 1, "tid": i % 3, "args": {"i": i}}
+        if trap and i == 200:
+            e["args"]["s"] = "x}, {y" * 4000  # looks like a separator, inside a string (and the middle)
+        evs.append(e)
+    text = '{"traceEvents":[' + ",".join(json.dumps(e) for e in evs) + "]}"
+    p = _write(tmp_path, text.encode())
+    if trap:
+        mid = len(text) // 2
+        assert text.index("}, {", mid) < text.index('},{"ph"', mid)
+    calls = []
+    real = chrome._read_array
+    monkeypatch.setattr(chrome, "_read_array", lambda *a: calls.append(a[4]) or real(*a))
+    fast = tk.load(p, format="chrome")
+    monkeypatch.setattr(chrome, "_read_array", lambda *a: None)
+    slow = tk.load(p, format="chrome")
+    assert fast.events.equals(slow.events) and len(fast) == 400
+    assert calls[-1] is not None  # the halves were used
+    assert len(calls) == (2 if trap else 1)  # a wrong guess costs one more DuckDB pass

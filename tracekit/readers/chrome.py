@@ -404,6 +404,8 @@ def _read(inp: Input) -> ReadResult:
     # then says whether that was the array (else DuckDB reads it again, or the elements are
     # parsed one by one)
     guess = _guess_array(buf, first, c0)
+    if guess is not None:
+        guess = (*guess, _guess_split(buf, *guess))
     ex = ThreadPoolExecutor(1)
     job = ex.submit(_read_array, inp, pbuf, *guess) if guess is not None else None
     try:
@@ -415,7 +417,7 @@ def _read(inp: Input) -> ReadResult:
 
 
 def _read_scanned(inp: Input, pbuf: pa.Buffer, buf: np.ndarray, first: int, c0: int,
-                  guess: tuple[int, int] | None, job: Any) -> ReadResult:
+                  guess: tuple[int, int, int | None] | None, job: Any) -> ReadResult:
     n = len(buf)
     # elements sit at depth 1 (array form) or 2 (object form): nothing deeper is kept
     pos, ch, dep, end_depth, in_str = _scan(buf, max_depth=1 if c0 == ord("[") else 2)
@@ -489,15 +491,21 @@ def _read_scanned(inp: Input, pbuf: pa.Buffer, buf: np.ndarray, first: int, c0: 
 
     # top-level keys per element (one colon each), to tell which elements have keys beyond _FIELDS
     ncolon = np.bincount(eid[(ch == 58) & (dep == level + 1) & inreg], minlength=count)[:count]
+    # the guessed split must be an element separator; else split at the middle one
+    split = int(seps[len(seps) // 2]) if len(seps) >= _SPLIT_MIN else None
+    if guess is not None and guess[:2] == (open_pos, close_pos):
+        g = guess[2]
+        if g is None or (len(seps) and seps[min(np.searchsorted(seps, g), len(seps) - 1)] == g):
+            split = g
     del pos, ch, dep, obr, eidx, seps, eid, inreg, is_sep, sel
     fast = None
     if close_pos < n and len(bad) == 0 and count and bool(has_obj.all()) and not blank.any():
-        if job is not None and guess == (open_pos, close_pos):
+        if job is not None and guess == (open_pos, close_pos, split):
             got = job.result()
         else:
             if job is not None:
                 job.cancel()
-            got = _read_array(inp, pbuf, open_pos, close_pos)
+            got = _read_array(inp, pbuf, open_pos, close_pos, split)
         if got is not None and got.num_rows == count:
             fast = _finish_array(got, text, ncolon, count)
         del got
@@ -600,7 +608,24 @@ def _guess_array(buf: np.ndarray, first: int, c0: int) -> tuple[int, int] | None
     return None
 
 
-def _read_array(inp: Input, pbuf: pa.Buffer, open_pos: int, close_pos: int) -> pa.Table | None:
+_SPLIT_MIN = 20000  # elements from which the array is parsed as two halves, one per thread
+_SPLIT_BYTES = 1 << 20  # and bytes
+
+
+def _guess_split(buf: np.ndarray, open_pos: int, close_pos: int) -> int | None:
+    """A ``,`` near the middle of the array that probably separates two elements (``}`` before
+    it, ``{`` after it, white space aside); the scan checks it."""
+    if close_pos - open_pos < _SPLIT_BYTES:
+        return None
+    mid = (open_pos + close_pos) // 2
+    win = bytes(buf[mid : min(mid + _SPLIT_BYTES, close_pos)])
+    for m in re.finditer(rb"\}\s*(,)\s*\{", win):
+        return mid + m.start(1)
+    return None
+
+
+def _read_array(inp: Input, pbuf: pa.Buffer, open_pos: int, close_pos: int,
+                split: int | None = None) -> pa.Table | None:
     """The events array ``buf[open_pos:close_pos + 1]`` parsed by DuckDB's JSON reader in one
     pass (both cores, no per-element string column): one row per element, the struct's keys
     as text and ``args`` as a map. None when DuckDB refuses it (any element not an object of
@@ -608,32 +633,46 @@ def _read_array(inp: Input, pbuf: pa.Buffer, open_pos: int, close_pos: int) -> p
     import duckdb
 
     cols = "{" + ",".join(f"'{k}':'VARCHAR'" for k in _FIELDS) + ",'args':'MAP(VARCHAR, VARCHAR)'}"
-    con = duckdb.connect()
-    tmp = None
-    try:
-        size = close_pos + 1 - open_pos
-        mv = memoryview(pbuf)
-        if inp.fs_path is not None and open_pos == 0 and not bytes(mv[close_pos + 1 :]).strip(_WS):
-            path = inp.fs_path  # the file is the array
-        else:  # the array's bytes as a file of their own (in memory where the system has one)
-            import tempfile
+    sel = ", ".join(f"{k}" for k in _FIELDS) + ", args AS a"
+    size = close_pos + 1 - open_pos
+    tmps: list[str] = []
 
-            d = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-            fd, tmp = tempfile.mkstemp(prefix="tracekit-chrome-", suffix=".json", dir=d)
-            with os.fdopen(fd, "wb") as f:
-                f.write(mv[open_pos : close_pos + 1])
-            path = tmp
-        del mv
-        sel = ", ".join(f"{k}" for k in _FIELDS) + ", args AS a"
-        res = con.sql(f"SELECT {sel} FROM read_json({_lit(path)}, format='array', columns={cols}, "
-                      f"maximum_object_size={max(size + 1, 1 << 24)})").to_arrow_table()
+    def part(path: str) -> pa.Table:
+        con = duckdb.connect()
+        try:
+            return con.sql(f"SELECT {sel} FROM read_json({_lit(path)}, format='array', columns={cols}, "
+                           f"maximum_object_size={max(size + 1, 1 << 24)})").to_arrow_table()
+        finally:
+            con.close()
+
+    def write(*pieces: Any) -> str:  # the bytes as a file of their own (in memory where the system has one)
+        import tempfile
+
+        d = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+        fd, tmp = tempfile.mkstemp(prefix="tracekit-chrome-", suffix=".json", dir=d)
+        tmps.append(tmp)
+        with os.fdopen(fd, "wb") as f:
+            for p in pieces:
+                f.write(p)
+        return tmp
+
+    mv = memoryview(pbuf)
+    try:
+        if split is not None:  # DuckDB reads one array on one thread: two halves, two threads
+            paths = [write(mv[open_pos:split], b"]"), write(b"[", mv[split + 1 : close_pos + 1])]
+            with ThreadPoolExecutor(2) as ex:
+                res = pa.concat_tables(list(ex.map(part, paths)))
+        elif inp.fs_path is not None and open_pos == 0 and not bytes(mv[close_pos + 1 :]).strip(_WS):
+            res = part(inp.fs_path)  # the file is the array
+        else:
+            res = part(write(mv[open_pos : close_pos + 1]))
         return pa.Table.from_arrays([c.combine_chunks() for c in res.columns], names=res.column_names)
     except (duckdb.Error, OSError):
         return None
     finally:
-        con.close()
-        if tmp is not None:
-            os.unlink(tmp)
+        del mv
+        for t in tmps:
+            os.unlink(t)
 
 
 def _finish_array(res: pa.Table, text: pa.Array, ncolon: np.ndarray, count: int) -> tuple[pa.Table, pa.Table | None]:
