@@ -45,8 +45,13 @@ lines file has its own; a single document is line 1); ``offset`` is the record's
 index in the file (spans first, then log records), shared by the extra rows of that record.
 
 **Speed.** The whole file goes through ``pyarrow.json`` (types inferred; the explicit OTLP
-schema if inference trips): one pass, no Python object per span. Nested lists are flattened
-with Arrow compute and attrs maps assembled with one numpy gather. The pre-1.0 names
+schema if inference trips): one pass, no Python object per span. A big file is parsed in
+pieces on every core: JSON lines in blocks, and one big request cut between the items of its
+resource list (each piece must parse as one object with that one key, else the document is
+parsed whole). Nested lists are flattened with Arrow compute (chunk by chunk, no joined
+copy), and the rows of all kinds (spans, events, links, losses) are built in time order with
+the attrs maps gathered once straight into that order, so ``tk.load`` finds a file in time
+order already sorted (``seq`` then numbers the rows in time order). The pre-1.0 names
 (``instrumentationLibrarySpans``…) are read too. Files pyarrow refuses (numbers written as
 strings or the other way round, enum names such as ``SPAN_KIND_SERVER``, a bad line, invalid
 UTF-8, nesting deeper than Arrow's kernels should recurse) go through DuckDB's lenient
