@@ -67,6 +67,9 @@ class Variant:
     c_uptime_s: float  # host C had been up this long at the start
     crond_pid: int
     client_pid: int
+    # a real recording of host A's cron story (data/recordings/<name>, made by record_demo.sh):
+    # its files are shipped byte for byte and the rest of the story is placed around its times
+    recording: str = ""
     extra: dict = field(default_factory=dict)
 
 
@@ -81,7 +84,7 @@ VARIANTS = {
         new_pods=("checkout-5c6b4d9f7-h4tvr", "checkout-5c6b4d9f7-zp9cd"),
         old_ips=("10.4.1.17", "10.4.2.23"), new_ips=("10.4.1.31", "10.4.2.40"), client_ip="10.4.3.9",
         port=8080, route="/api/checkout", b_ahead_s=2.75, c_ahead_s=-0.42, c_drift_ppm=40.0,
-        c_uptime_s=5 * 86400 + 3127.25, crond_pid=611, client_pid=4242,
+        c_uptime_s=5 * 86400 + 3127.25, crond_pid=611, client_pid=4242, recording="recordings/demo-node-a",
     ),
     "ledger": Variant(
         name="ledger", seed=1234, ns="billing", svc="ledger", client="portal", upstream="rates",
@@ -138,11 +141,38 @@ def hexid(rng: random.Random, nbytes: int) -> str:
     return f"{rng.getrandbits(nbytes * 8):0{nbytes * 2}x}"
 
 
+def load_recording(v: Variant) -> dict | None:
+    """The variant's real recording: its TRUTH.json plus the folder, or None."""
+    if not v.recording:
+        return None
+    d = Path(__file__).resolve().parent / v.recording
+    rec = json.loads((d / "TRUTH.json").read_text())
+    rec["dir"] = d
+    return rec
+
+
+def cron_firings(rec: dict, command: str) -> list[dict]:
+    """Every firing of ``command`` in a recording: the `/bin/sh -c` cron execs (strace), their exit."""
+    status = {e["pid"]: e["status"] for e in rec["exits"]}
+    patch = rec["rename"]["rename_before_ns"]
+    return [{"time": iso(e["start_ns"]), "pid": e["pid"], "exit": status.get(e["pid"]),
+             "after_patch": e["start_ns"] > patch}
+            for e in rec["execs"] if e["path"] == "/bin/sh" and e["argv"].endswith(f'"-c", "{command}"')]
+
+
 def generate(v: Variant, out: Path) -> dict:
     rng = random.Random(v.seed)
-    T = to_ns(v.start)
-    D = T + int(v.deploy_after_s * NS)
-    END = T + 1200 * NS
+    rec = load_recording(v)
+    if rec is None:
+        T = to_ns(v.start)
+        D = T + int(v.deploy_after_s * NS)
+        END = T + 1200 * NS
+        patch_t = D - 45 * NS
+    else:  # the story is placed around the real recording: the deploy follows the real rename
+        T = rec["realtime_ns_at_start"] // (60 * NS) * 60 * NS
+        patch_t = rec["rename"]["rename_before_ns"]
+        D = (patch_t // (60 * NS) + 1) * 60 * NS
+        END = -(-rec["realtime_ns_at_end"] // NS) * NS
     ck = Clocks(v, T)
     A, B, C = v.hosts
     s = lambda x: int(x * NS)  # noqa: E731  (seconds → ns)
@@ -183,18 +213,18 @@ def generate(v: Variant, out: Path) -> dict:
     truth["deploy"] = {
         "time": iso(D), "kind": f"rolling update of deployment {v.ns}/{v.svc}: {v.ver_old} → {v.ver_new}, "
         f"config {v.cfg_old} → {v.cfg_new}", "logged": False,
-        "patch_applied": iso(D - s(45)),
+        "patch_applied": iso(patch_t),
         "patch": f"the script {v.cron_old} was renamed to {v.cron_new}; the crontab was not updated",
         "indirect_evidence": ["pods replaced (events, audit)", "EndpointSlice addresses changed (audit)",
                               f"version {v.ver_old}→{v.ver_new} and config_version {v.cfg_old}→{v.cfg_new} in "
-                              f"{v.svc} logs", f"cron job fails from the first firing after {iso(D - s(45))}"],
+                              f"{v.svc} logs", f"cron job fails from the first firing after {iso(patch_t)}"],
     }
 
     # ------------------------------------------------------------------ requests and spans
     spans = {0: [], 1: [], 2: []}  # host → OTLP spans (with stamps of that host)
     app_b, app_c, perf_c = [], [], []
     forced = {D + s(9.1) + 150 * US: v.old_ips[0], D + s(9.6): v.old_ips[0]}  # the race, and the first failure
-    req_times = sorted([T + s(k) + int(rng.random() * 0.8 * NS) for k in range(5, 1195)] + list(forced))
+    req_times = sorted([T + s(k) + int(rng.random() * 0.8 * NS) for k in range(5, (END - T) // NS - 5)] + list(forced))
     rr = 0
     sport = 40000
     failures = []
@@ -384,78 +414,86 @@ def generate(v: Variant, out: Path) -> dict:
                 "ports": [{"name": "http", "protocol": "TCP", "port": v.port}]}
         aud(when, "update", "endpointslices", slice_name, "system:serviceaccount:kube-system:endpointslice-controller",
             level="RequestResponse", req=body, resp=body, group="discovery.k8s.io")
-        truth["transitions"].append({"entity": f"endpointslice/{v.ns}/{slice_name}", "kind": f"address {act}ed",
+        truth["transitions"].append({"entity": f"endpointslice/{v.ns}/{slice_name}", "kind": f"address {act.rstrip('e')}ed",
                                      "to": ",".join(eps), "address": ip, "time": iso(when), "source": f"{A}/k8s/audit.log"})
 
     # ------------------------------------------------------------------ cron on node-a: syslog + strace
     syslog, strace = [], []
-    pid = [2000 + rng.randint(0, 500)]
-    firings = []
-    patch_t = D - s(45)
-    pam_pid = None
-    nap_open = None
-    minute = (T // (60 * NS) + 1) * 60 * NS
-    while minute + s(1) < END:
-        t = minute + s(1) + rng.randint(1000, 20000) * US
-        p1, p2 = pid[0] + 1, pid[0] + 2
-        pid[0] += 3 + rng.randint(0, 40)
-        after = t > patch_t
-        dur = s(0.012) if after else s(1.2) + rng.randint(0, 300) * 10**6
-        exitc = 127 if after else 0
-        firings.append({"time": iso(t), "pid": p2, "exit": exitc, "after_patch": after})
-        w = lambda x: ck.wall(0, x)  # noqa: E731
-        syslog.append((w(t), f"CRON[{p1}]: pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)"))
-        syslog.append((w(t + 300 * US), f"CRON[{p1}]: (root) CMD ([{p2}] {v.cron_old})"))
-        if after:
-            syslog.append((w(t + dur - 400 * US), f"CRON[{p1}]: (CRON) info (No MTA installed, discarding output)"))
-        syslog.append((w(t + dur), f"CRON[{p1}]: pam_unix(cron:session): session closed for user root"))
-        c = v.crond_pid
-        if nap_open is not None:
-            strace.append((w(t - 40 * US), f"{c} {_ttt(w(t - 40 * US))} <... clock_nanosleep resumed>NULL) = 0 <{(t - 40 * US - nap_open) / NS:.6f}>"))
-        strace.append((w(t), f"{c} {_ttt(w(t))} clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, child_tidptr=0x7f5a1c2e9a10) = {p1} <0.000187>"))
-        nap = t + 500 * US
-        strace.append((w(nap), f"{c} {_ttt(w(nap))} clock_nanosleep(CLOCK_REALTIME, 0, {{tv_sec=59, tv_nsec=0}},  <unfinished ...>"))
-        nap_open = nap
-        t1 = t + 200 * US
-        strace.append((w(t1), f"{p1} {_ttt(w(t1))} clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, child_tidptr=0x7f5a1c2e9a10) = {p2} <0.000143>"))
-        t2 = t1 + 150 * US
-        strace.append((w(t2), f"{p1} {_ttt(w(t2))} wait4({p2},  <unfinished ...>"))
-        t3 = t2 + 60 * US
-        strace.append((w(t3), f'{p2} {_ttt(w(t3))} execve("/bin/sh", ["/bin/sh", "-c", "{v.cron_old}"], 0x7ffd2c1b2e40 /* 9 vars */) = 0 <0.000611>'))
-        t4 = t3 + 900 * US
-        if not after:
-            strace.append((w(t4), f'{p2} {_ttt(w(t4))} execve("{v.cron_old}", ["{v.cron_old}"], 0x55d0c9a4e2a8 /* 9 vars */) = 0 <0.000488>'))
-            t5 = t + dur - 300 * US
-            strace.append((w(t5), f"{p2} {_ttt(w(t5))} exit_group(0)                    = ?"))
-        else:
-            strace.append((w(t4), f'{p2} {_ttt(w(t4))} execve("{v.cron_old}", ["{v.cron_old}"], 0x55d0c9a4e2a8 /* 9 vars */) = -1 ENOENT (No such file or directory) <0.000027>'))
-            msg = f"/bin/sh: 1: {v.cron_old}: not found\\n"
-            nbytes = len(msg) - 1
-            t5 = t4 + 80 * US
-            strace.append((w(t5), f'{p2} {_ttt(w(t5))} write(2, "{msg}", {nbytes}) = {nbytes} <0.000011>'))
-            t5 = t5 + 40 * US
-            strace.append((w(t5), f"{p2} {_ttt(w(t5))} exit_group(127)                  = ?"))
-        t6 = t5 + 90 * US
-        strace.append((w(t6), f"{p2} {_ttt(w(t6))} +++ exited with {exitc} +++"))
-        strace.append((w(t6 + 20 * US), f"{p1} {_ttt(w(t6 + 20 * US))} <... wait4 resumed>[{{WIFEXITED(s) && WEXITSTATUS(s) == {exitc}}}], 0, NULL) = {p2} <{(t6 - t2) / NS:.6f}>"))
-        strace.append((w(t6 + 40 * US), f"{p1} {_ttt(w(t6 + 40 * US))} --- SIGCHLD {{si_signo=SIGCHLD, si_code=CLD_EXITED, si_pid={p2}, si_uid=0, si_status={exitc}, si_utime=0, si_stime=0}} ---"))
-        t7 = t + dur + 100 * US
-        strace.append((w(t7), f"{p1} {_ttt(w(t7))} exit_group(0)                    = ?"))
-        strace.append((w(t7 + 60 * US), f"{p1} {_ttt(w(t7 + 60 * US))} +++ exited with 0 +++"))
-        minute += 60 * NS
-        pam_pid = p1
-    del pam_pid
-    truth["cron"] = {"host": A, "schedule": "* * * * *", "user": "root", "command": v.cron_old,
-                     "renamed_to": v.cron_new, "patch_applied": iso(patch_t), "firings": firings,
-                     "fails_after_patch": sum(f["after_patch"] for f in firings),
-                     "note": "cron keeps firing the old path; /bin/sh exits 127 'not found'; the output is discarded (no MTA)"}
-    # background noise on node-a
-    t = T + s(3.2)
-    while t < END:
-        syslog.append((ck.wall(0, t), f"systemd[1]: Started session-{rng.randint(100, 999)}.scope - Session of User deploy."
-                       if rng.random() < 0.1 else f"kubelet[1187]: I0707 node status is up to date (heartbeat) node=\"{A}\""))
-        t += s(10) + rng.randint(0, 4000) * 10**6
-    syslog.append((ck.wall(0, T + s(2)), f"kernel: [{(T + s(2) - (T - s(86400 * 3))) / NS:12.6f}] IPv4: martian source 10.4.3.255 from 10.4.3.9, on dev eth0"))
+    if rec is not None:  # real: the recording's files (copied below) and the truth they hold
+        firings = cron_firings(rec, v.cron_old)
+        truth["cron"] = {"host": A, "schedule": "* * * * *", "user": "root", "command": v.cron_old,
+                         "renamed_to": v.cron_new, "patch_applied": iso(patch_t), "firings": firings,
+                         "fails_after_patch": sum(f["after_patch"] for f in firings),
+                         "recorded": v.recording,
+                         "note": "recorded: cron keeps firing the old path; /bin/sh exits 127 'not found'; "
+                                 "the output is discarded (no MTA)"}
+    else:
+        pid = [2000 + rng.randint(0, 500)]
+        firings = []
+        pam_pid = None
+        nap_open = None
+        minute = (T // (60 * NS) + 1) * 60 * NS
+        while minute + s(1) < END:
+            t = minute + s(1) + rng.randint(1000, 20000) * US
+            p1, p2 = pid[0] + 1, pid[0] + 2
+            pid[0] += 3 + rng.randint(0, 40)
+            after = t > patch_t
+            dur = s(0.012) if after else s(1.2) + rng.randint(0, 300) * 10**6
+            exitc = 127 if after else 0
+            firings.append({"time": iso(t), "pid": p2, "exit": exitc, "after_patch": after})
+            w = lambda x: ck.wall(0, x)  # noqa: E731
+            syslog.append((w(t), f"CRON[{p1}]: pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)"))
+            syslog.append((w(t + 300 * US), f"CRON[{p1}]: (root) CMD ([{p2}] {v.cron_old})"))
+            if after:
+                syslog.append((w(t + dur - 400 * US), f"CRON[{p1}]: (CRON) info (No MTA installed, discarding output)"))
+            syslog.append((w(t + dur), f"CRON[{p1}]: pam_unix(cron:session): session closed for user root"))
+            c = v.crond_pid
+            if nap_open is not None:
+                strace.append((w(t - 40 * US), f"{c} {_ttt(w(t - 40 * US))} <... clock_nanosleep resumed>NULL) = 0 <{(t - 40 * US - nap_open) / NS:.6f}>"))
+            strace.append((w(t), f"{c} {_ttt(w(t))} clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, child_tidptr=0x7f5a1c2e9a10) = {p1} <0.000187>"))
+            nap = t + 500 * US
+            strace.append((w(nap), f"{c} {_ttt(w(nap))} clock_nanosleep(CLOCK_REALTIME, 0, {{tv_sec=59, tv_nsec=0}},  <unfinished ...>"))
+            nap_open = nap
+            t1 = t + 200 * US
+            strace.append((w(t1), f"{p1} {_ttt(w(t1))} clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, child_tidptr=0x7f5a1c2e9a10) = {p2} <0.000143>"))
+            t2 = t1 + 150 * US
+            strace.append((w(t2), f"{p1} {_ttt(w(t2))} wait4({p2},  <unfinished ...>"))
+            t3 = t2 + 60 * US
+            strace.append((w(t3), f'{p2} {_ttt(w(t3))} execve("/bin/sh", ["/bin/sh", "-c", "{v.cron_old}"], 0x7ffd2c1b2e40 /* 9 vars */) = 0 <0.000611>'))
+            t4 = t3 + 900 * US
+            if not after:
+                strace.append((w(t4), f'{p2} {_ttt(w(t4))} execve("{v.cron_old}", ["{v.cron_old}"], 0x55d0c9a4e2a8 /* 9 vars */) = 0 <0.000488>'))
+                t5 = t + dur - 300 * US
+                strace.append((w(t5), f"{p2} {_ttt(w(t5))} exit_group(0)                    = ?"))
+            else:
+                strace.append((w(t4), f'{p2} {_ttt(w(t4))} execve("{v.cron_old}", ["{v.cron_old}"], 0x55d0c9a4e2a8 /* 9 vars */) = -1 ENOENT (No such file or directory) <0.000027>'))
+                msg = f"/bin/sh: 1: {v.cron_old}: not found\\n"
+                nbytes = len(msg) - 1
+                t5 = t4 + 80 * US
+                strace.append((w(t5), f'{p2} {_ttt(w(t5))} write(2, "{msg}", {nbytes}) = {nbytes} <0.000011>'))
+                t5 = t5 + 40 * US
+                strace.append((w(t5), f"{p2} {_ttt(w(t5))} exit_group(127)                  = ?"))
+            t6 = t5 + 90 * US
+            strace.append((w(t6), f"{p2} {_ttt(w(t6))} +++ exited with {exitc} +++"))
+            strace.append((w(t6 + 20 * US), f"{p1} {_ttt(w(t6 + 20 * US))} <... wait4 resumed>[{{WIFEXITED(s) && WEXITSTATUS(s) == {exitc}}}], 0, NULL) = {p2} <{(t6 - t2) / NS:.6f}>"))
+            strace.append((w(t6 + 40 * US), f"{p1} {_ttt(w(t6 + 40 * US))} --- SIGCHLD {{si_signo=SIGCHLD, si_code=CLD_EXITED, si_pid={p2}, si_uid=0, si_status={exitc}, si_utime=0, si_stime=0}} ---"))
+            t7 = t + dur + 100 * US
+            strace.append((w(t7), f"{p1} {_ttt(w(t7))} exit_group(0)                    = ?"))
+            strace.append((w(t7 + 60 * US), f"{p1} {_ttt(w(t7 + 60 * US))} +++ exited with 0 +++"))
+            minute += 60 * NS
+            pam_pid = p1
+        del pam_pid
+        truth["cron"] = {"host": A, "schedule": "* * * * *", "user": "root", "command": v.cron_old,
+                         "renamed_to": v.cron_new, "patch_applied": iso(patch_t), "firings": firings,
+                         "fails_after_patch": sum(f["after_patch"] for f in firings),
+                         "note": "cron keeps firing the old path; /bin/sh exits 127 'not found'; the output is discarded (no MTA)"}
+        # background noise on node-a
+        t = T + s(3.2)
+        while t < END:
+            syslog.append((ck.wall(0, t), f"systemd[1]: Started session-{rng.randint(100, 999)}.scope - Session of User deploy."
+                           if rng.random() < 0.1 else f"kubelet[1187]: I{iso(T)[5:7]}{iso(T)[8:10]} node status is up to date (heartbeat) node=\"{A}\""))
+            t += s(10) + rng.randint(0, 4000) * 10**6
+        syslog.append((ck.wall(0, T + s(2)), f"kernel: [{(T + s(2) - (T - s(86400 * 3))) / NS:12.6f}] IPv4: martian source 10.4.3.255 from 10.4.3.9, on dev eth0"))
 
     # ------------------------------------------------------------------ node-c journald + chrome trace
     journal = []
@@ -479,7 +517,7 @@ def generate(v: Variant, out: Path) -> dict:
              f"refreshed endpoints for {v.svc}.{v.ns}.svc: " + ",".join(f"{e}:{v.port}" for e in endpoints_at(r)))
     t = T + s(0.7)
     while t < END:
-        jrec(t, "kubelet", "kubelet.service", 1021, f"I0707 kubelet_node_status.go:496 \"Node status update\" node=\"{C}\"")
+        jrec(t, "kubelet", "kubelet.service", 1021, f"I{iso(T)[5:7]}{iso(T)[8:10]} kubelet_node_status.go:496 \"Node status update\" node=\"{C}\"")
         t += s(10) + rng.randint(0, 500) * 10**6
     # one request traced by the client's own tracer (Chrome trace-event JSON, epoch µs, host C wall)
     tr, cs, ip, _ = client_span_of[ft]
@@ -518,10 +556,17 @@ def generate(v: Variant, out: Path) -> dict:
                                               "metadata": {"resourceVersion": ""}}, indent=4) + "\n")
     audit.sort(key=lambda x: x[0])
     write(f"{A}/k8s/audit.log", "".join(json.dumps(r, separators=(",", ":")) + "\n" for _, r in audit))
-    syslog.sort(key=lambda x: x[0])
-    write(f"{A}/syslog", "".join(f"{iso(t, 6, '+00:00')} {A} {m}\n" for t, m in syslog))
-    strace.sort(key=lambda x: x[0])
-    write(f"{A}/cron.strace", "".join(line + "\n" for _, line in strace))
+    if rec is None:
+        syslog.sort(key=lambda x: x[0])
+        write(f"{A}/syslog", "".join(f"{iso(t, 6, '+00:00')} {A} {m}\n" for t, m in syslog))
+        strace.sort(key=lambda x: x[0])
+        write(f"{A}/cron.strace", "".join(line + "\n" for _, line in strace))
+    else:  # the real files, byte for byte
+        for src, rel in REAL_FILES:
+            p = out / A / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes((rec["dir"] / src).read_bytes())
+            files[f"{A}/{rel}"] = p
     for h, rel in ((0, f"{A}/otel/traces.jsonl.gz"), (1, f"{B}/otel/traces.jsonl.gz"), (2, f"{C}/otel/traces.jsonl.gz")):
         svc = (v.upstream, v.svc, v.client)[h]
         sp = sorted(spans[h], key=lambda x: int(x["startTimeUnixNano"]))
@@ -546,16 +591,18 @@ def generate(v: Variant, out: Path) -> dict:
     perf_c.sort(key=lambda x: x[0])
     first_s, last_s = perf_c[0][0] / NS, perf_c[-1][0] / NS
     rec_start = T + s(0.1)  # perf record started: the reference time pairs C's wall clock and its monotonic
-    header = _perf_header(C, first_s, last_s, ck.wall(2, rec_start), ck.boot_c(rec_start))
+    header = _perf_header(C, first_s, last_s, ck.wall(2, rec_start), ck.boot_c(rec_start), ck.wall(2, END))
     body = "".join(f"{v.client:>16} {v.client_pid:>5} [{cpu:03d}] {t // NS}.{(t % NS) // US:06d}: sock:inet_sock_set_state: {f}\n"
                    for t, cpu, f in perf_c)
     write(f"{C}/perf-tcp.txt.gz", header + body, gz=True)
     write(f"{C}/request-{tr[:8]}.trace.json", json.dumps(chrome, indent=1) + "\n")
 
     # ------------------------------------------------------------------ truth
-    t_mid = T + 600 * NS
+    t_mid = T + (END - T) // 2
     truth["clocks"] = {
-        A: {"wall_correction_ns": 0, "drift_ppm": 0.0, "note": "reference"},
+        A: {"wall_correction_ns": 0, "drift_ppm": 0.0,
+            "note": "reference" if rec is None else "reference: the recording machine's own wall clock "
+                    f"(its files in {A}/ are real recordings; see data/{v.recording})"},
         B: {"wall_correction_ns": -int(v.b_ahead_s * NS), "drift_ppm": 0.0,
             "note": f"wall clock {v.b_ahead_s:+g} s ahead (fixed)"},
         C: {"wall_correction_ns_at": {"t": iso(t_mid), "ns": -(ck.wall(2, t_mid) - t_mid)},
@@ -570,6 +617,10 @@ def generate(v: Variant, out: Path) -> dict:
         f"{A}/k8s/audit.log": {"host": A, "clock": "realtime"},
         f"{A}/syslog": {"host": A, "clock": "realtime"},
         f"{A}/cron.strace": {"host": A, "clock": "realtime"},
+        **({} if rec is None else {
+            f"{A}/journal.json": {"host": A, "clock": "realtime", "also": "CLOCK_MONOTONIC in every record"},
+            f"{A}/perf-sched.txt": {"host": A, "clock": "perf", "note": "perf's default clock (local_clock, from "
+                                    "boot); its UTC epoch is known from the recording's calibration"}}),
         f"{A}/otel/traces.jsonl.gz": {"host": A, "clock": "realtime"},
         f"{B}/otel/traces.jsonl.gz": {"host": B, "clock": "realtime"},
         f"{B}/{v.svc}.jsonl": {"host": B, "clock": "realtime"},
@@ -581,7 +632,13 @@ def generate(v: Variant, out: Path) -> dict:
     }
     stamp = {A: lambda t: ck.wall(0, t), B: lambda t: ck.wall(1, t), C: lambda t: ck.wall(2, t)}
     for m in truth["sources"].values():
-        st = ck.boot_c(t_mid) if m["clock"] in ("boot", "monotonic") else stamp[m["host"]](t_mid)
+        if m["clock"] == "perf":  # real: UTC = perf clock + epoch (TRUTH.json kernel_clocks of the recording)
+            st = t_mid - rec["kernel_clocks"]["perf_epoch_ns"]
+            m["truth_half_ns"] = rec["kernel_clocks"]["perf_half_ns"]
+        else:
+            st = ck.boot_c(t_mid) if m["clock"] in ("boot", "monotonic") else stamp[m["host"]](t_mid)
+        if rec is not None and m["host"] == A:
+            m["recorded"] = True
         m["mid"] = iso(t_mid)
         m["stamp_at_mid_ns"] = st
         m["correction_at_mid_ns"] = t_mid - st  # what ts = ts_src + correction must add there
@@ -593,6 +650,11 @@ def generate(v: Variant, out: Path) -> dict:
     (out / "TRUTH.json").write_text(json.dumps(truth, indent=1) + "\n")
     (out / "TRUTH.md").write_text(_truth_md(v, truth))
     return truth
+
+
+# (file in the recording, name in the incident) for a recorded host A
+REAL_FILES = (("syslog.log", "syslog"), ("strace.txt", "cron.strace"), ("journal.json", "journal.json"),
+              ("perf.txt", "perf-sched.txt"))
 
 
 def _ttt(ns: int) -> str:
@@ -631,14 +693,17 @@ def _tcp(ck: Clocks, t: int, dur: int, sport: int, saddr: str, daddr: str, dport
             (ck.boot_c(t + dur + 150 * US), cpu, f + " oldstate=TCP_FIN_WAIT2 newstate=TCP_CLOSE")]
 
 
-def _perf_header(host: str, first_s: float, last_s: float, ref_tod_ns: int, ref_mono_ns: int) -> str:
+def _perf_header(host: str, first_s: float, last_s: float, ref_tod_ns: int, ref_mono_ns: int,
+                 captured_ns: int) -> str:
     """`perf script --header` of a `perf record -k CLOCK_MONOTONIC` capture (perf 6.1): the
     clockid lines and the reference time pairing the host's wall clock with CLOCK_MONOTONIC
     (layout as in tests/fixtures/perf/perf_clockid_header.txt, recorded with the real tool)."""
     ref_date = (dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=ref_tod_ns // 1000)).strftime("%Y-%m-%d %H:%M:%S.%f")
+    cap = dt.datetime(1970, 1, 1) + dt.timedelta(seconds=captured_ns // NS)
+    captured = f"{cap:%a %b} {cap.day:2d} {cap:%H:%M:%S %Y}"
     return (
         "# ========\n"
-        "# captured on    : Mon Jul  7 09:20:05 2025\n"
+        f"# captured on    : {captured}\n"
         "# header version : 1\n"
         "# data offset    : 584\n"
         "# data size      : 1048576\n"
@@ -652,7 +717,7 @@ def _perf_header(host: str, first_s: float, last_s: float, ref_tod_ns: int, ref_
         "# cpudesc : Intel(R) Xeon(R) Processor\n"
         "# cpuid : GenuineIntel,6,167,1\n"
         "# total memory : 8148244 kB\n"
-        "# cmdline : /usr/bin/perf record -k CLOCK_MONOTONIC -o /var/tmp/perf-tcp.data -e sock:inet_sock_set_state -a -- sleep 1200 \n"
+        f"# cmdline : /usr/bin/perf record -k CLOCK_MONOTONIC -o /var/tmp/perf-tcp.data -e sock:inet_sock_set_state -a -- sleep {round(last_s - first_s) + 10} \n"
         "# event : name = sock:inet_sock_set_state, , id = { 1612, 1613 }, type = 2, size = 128, config = 0x5a2, "
         "{ sample_period, sample_freq } = 1, sample_type = IP|TID|TIME|CPU|PERIOD|RAW|IDENTIFIER, read_format = ID|LOST, "
         "disabled = 1, inherit = 1, sample_id_all = 1, exclude_guest = 1, use_clockid = 1, clockid = 1\n"
@@ -677,6 +742,11 @@ def _truth_md(v: Variant, truth: dict) -> str:
     lines = [f"# The true story of incident `{v.name}`", "",
              f"Generated by `data/gen_incident.py --variant {v.name}` (seed {v.seed}). The machine-readable twin is "
              "`TRUTH.json`; tests read it.", "",
+             *([f"**{A}'s syslog, cron strace, journal and perf files are real recordings** made on one machine by "
+                f"`data/{v.recording.rsplit('/', 1)[0]}/record_demo.sh` (cron, strace, rsyslog, journald and perf "
+                f"running for real; see `data/{v.recording}/` and its TRUTH.json). Everything else — Kubernetes, "
+                f"spans, {B} and {C} — is generated by the seeded script around their times.", ""]
+               if v.recording else []),
              "## What happened", "",
              f"- **{truth['deploy']['patch_applied']}** — a patch on `{A}` renamed `{v.cron_old}` to `{v.cron_new}`. "
              "Nothing logged it.",
@@ -689,6 +759,8 @@ def _truth_md(v: Variant, truth: dict) -> str:
              f"- The cron job `* * * * * root {v.cron_old}` on `{A}` kept firing every minute; from the first firing "
              f"after the patch it exits 127 (`not found`) and cron discards the output (no MTA): "
              f"{truth['cron']['fails_after_patch']} silent failures in the window.", "",
+             "## Cron firings", "", "| time | pid | exit status |", "|---|---|---|",
+             *[f"| {f['time']} | {f['pid']} | {f['exit']} |" for f in truth["cron"]["firings"]], "",
              "## Clocks", "", "| host | truth |", "|---|---|"]
     for h, c in truth["clocks"].items():
         lines.append(f"| `{h}` | {c['note']} |")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -92,3 +93,24 @@ def test_make_demo_entry_point(tmp_path, capsys):
     assert "Alignment against host=node-a;clock=realtime" in out
     rows = json.loads((tmp_path / "clocks.json").read_text())
     assert {r["source"] for r in rows} == set(json.loads((DEMO / "TRUTH.json").read_text())["sources"])
+
+
+def test_cron_host_is_a_real_recording():
+    """The demo's cron host is a real recording shipped byte for byte, and the truth's cron
+    firings are exactly the ones its syslog and strace show."""
+    g = _gen()
+    v = g.VARIANTS["shop"]
+    rec = g.load_recording(v)
+    host = v.hosts[0]
+    for src, rel in g.REAL_FILES:
+        assert (DEMO / host / rel).read_bytes() == (rec["dir"] / src).read_bytes(), rel
+    truth = json.loads((DEMO / "TRUTH.json").read_text())
+    firings = truth["cron"]["firings"]
+    lines = (DEMO / host / "syslog").read_text().splitlines()
+    cmd = [re.search(r"CMD \(\[(\d+)\] (\S+)\)", ln) for ln in lines if " CMD (" in ln]
+    assert [int(m.group(1)) for m in cmd if m.group(2) == v.cron_old] == [f["pid"] for f in firings]
+    failed = [ln for ln in lines if "failed with exit status 127" in ln]
+    assert len(failed) == truth["cron"]["fails_after_patch"] == sum(f["exit"] == 127 for f in firings) > 0
+    # every firing before the patch succeeded, every one after it failed
+    assert all((f["exit"] == 127) == f["after_patch"] for f in firings)
+    assert any(not f["after_patch"] for f in firings)

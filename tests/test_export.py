@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 
@@ -87,9 +88,11 @@ def test_demo_round_trip(demo, tmp_path):
 
 
 def test_window(demo, tmp_path):
-    path = to_chrome_json(demo, tmp_path / "w.json", start="2025-07-07T09:12:09Z", end="2025-07-07T09:12:10Z")
+    d = pd.Timestamp(json.loads((DEMO / "TRUTH.json").read_text())["deploy"]["time"])
+    start, end = d + pd.Timedelta("9s"), d + pd.Timedelta("10s")  # the endpoint change and the race
+    path = to_chrome_json(demo, tmp_path / "w.json", start=start, end=end)
     back = tk.load(path)
-    want = demo.window("2025-07-07T09:12:09Z", "2025-07-07T09:12:10Z")
+    want = demo.window(start, end)
     assert back.events.num_rows == want.events.num_rows > 0
 
 

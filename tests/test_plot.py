@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ from tracekit.plot._demo import T0, dense_timeline  # noqa: E402
 from tracekit.plot._style import abbreviate  # noqa: E402
 
 DEMO = Path(__file__).resolve().parent.parent / "data" / "demo-incident"
+TRUTH = json.loads((DEMO / "TRUTH.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +68,8 @@ def test_interleaving_lanes_markers_bars_and_the_moment(demo):
     (line,) = by_gid(ax, "tk-transition")
     assert list(line.get_xdata()) == [0, 0]
     assert "endpointslice/shop/checkout" in ax.get_title(loc="left")
-    assert "2025-07-07 09:12:09.100000 UTC" in ax.get_title(loc="left")
+    removed = next(t for t in TRUTH["transitions"] if t["kind"] == "address removed")
+    assert removed["time"].replace("T", " ").replace("Z", " UTC") in ax.get_title(loc="left")
     # markers: one per non-span event, at its time relative to the transition, on its lane
     for kind in set(t["kind"]) - {"span"}:
         got = offsets(ax, f"tk-events:{kind}")
@@ -118,7 +121,9 @@ def test_interleaving_ax_tz_and_colours_deterministic(demo):
     fig, ax = plt.subplots()
     out = plot.interleaving(tl, ep[1], window="1s", ax=ax, tz="Europe/Berlin")
     assert out is ax and len(fig.axes) == 1
-    assert "11:12:09.100000 +0200" in ax.get_title(loc="left")
+    removed = next(t for t in TRUTH["transitions"] if t["kind"] == "address removed")
+    berlin = pd.Timestamp(removed["time"]).tz_convert("Europe/Berlin")
+    assert berlin.strftime("%H:%M:%S.%f %z") in ax.get_title(loc="left")
     a1 = plot.interleaving(tl, ep[1], window="1s")
     a2 = plot.interleaving(tl, ep[1], window="1s")
     for gid in ("tk-spans", "tk-events:log", "tk-states"):
@@ -140,7 +145,8 @@ def test_interleaving_states_and_not_recording(demo):
     # the chrome request trace only covers ~0.5 ms: the rest of its lane is "not recording"
     (nr,) = by_gid(ax, "tk-not-recording")
     labels = lane_labels(ax)
-    lane_y = labels.index(abbreviate("node-c/request-7410a467.trace.json", 30))
+    chrome = next(f for f in TRUTH["sources"] if f.endswith(".trace.json"))
+    lane_y = labels.index(abbreviate(chrome, 30))
     ys = {round(float(p.vertices[:, 1].mean())) for p in nr.get_paths()}
     assert lane_y in ys
 
@@ -205,10 +211,11 @@ def test_overview_density_gaps_ticks_and_zoom(demo):
     (ticks,) = by_gid(ax, "tk-transitions")
     assert len(ticks.get_offsets()) == len(tr)
     (nr,) = by_gid(ax, "tk-not-recording")
-    # events.json only covers 09:12:00–09:12:21: hatched before and after
+    # events.json only covers the ~21 s of the rollout: hatched before and after
     y = labels.index(abbreviate("node-a/k8s/events.json", 30))
     assert sum(1 for p in nr.get_paths() if round(float(p.vertices[:, 1].mean())) == y) == 2
-    z = plot.overview(tl, tr, start="2025-07-07T09:11:50Z", end="2025-07-07T09:12:30Z")
+    d = pd.Timestamp(TRUTH["deploy"]["time"])
+    z = plot.overview(tl, tr, start=d - pd.Timedelta("10s"), end=d + pd.Timedelta("30s"))
     lo, hi = z.get_xlim()
     assert (hi - lo) * 86400 == pytest.approx(40, rel=1e-6)
 

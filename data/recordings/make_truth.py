@@ -156,6 +156,7 @@ truth = {
     "proc_stat_btime_s_at_end": int(host["end_btime"]),
     "proc_uptime_at_end": host.get("end_uptime"),
     "realtime_ns_at_end": int(host["end_realtime_ns"]),
+    # record.sh's rename.json holds the times only; record_demo.sh's also names the paths
     "rename": {"from": "/tmp/tkrec/app/bin/rotate-report.sh", "to": "/tmp/tkrec/app/bin/rotate-report-v2.sh",
                **rename},
     "ledger": ledger,
