@@ -46,10 +46,11 @@ import pyarrow.compute as pc
 from ..schema import conform, normalize_severity
 from ._base import Input, Reader, ReadResult, register
 from ._spans import (
+    Kind,
     Part,
     arr,
     as_str,
-    build_map,
+    build_rows,
     choose,
     concat_rejects,
     duck_transform,
@@ -182,10 +183,10 @@ def _read(inp: Input) -> ReadResult:
         "ts_src": ts, "ts_prec": np.full(n, 1000, np.int64), "dur": pa.array(dns, mask=~dok), "kind": "span",
         "name": as_str(field(sp, "operationName", n)), "parent_id": parent,
         "severity": choose(err, "error", None),
-        "state": choose(err, "error", "ok"), "attrs": build_map(n, parts),
+        "state": choose(err, "error", "ok"),
     })
     keep = np.flatnonzero(ok)
-    tables = [conform(_take(cols, keep, n))]
+    kinds = [Kind(cols, n, parts, None if len(keep) == n else keep)]
 
     # span logs → instants
     lg, lg_sp = flatten(field(sp, "logs"))
@@ -203,11 +204,11 @@ def _read(inp: Input) -> ReadResult:
         lcols.update({
             "ts_src": np.where(lok, lts, ts[lg_sp]), "ts_prec": np.full(k, 1000, np.int64), "kind": "instant",
             "name": pc.coalesce(event, msg), "message": msg, "severity": sev,
-            "attrs": build_map(k, [fields, scalar_part("tk.time", choose(lok, None, "missing: the span's start"))]),
         })
         sel = np.flatnonzero(ok[lg_sp])
         n_log = len(sel)
-        tables.append(conform(_take(lcols, sel, k)))
+        kinds.append(Kind(lcols, k, [fields, scalar_part("tk.time", choose(lok, None, "missing: the span's start"))],
+                          None if n_log == k else sel))
 
     # other references → flows
     n_flow = 0
@@ -217,11 +218,10 @@ def _read(inp: Input) -> ReadResult:
         fcols.update({
             "ts_src": ts[ref_sp[fsel]], "ts_prec": np.full(len(fsel), 1000, np.int64), "kind": "flow",
             "name": rtype.take(pa.array(fsel)), "flow_id": rsid.take(pa.array(fsel)), "flow_dir": "in",
-            "attrs": build_map(len(fsel), [scalar_part("refType", field(refs, "refType", m).take(pa.array(fsel))),
-                                           scalar_part("ref.traceID", rtid.take(pa.array(fsel)))]),
         })
         n_flow = len(fsel)
-        tables.append(conform(fcols))
+        kinds.append(Kind(fcols, n_flow, [scalar_part("refType", field(refs, "refType", m).take(pa.array(fsel))),
+                                          scalar_part("ref.traceID", rtid.take(pa.array(fsel)))]))
 
     bad = np.flatnonzero(~ok)
     rej = rejects_for(inp, bad, line, off, "span without a readable startTime", sp) if len(bad) else None
@@ -232,7 +232,7 @@ def _read(inp: Input) -> ReadResult:
         meta["host"] = next(iter(hosts))
     if notes:
         meta["note"] = "; ".join(notes)
-    return ReadResult(events=pa.concat_tables(tables), records=records + n, emitted=len(keep),
+    return ReadResult(events=build_rows(kinds), records=records + n, emitted=len(keep),
                       rejects=concat_rejects([d.rejects, rej]), meta=meta)
 
 

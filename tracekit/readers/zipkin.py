@@ -44,9 +44,10 @@ import pyarrow.compute as pc
 from ..schema import conform
 from ._base import Input, Reader, ReadResult, register
 from ._spans import (
+    Kind,
     Part,
     as_str,
-    build_map,
+    build_rows,
     choose,
     concat_rejects,
     duck_transform,
@@ -148,10 +149,10 @@ def _read(inp: Input) -> ReadResult:
         "ts_src": ts, "ts_prec": np.full(n, 1000, np.int64), "dur": pa.array(dns, mask=~dok), "kind": "span",
         "name": as_str(field(sp, "name", n)), "parent_id": lower_ids(field(sp, "parentId", n)),
         "severity": choose(err, "error", None),
-        "state": choose(err, "error", "ok"), "attrs": build_map(n, parts),
+        "state": choose(err, "error", "ok"),
     })
     keep = np.flatnonzero(ok)
-    tables = [conform(_take(cols, keep, n))]
+    kinds = [Kind(cols, n, parts, None if len(keep) == n else keep)]
     n_an = 0
     if len(an):
         k = len(an)
@@ -163,11 +164,11 @@ def _read(inp: Input) -> ReadResult:
         acols.update({
             "ts_src": np.where(aok, ats, ts[an_sp]), "ts_prec": np.full(k, 1000, np.int64), "kind": "instant",
             "name": as_str(field(an, "value", k)),
-            "attrs": build_map(k, [scalar_part("tk.time", choose(aok, None, "missing: the span's timestamp"))]),
         })
         sel = np.flatnonzero(ok[an_sp])
         n_an = len(sel)
-        tables.append(conform(_take(acols, sel, k)))
+        kinds.append(Kind(acols, k, [scalar_part("tk.time", choose(aok, None, "missing: the span's timestamp"))],
+                          None if n_an == k else sel))
     bad = np.flatnonzero(~ok)
     rej = rejects_for(inp, bad, line, off, "span without a timestamp", sp) if len(bad) else None
     meta["extra"] = {"spans": len(keep), "annotations": n_an}
@@ -176,7 +177,7 @@ def _read(inp: Input) -> ReadResult:
         meta["host"] = next(iter(hosts))
     if notes:
         meta["note"] = "; ".join(notes)
-    return ReadResult(events=pa.concat_tables(tables), records=records + n, emitted=len(keep),
+    return ReadResult(events=build_rows(kinds), records=records + n, emitted=len(keep),
                       rejects=concat_rejects([d.rejects, rej]), meta=meta)
 
 
