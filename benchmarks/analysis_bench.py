@@ -11,8 +11,9 @@ state rows of 2k entities (vs pandas filter, sort, groupby/shift/compare produci
 rows: from/to state in time order); ``interleaving``: 1,000 transitions on 10M events (vs a
 pandas boolean mask + sort per window), per call and with the pandas ``table`` built, on one
 source and on five sources whose clocks are known to ±50 µs (there the pairwise ambiguity test
-runs). Each figure is the median of 3 runs in this process; nothing is cached between
-transitions() calls but the zero-copy views of the columns.
+runs). align/around: median of 3 runs in this process; transitions (5 rounds) and interleaving
+(3 rounds) run round-robin with their peers. Nothing is cached between transitions() calls but
+the zero-copy views of the columns.
 """
 
 from __future__ import annotations
@@ -43,6 +44,18 @@ def timed(fn, repeat: int = 3) -> float:
         fn()
         out.append(time.perf_counter() - t)
     return statistics.median(out)
+
+
+def rounds(fns: dict, repeat: int = 3) -> dict:
+    """Median time of each function, run round-robin (each once per round) so that load from
+    other work on the machine falls on all of them alike."""
+    out: dict = {k: [] for k in fns}
+    for _ in range(repeat):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            out[k].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in out.items()}
 
 
 def src(source_name, host, ts, **cols):
@@ -153,9 +166,9 @@ def bench_transitions(scale: float) -> list[dict]:
     want = pandas_transitions(df)  # the same rows, or the comparison means nothing
     assert ours.table.column("evidence").combine_chunks().values.to_pylist() == want["seq"].tolist()
     assert ours.table.column("from_state").to_pylist() == want["from_state"].tolist()
-    t_ours = timed(lambda: tl.transitions(rules=["state-column"]))
-    t_all = timed(lambda: tl.transitions())
-    t_pd = timed(lambda: pandas_transitions(df))
+    r = rounds({"ours": lambda: tl.transitions(rules=["state-column"]), "all": lambda: tl.transitions(),
+                "pd": lambda: pandas_transitions(df)}, 5)
+    t_ours, t_all, t_pd = r["ours"], r["all"], r["pd"]
     peer = "pandas filter + sort + groupby/shift/compare, time-ordered"
     return [{"what": f"transitions(rules=['state-column']), {n:,} events ({len(ours):,} found)", "tracekit_s": t_ours,
              "peer": peer, "peer_s": t_pd, "ratio": t_pd / t_ours, "target": "≥ 5× faster"},
@@ -188,9 +201,8 @@ def bench_interleaving(scale: float, sources: int = 1) -> list[dict]:
             w = df[(df["t"] >= t.ts - S // 10) & (df["t"] <= t.ts + S // 10)]
             w.sort_values(["t"])
 
-    t_ours = timed(ours, 1) / len(items)
-    t_tab = timed(ours_table, 1) / 100
-    t_pd = timed(pandas_mask, 1) / 30
+    r = rounds({"ours": ours, "table": ours_table, "pd": pandas_mask}, 3)
+    t_ours, t_tab, t_pd = r["ours"] / len(items), r["table"] / 100, r["pd"] / 30
     what = (f"interleaving() per transition (±100 ms), {n:,} events, "
             + ("1 source" if sources == 1 else f"{sources} sources ±50 µs, {np.mean(amb):.0f} ambiguous events/window"))
     peer = "pandas boolean mask + sort"

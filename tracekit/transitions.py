@@ -733,10 +733,11 @@ def _changes_frame(obs: pd.DataFrame, rule: Rule, tl: Timeline, ts: np.ndarray) 
             "detail": _strings(ch["detail"]), "rule": rule.name}
 
 
-def _time_order(parts: list[dict], ts: np.ndarray, seq: np.ndarray, entity: pa.Array, rule: pa.Array) -> np.ndarray:
+def _time_order(parts: list[dict], ts: np.ndarray, seq: np.ndarray, entity: pa.Array,
+                rule: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """The order by (ts, entity, rule), ties kept in rule order, then seq, then as found (a
-    stable sort of the rules' rows): parts arrive in time order, so this merges them and
-    re-sorts only the rows that share a ts."""
+    stable sort of the rules' rows), and the ts in that order: parts arrive in time order, so
+    this merges them and re-sorts only the rows that share a ts."""
     p = np.concatenate([x["pos"] for x in parts])
     t = ts[p]
     order = np.arange(len(p)) if np.all(t[1:] >= t[:-1]) else np.argsort(t, kind="stable")
@@ -752,7 +753,7 @@ def _time_order(parts: list[dict], ts: np.ndarray, seq: np.ndarray, entity: pa.A
         rr = pc.rank(rule.take(idx), "ascending", tiebreaker="dense").to_numpy()
         part = np.repeat(np.arange(len(parts)), [len(x["pos"]) for x in parts])[sub]
         order[slots] = sub[np.lexsort((sub, seq[p[sub]], part, rr, er, t[slots]))]
-    return order
+    return order, t
 
 
 def find_transitions(
@@ -802,8 +803,8 @@ def find_transitions(
     n_t = len(p)
 
     def cat(name: str) -> pa.Array:
-        return pa.concat_arrays([x[name] if x[name] is not None else pa.nulls(len(x["pos"]), pa.string())
-                                 for x in parts])
+        arrs = [x[name] if x[name] is not None else pa.nulls(len(x["pos"]), pa.string()) for x in parts]
+        return arrs[0] if len(arrs) == 1 else pa.concat_arrays(arrs)
 
     names = list(dict.fromkeys(x["rule"] for x in parts))
     rule_col = pa.DictionaryArray.from_arrays(
@@ -811,7 +812,7 @@ def find_transitions(
                            [len(x["pos"]) for x in parts])),
         pa.array(names, pa.string())).cast(pa.string())
     entity_col = cat("entity")
-    order = _time_order(parts, ts, seq, entity_col, rule_col)
+    order, t = _time_order(parts, ts, seq, entity_col, rule_col)
     identity = bool(np.all(order[1:] > order[:-1]))
     p = p[order]
     take = pa.array(order)
@@ -822,12 +823,13 @@ def find_transitions(
     codes = src.indices.to_numpy(zero_copy_only=False)[p]
     lo_off, hi_off = _source_uncertainty(tl)
     src_names = src.dictionary.to_pylist()
-    lo_src = np.array([lo_off.get(s, 0) for s in src_names], np.int64)[codes]
-    hi_src = np.array([hi_off.get(s, 0) for s in src_names], np.int64)[codes]
+    lo_by = np.array([lo_off.get(s, 0) for s in src_names], np.int64)
+    hi_by = np.array([hi_off.get(s, 0) for s in src_names], np.int64)
+    lo_src = lo_by[codes] if lo_by.any() else 0
+    hi_src = hi_by[codes] if hi_by.any() else 0
     pcol = _col(tl, "ts_prec")
     prec = (np.zeros(n_t, np.int64) if pcol.null_count == len(pcol)
             else pc.fill_null(pcol.take(pa.array(p)).cast(pa.int64()), 0).to_numpy())
-    t = ts[p]
     from_col, to_col = ordered(cat("from_state")), ordered(cat("to_state"))
     rule_col, entity_col = ordered(rule_col), ordered(entity_col)
     illegal = np.zeros(n_t, bool)
