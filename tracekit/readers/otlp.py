@@ -68,6 +68,7 @@ Example::
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -383,14 +384,18 @@ def _split_document(buf: pa.Buffer, first: int) -> tuple[Any, pj.ReadOptions, bo
     src = np.frombuffer(buf, np.uint8)
     ranges = []
     a = start
-    pos = start + _BLOCK
+    # about _BLOCK bytes a piece, as many pieces as a multiple of the cores (no core idle at the end)
+    cores = max(os.cpu_count() or 1, 1)
+    pieces = -(-(end - start) // _BLOCK)
+    step = max((end - start) // (-(-pieces // cores) * cores), 1)
+    pos = start + step
     while pos < end:
         m = _NEXT.search(mv, pos, end)
         if m is None:
             break
         ranges.append((a, m.start() + 1))
         a = m.end()
-        pos = a + _BLOCK
+        pos = a + step
     ranges.append((a, end))
     if len(ranges) < 2:
         return None
