@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     pc_.add_argument("-o", "--output", required=True)
     pc_.add_argument("--format", default=None)
     pc_.add_argument("--block-mb", type=float, default=None,
-                     help="MiB of input per block for the readers that stream (syslog, strace; default 8)")
+                     help="MiB of input per block for the readers that stream (syslog, strace; default 1)")
     pc_.set_defaults(func=cmd_convert)
     pg = sub.add_parser("ingest", help="write a Parquet store (tk.open it; SQL with DuckDB, Dask over it)")
     pg.add_argument("paths", nargs="+")

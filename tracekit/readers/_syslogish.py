@@ -81,7 +81,7 @@ def extract_chunks(text: pa.Array, pattern: str, reduce: Any, chunk: int = 1 << 
         if not isinstance(s, pl.Series):
             s = s.to_series()
         n = len(s)
-        kk = k if n >= 20000 else 1
+        kk = k if n >= 4000 else 1
         step = -(-n // kk)
         cols = {}
         for j in range(kk):

@@ -266,7 +266,8 @@ def _frac_expr(frac: pl.Expr) -> pl.Expr:
 def _parse_all(text: pa.Array) -> dict[str, Any]:
     """:func:`_extract` over chunks of lines on two threads, concatenated."""
     n = len(text)
-    parts = [text.slice(i, CHUNK) for i in range(0, n, CHUNK)] or [text]
+    step = min(CHUNK, max(4000, -(-n // 2)))  # two parts at least: a block of lines uses both cores
+    parts = [text.slice(i, step) for i in range(0, n, step)] or [text]
     if len(parts) == 1:
         frames = [_extract(parts[0])]
     else:

@@ -281,8 +281,8 @@ class BlockState:
     last CMD command of every (host, child pid) and (host, CRON pid), the kernel uptime stamps
     (boot anchors are computed once, at the end), the hosts and form counts seen."""
 
-    cron_child: pl.DataFrame | None = None
-    cron_proc: pl.DataFrame | None = None
+    cron_child: _Carry = field(default_factory=lambda: _Carry(["host", "grand"]))
+    cron_proc: _Carry = field(default_factory=lambda: _Carry(["host", "ppid"]))
     kernel: list = field(default_factory=list)
     hosts: set = field(default_factory=set)
     forms: dict = field(default_factory=dict)
@@ -447,8 +447,11 @@ def read_lines(inp: Input, lines: Lines, year: int | None = None, tz: str | None
                 extra["boot_anchors"] = sx.anchors_summary(rf["host"][pl.Series(kp)], up_ns, wall,
                                                            prec[rows][kp])
             else:  # computed over the whole file at the end
-                state.kernel.append((_compact(rf.select("host")[pl.Series(kp)])["host"], up_ns, wall,
-                                     prec[rows][kp]))
+                hk = rf["host"][pl.Series(kp)].fill_null("?")  # numpy, not Arrow: long-lived
+                names = hk.unique(maintain_order=True).to_list()
+                code = hk.replace_strict(names, list(range(len(names))), return_dtype=pl.Int32).to_numpy()
+                state.kernel.append((np.array(names, dtype=object)[code], np.array(up_ns), np.array(wall),
+                                     np.array(prec[rows][kp])))
     # continuation lines last: CRON and kernel stamps are read from the header line alone
     line_end = lines.line[rows].copy()
     if merged_mask.any():
@@ -547,7 +550,7 @@ def finish_meta(meta: dict[str, Any], state: BlockState, tz: str | None = None) 
     elif state.hosts:
         extra["hosts"] = sorted(state.hosts)[:100]
     if state.kernel:
-        host = pl.concat([k[0] for k in state.kernel])
+        host = pl.Series(np.concatenate([k[0] for k in state.kernel]), dtype=pl.String)
         up, wall, prec = (np.concatenate([k[j] for k in state.kernel]) for j in (1, 2, 3))
         extra["boot_anchors"] = sx.anchors_summary(host, up, wall, prec)
     if state.bad_utf8:
@@ -588,13 +591,55 @@ def _sd_attrs(sd: pl.Series) -> list[tuple[np.ndarray, Any, Any]]:
     return out
 
 
-def _carry(prev: pl.DataFrame | None, new: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
-    """The last row per ``keys`` of ``prev`` then ``new``, with ``i`` = -1 (before any row of
-    the next block): what a backward as-of join of the next block must still see."""
-    new = _compact(new.unique(subset=keys, keep="last", maintain_order=True).with_columns(i=pl.lit(-1, pl.Int64)))
-    if prev is None or prev.height == 0:
-        return new
-    return pl.concat([prev.join(new, on=keys, how="anti"), new.cast(prev.schema)], how="vertical")
+class _Carry:
+    """The last CMD command per (host, pid) of the blocks read so far, for the backward as-of
+    joins of later blocks (as rows with ``i`` = -1: before any row of the block). Kept as
+    small ints (host and command codes, the pid as a number): a CRON pid per job adds up to
+    hundreds of thousands of keys in a long log, and Arrow/polars rows made block after block
+    pin far more memory than they hold."""
+
+    def __init__(self, keys: list[str]):
+        self.keys = keys
+        self.hosts: dict[Any, int] = {}
+        self.host_of: list[Any] = []
+        self.cmds: dict[Any, int] = {}
+        self.cmd_of: list[Any] = []
+        self.last: dict[Any, int] = {}
+
+    def _key(self, host: Any, pid: Any) -> Any:
+        h = self.hosts.get(host)
+        if h is None:
+            h = self.hosts[host] = len(self.host_of)
+            self.host_of.append(host)
+        if pid is not None and pid.isdigit() and pid.isascii() and (pid == "0" or pid[0] != "0") and len(pid) < 15:
+            return (h << 50) | int(pid)
+        return (h, pid)  # a pid that is not a plain number keeps its text
+
+    def add(self, rows: pl.DataFrame) -> None:
+        for host, pid, cmd in zip(rows[self.keys[0]].to_list(), rows[self.keys[1]].to_list(),
+                                  rows["cmd_of"].to_list()):
+            c = self.cmds.get(cmd)
+            if c is None:
+                c = self.cmds[cmd] = len(self.cmd_of)
+                self.cmd_of.append(cmd)
+            self.last[self._key(host, pid)] = c
+
+    def lookup(self, cdf: pl.DataFrame) -> pl.DataFrame | None:
+        """The carried rows whose keys occur in ``cdf``, or None."""
+        if not self.last:
+            return None
+        want = cdf.select(self.keys).unique(maintain_order=True)
+        hit = []
+        for host, pid in zip(want[self.keys[0]].to_list(), want[self.keys[1]].to_list()):
+            k = self._key(host, pid)
+            if k in self.last:
+                hit.append((host, pid, self.cmd_of[self.last[k]]))
+        if not hit:
+            return None
+        return pl.DataFrame({"i": pl.Series([-1] * len(hit), dtype=pl.Int64),
+                             self.keys[0]: pl.Series([h[0] for h in hit], dtype=pl.String),
+                             self.keys[1]: pl.Series([h[1] for h in hit], dtype=pl.String),
+                             "cmd_of": pl.Series([h[2] for h in hit], dtype=pl.String)})
 
 
 def _compact(df: pl.DataFrame) -> pl.DataFrame:
@@ -628,10 +673,9 @@ def _cron(rf: pl.DataFrame, is_cron: pl.Series, msg: pl.Series, state: BlockStat
     cmds = cdf.filter((pl.col("verb") == "cmd") & pl.col("cpid").is_not_null()).select(
         pl.col("i").cast(pl.Int64), "host", pl.col("cpid").alias("grand"), pl.col("cmd").alias("cmd_of"))
     if state is not None:
-        prev = state.cron_child
-        state.cron_child = _carry(prev, cmds, ["host", "grand"])
-        if prev is not None and prev.height:
-            prev = prev.join(cdf.select("host", "grand").unique(), on=["host", "grand"], how="semi")
+        prev = state.cron_child.lookup(cdf)
+        state.cron_child.add(cmds)
+        if prev is not None:
             cmds = pl.concat([prev, cmds.cast(prev.schema)], how="vertical")
     if cmds.height and cdf["grand"].is_not_null().any():
         cdf = cdf.join_asof(cmds.sort("i"), on="i", by=["host", "grand"], strategy="backward",
@@ -642,10 +686,9 @@ def _cron(rf: pl.DataFrame, is_cron: pl.Series, msg: pl.Series, state: BlockStat
     cmds = cdf.filter((pl.col("verb") == "cmd") & pl.col("ppid").is_not_null()).select(
         pl.col("i").cast(pl.Int64), "host", "ppid", pl.col("cmd").alias("cmd_of"))
     if state is not None:
-        prev = state.cron_proc
-        state.cron_proc = _carry(prev, cmds, ["host", "ppid"])
-        if prev is not None and prev.height:
-            prev = prev.join(cdf.select("host", "ppid").unique(), on=["host", "ppid"], how="semi")
+        prev = state.cron_proc.lookup(cdf)
+        state.cron_proc.add(cmds)
+        if prev is not None:
             cmds = pl.concat([prev, cmds.cast(prev.schema)], how="vertical")
     if cmds.height:
         cdf = cdf.join_asof(cmds.sort("i"), on="i", by=["host", "ppid"], strategy="backward",
