@@ -171,3 +171,20 @@ def test_syslog_load_in_blocks_equals_one_piece(tmp_path, monkeypatch):
     assert blk.sources.drop(["seconds"]).equals(one.sources.drop(["seconds"]))
     assert blk.meta == one.meta
     assert one.meta["syslog"]["extra"]["boot_anchors"]  # the kernel stamps were seen
+
+
+@pytest.mark.parametrize("name", ["arastoob_f_multithread_cargo.log", "lnav_strace_f_ttt_T_webserver.log",
+                                  "tracecode_ff_ttt_y_make.2453402", "recorded_relative_r.txt"])
+def test_strace_load_in_blocks_equals_one_piece(name, monkeypatch):
+    """tk.load reads large strace files in blocks (or in one piece where a block cannot know
+    enough): same events, rejects and sources."""
+    from tracekit.readers import strace as st
+
+    path = str(CORPUS / "strace" / name)
+    one = tk.load(path, format="strace")
+    monkeypatch.setattr(st, "BLOCKS_ABOVE", 1000)
+    monkeypatch.setattr(st, "LOAD_BLOCK", 1500)
+    blk = tk.load(path, format="strace")
+    assert blk.events.equals(one.events)
+    assert blk.rejects.equals(one.rejects)
+    assert blk.sources.drop(["seconds"]).equals(one.sources.drop(["seconds"]))

@@ -437,7 +437,29 @@ def _read(
     tz: str = "UTC",
     pid: int | None = None,
 ) -> ReadResult:
+    if (inp.size or 0) > BLOCKS_ABOVE:
+        from .._stream import Fallback, read_strace
+
+        try:
+            parts = list(read_strace(inp, date, tz, pid, LOAD_BLOCK))
+        except Fallback:
+            parts = []
+        if parts:
+            rej = [p.rejects for p in parts if p.rejects is not None and p.rejects.num_rows]
+            return ReadResult(
+                events=pa.concat_tables([p.events if isinstance(p.events, pa.Table) else conform(p.events)
+                                         for p in parts]),
+                records=sum(p.records for p in parts), emitted=sum(p.emitted for p in parts),
+                merged=sum(p.merged for p in parts), metadata=sum(p.metadata for p in parts),
+                rejects=pa.concat_tables(rej) if rej else empty_rejects(), meta=parts[-1].meta)
     return read_lines(inp, split_lines(inp), date, tz, pid)
+
+
+#: inputs larger than this are read in blocks (:mod:`tracekit._stream`): the same table, with
+#: the regex groups and intermediates of one block at a time (not below: the first pass over
+#: the unfinished/resumed lines costs about a third of the read)
+BLOCKS_ABOVE = 256 << 20
+LOAD_BLOCK = 8 << 20
 
 
 @dataclass
