@@ -1097,7 +1097,8 @@ class StoreTimeline:
         """
         from .clocks import EXEC_NAMES, EXIT_NAMES, Alignment, align
 
-        names = ", ".join(f"'{n}'" for n in EXEC_NAMES + EXIT_NAMES)
+        # exit_group: strace's exit syscall bounds the moment of the exit it reports (clocks._moment_bounds)
+        names = ", ".join(f"'{n}'" for n in EXEC_NAMES + EXIT_NAMES + ("exit_group",))
         conds = [f"(name in ({names}) and pid is not null)", "span_id is not null", "parent_id is not null",
                  "element_at(attrs, 'tk.monotonic_ns')[1] is not null", "element_at(attrs, 'monotonic_ns')[1] is not null"]
         canon = set(EVENT_SCHEMA.names)
