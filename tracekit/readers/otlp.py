@@ -561,7 +561,8 @@ def _read(inp: Input) -> ReadResult:
     if notes:
         meta["note"] = "; ".join(notes)
     del docs
-    release_memory()  # the parsed documents and the build's scratch are freed
+    if records >= 1 << 16:  # a big file: its parsed documents and the build's scratch are freed
+        release_memory()
     return ReadResult(events=events, records=records, emitted=emitted, rejects=concat_rejects(rejects), meta=meta)
 
 
