@@ -185,7 +185,8 @@ def assemble(tables: list[pa.Table], rejects: list[pa.Table], srows: list[dict],
     # of the events plus one column at a time, not two copies
     schema, cols = events.schema, events.columns
     del events
-    for i in sorted(range(len(cols)), key=lambda i: -cols[i].nbytes):
+    sizes = [c.nbytes for c in cols]
+    for i in sorted(range(len(cols)), key=lambda i: -sizes[i]):
         cols[i] = cols[i].combine_chunks() if cols[i].num_chunks != 1 else cols[i]
     events = pa.Table.from_arrays(cols, schema=schema)
     del cols
