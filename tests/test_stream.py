@@ -188,3 +188,15 @@ def test_strace_load_in_blocks_equals_one_piece(name, monkeypatch):
     assert blk.events.equals(one.events)
     assert blk.rejects.equals(one.rejects)
     assert blk.sources.drop(["seconds"]).equals(one.sources.drop(["seconds"]))
+
+
+def test_rotated_set_streamed_equals_load(tmp_path):
+    """A logrotate set (syslog.1 then syslog) is one source, read oldest first, in blocks."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    (d / "syslog.1").write_text("".join(f"Mar  1 10:{i:02d}:00 h app[{i}]: old {i}\n" for i in range(40)))
+    (d / "syslog").write_text("".join(f"Mar  2 10:{i:02d}:00 h app[{i}]: new {i}\n" for i in range(40)))
+    for f in d.iterdir():
+        os.utime(f, (1_740_000_000, 1_740_000_000))
+    info = _same_as_load(d, tmp_path, "syslog", 300)
+    assert info["streamed"] and info["events"] == 80
