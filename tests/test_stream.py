@@ -158,7 +158,8 @@ def test_syslog_load_in_blocks_equals_one_piece(tmp_path, monkeypatch):
     lines = []
     for i in range(300):
         lines.append(f"Dec 31 23:{i % 60:02d}:{i % 50:02d} h{i % 2} CRON[{100 + i}]: (root) CMD ([{200 + i}] job{i % 3})")
-        lines.append(f"Dec 31 23:{i % 60:02d}:{i % 50:02d} h{i % 2} kernel: [{1000 + i}.5] usb")
+        up = 1000 + i if i < 150 else i - 140  # a reboot half way
+        lines.append(f"Dec 31 23:{i % 60:02d}:{i % 50:02d} h{i % 2} kernel: [{up}.5] usb")
     lines += [f"Jan  1 00:00:{i:02d} h0 app[1]: after" for i in range(30)] + ["garbage line"]
     p = tmp_path / "syslog"
     p.write_text("\n".join(lines) + "\n")
@@ -170,7 +171,7 @@ def test_syslog_load_in_blocks_equals_one_piece(tmp_path, monkeypatch):
     assert blk.rejects.equals(one.rejects)
     assert blk.sources.drop(["seconds"]).equals(one.sources.drop(["seconds"]))
     assert blk.meta == one.meta
-    assert one.meta["syslog"]["extra"]["boot_anchors"]  # the kernel stamps were seen
+    assert set(one.meta["syslog"]["extra"]["boot_anchors"]) == {"h0", "h1", "h0#2", "h1#2"}
 
 
 @pytest.mark.parametrize("name", ["arastoob_f_multithread_cargo.log", "lnav_strace_f_ttt_T_webserver.log",

@@ -118,7 +118,7 @@ _SYSLOG_CUT = re.compile(rb"\n(?:<\d{1,3}>|(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Se
 #: range checks read it (day 1-31, hh ≤ 23, mm ≤ 59, ss ≤ 60): the lines whose year is inferred
 _MONTHS = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
 _Y3164 = (r"^(?:<[0-9]{1,3}>)?(?:" + _MONTHS + r") {1,2}(?:0?[1-9]|[12][0-9]|3[01])(?: 0000)? "
-          r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:(?:[0-5][0-9]|60)(?:\.[0-9]{1,9})? \S")
+          r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:(?:[0-5][0-9]|60)(?:\.\d{1,9})? \S")  # (\d: as LINE_RE's fraction)
 _MON_DAY = r"^(?:<[0-9]{1,3}>)?(?P<mon>" + _MONTHS + r") {1,2}(?P<day>[0-9]{1,2})"
 
 
@@ -206,20 +206,6 @@ def read_syslog(inp: Input, year: int | None = None, tz: str | None = None,
         return
     sl.finish_meta(res.meta, state, tz)
     yield res
-
-
-def write_parquet(tables: Iterator[pa.Table], out: Path) -> int:
-    """Write tables to one Parquet file (zstd) as they come; returns the number of rows."""
-    import pyarrow.parquet as pq
-
-    from .schema import EVENT_SCHEMA
-
-    n = 0
-    with pq.ParquetWriter(out, EVENT_SCHEMA, compression="zstd") as w:
-        for t in tables:
-            w.write_table(t)
-            n += t.num_rows
-    return n
 
 
 # --------------------------------------------------------------------------- convert

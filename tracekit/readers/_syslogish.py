@@ -326,10 +326,64 @@ def anchors_summary(host: pl.Series, uptime_ns: np.ndarray, wall_ns: np.ndarray,
         boot = np.concatenate([[0], np.cumsum(up[1:] < up[:-1])])
         for b in range(int(boot[-1]) + 1):
             d = np.sort(diff[sel[boot == b]])  # int64 throughout: a float loses ns at epoch scale
-            prec = int(prec_ns[sel[boot == b]].max())
-            anchor = int(d[0]) + prec // 2
-            out[h if b == 0 else f"{h}#{b + 1}"] = {
-                "anchor_ns": anchor, "boot_ns": anchor, "anchor": fmt_ns(anchor), "spread_ns": 0,
-                "min_ns": int(d[0]), "median_ns": int(d[(d.size - 1) // 2]), "max_ns": int(d[-1]),
-                "prec_ns": prec, "n": int(d.size), "host": h, "boot": b + 1}
+            out[h if b == 0 else f"{h}#{b + 1}"] = _anchor(h, b, d, int(prec_ns[sel[boot == b]].max()))
     return out
+
+
+def _anchor(h: str, b: int, d: np.ndarray, prec: int) -> dict:
+    """One boot's anchor from its sorted wall − uptime differences (see :func:`anchors_summary`)."""
+    anchor = int(d[0]) + prec // 2
+    return {"anchor_ns": anchor, "boot_ns": anchor, "anchor": fmt_ns(anchor), "spread_ns": 0,
+            "min_ns": int(d[0]), "median_ns": int(d[(d.size - 1) // 2]), "max_ns": int(d[-1]),
+            "prec_ns": prec, "n": int(d.size), "host": h, "boot": b + 1}
+
+
+class BootStamps:
+    """The kernel uptime stamps of a file read in blocks, kept as :func:`anchors_summary` needs
+    them and no more: per host and boot (a new boot where the host's uptime goes back, also
+    across blocks), the wall − uptime differences (all: the median needs them) and the
+    largest precision."""
+
+    def __init__(self) -> None:
+        self.hosts: dict[str, int] = {}
+        self.last_up: list[int] = []
+        self.boot: list[int] = []
+        self.diffs: dict[tuple[int, int], list[np.ndarray]] = {}
+        self.prec: dict[tuple[int, int], int] = {}
+
+    def __bool__(self) -> bool:
+        return bool(self.diffs)
+
+    def add(self, host: pl.Series, uptime_ns: np.ndarray, wall_ns: np.ndarray, prec_ns: np.ndarray) -> None:
+        if len(uptime_ns) == 0:
+            return
+        hs = host.fill_null("?").cast(pl.String)
+        names = hs.unique(maintain_order=True).to_list()
+        code = hs.replace_strict(names, list(range(len(names))), return_dtype=pl.Int32).to_numpy()
+        diff = wall_ns - uptime_ns
+        for k, name in enumerate(names):
+            h = self.hosts.get(name)
+            if h is None:
+                h = self.hosts[name] = len(self.last_up)
+                self.last_up.append(int(uptime_ns[code == k][0]))
+                self.boot.append(0)
+            sel = np.flatnonzero(code == k)
+            up = uptime_ns[sel]
+            back = np.empty(len(up), dtype=bool)
+            back[0] = up[0] < self.last_up[h]
+            back[1:] = up[1:] < up[:-1]
+            boot = np.cumsum(back) + self.boot[h]
+            for b in np.unique(boot).tolist():
+                m = boot == b
+                self.diffs.setdefault((h, b), []).append(diff[sel[m]].copy())
+                self.prec[(h, b)] = max(self.prec.get((h, b), 0), int(prec_ns[sel[m]].max()))
+            self.last_up[h] = int(up[-1])
+            self.boot[h] = int(boot[-1])
+
+    def summary(self) -> dict[str, dict]:
+        names = list(self.hosts)
+        out: dict[str, dict] = {}
+        for h, b in sorted(self.diffs):
+            d = np.sort(np.concatenate(self.diffs[(h, b)]))
+            out[names[h] if b == 0 else f"{names[h]}#{b + 1}"] = _anchor(names[h], b, d, self.prec[(h, b)])
+        return out

@@ -283,7 +283,7 @@ class BlockState:
 
     cron_child: _Carry = field(default_factory=lambda: _Carry(["host", "grand"]))
     cron_proc: _Carry = field(default_factory=lambda: _Carry(["host", "ppid"]))
-    kernel: list = field(default_factory=list)
+    kernel: sx.BootStamps = field(default_factory=sx.BootStamps)
     hosts: set = field(default_factory=set)
     forms: dict = field(default_factory=dict)
     bad_utf8: int = 0
@@ -447,11 +447,7 @@ def read_lines(inp: Input, lines: Lines, year: int | None = None, tz: str | None
                 extra["boot_anchors"] = sx.anchors_summary(rf["host"][pl.Series(kp)], up_ns, wall,
                                                            prec[rows][kp])
             else:  # computed over the whole file at the end
-                hk = rf["host"][pl.Series(kp)].fill_null("?")  # numpy, not Arrow: long-lived
-                names = hk.unique(maintain_order=True).to_list()
-                code = hk.replace_strict(names, list(range(len(names))), return_dtype=pl.Int32).to_numpy()
-                state.kernel.append((np.array(names, dtype=object)[code], np.array(up_ns), np.array(wall),
-                                     np.array(prec[rows][kp])))
+                state.kernel.add(rf["host"][pl.Series(kp)], up_ns, wall, prec[rows][kp])
     # continuation lines last: CRON and kernel stamps are read from the header line alone
     line_end = lines.line[rows].copy()
     if merged_mask.any():
@@ -550,9 +546,7 @@ def finish_meta(meta: dict[str, Any], state: BlockState, tz: str | None = None) 
     elif state.hosts:
         extra["hosts"] = sorted(state.hosts)[:100]
     if state.kernel:
-        host = pl.Series(np.concatenate([k[0] for k in state.kernel]), dtype=pl.String)
-        up, wall, prec = (np.concatenate([k[j] for k in state.kernel]) for j in (1, 2, 3))
-        extra["boot_anchors"] = sx.anchors_summary(host, up, wall, prec)
+        extra["boot_anchors"] = state.kernel.summary()
     if state.bad_utf8:
         meta["note"] = f"{state.bad_utf8} lines with invalid UTF-8 (kept, bytes escaped as \\xNN)"
 
