@@ -500,12 +500,15 @@ def _read_scanned(inp: Input, pbuf: pa.Buffer, buf: np.ndarray, first: int, c0: 
     del pos, ch, dep, obr, eidx, seps, eid, inreg, is_sep, sel
     fast = None
     if close_pos < n and len(bad) == 0 and count and bool(has_obj.all()) and not blank.any():
+        max_el = int((ends - starts).max())
         if job is not None and guess == (open_pos, close_pos, split):
             got = job.result()
+            if got is None and max_el >= _DUCK_OBJ:  # refused for an element larger than its buffer
+                got = _read_array(inp, pbuf, open_pos, close_pos, split, max_el)
         else:
             if job is not None:
                 job.cancel()
-            got = _read_array(inp, pbuf, open_pos, close_pos, split)
+            got = _read_array(inp, pbuf, open_pos, close_pos, split, max_el)
         if got is not None and got.num_rows == count:
             fast = _finish_array(got, text, ncolon, count)
         del got
@@ -624,8 +627,11 @@ def _guess_split(buf: np.ndarray, open_pos: int, close_pos: int) -> int | None:
     return None
 
 
+_DUCK_OBJ = (1 << 24) - 64  # elements up to DuckDB's default maximum_object_size (larger: its buffers grow)
+
+
 def _read_array(inp: Input, pbuf: pa.Buffer, open_pos: int, close_pos: int,
-                split: int | None = None) -> pa.Table | None:
+                split: int | None = None, max_el: int = 0) -> pa.Table | None:
     """The events array ``buf[open_pos:close_pos + 1]`` parsed by DuckDB's JSON reader in one
     pass (both cores, no per-element string column): one row per element, the struct's keys
     as text and ``args`` as a map. None when DuckDB refuses it (any element not an object of
@@ -634,14 +640,14 @@ def _read_array(inp: Input, pbuf: pa.Buffer, open_pos: int, close_pos: int,
 
     cols = "{" + ",".join(f"'{k}':'VARCHAR'" for k in _FIELDS) + ",'args':'MAP(VARCHAR, VARCHAR)'}"
     sel = ", ".join(f"{k}" for k in _FIELDS) + ", args AS a"
-    size = close_pos + 1 - open_pos
+    mos = f", maximum_object_size={max_el + 64}" if max_el >= _DUCK_OBJ else ""
     tmps: list[str] = []
 
     def part(path: str) -> pa.Table:
         con = duckdb.connect()
         try:
-            return con.sql(f"SELECT {sel} FROM read_json({_lit(path)}, format='array', columns={cols}, "
-                           f"maximum_object_size={max(size + 1, 1 << 24)})").to_arrow_table()
+            return con.sql(f"SELECT {sel} FROM read_json({_lit(path)}, format='array', "
+                           f"columns={cols}{mos})").to_arrow_table()
         finally:
             con.close()
 
