@@ -333,8 +333,16 @@ def interleaving(tl: Timeline, at: Any, window: Any = "5s", lane: str = "source"
     state = {"ev": ev, "ts": ts, "lo": lo, "hi": hi, "ii": ii, "jj": jj, "c": c, "lane": lane}
     out = Interleaving(lambda: _table(state, out.races), lambda: _races_frame(races), c, c - b, c + a, lane, tr, win)
     out._n = n
-    out._n_ambiguous = int(len(np.union1d(ii, jj)))
+    out._n_ambiguous = len(_members(n, ii, jj))
     return out
+
+
+def _members(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The sorted distinct rows (< n) in ``a`` or ``b``."""
+    m = np.zeros(n, bool)
+    m[a] = True
+    m[b] = True
+    return np.flatnonzero(m)
 
 
 def _races(tl: Timeline, ev: pa.Table, ix: dict, codes: np.ndarray, ts: np.ndarray, ii: np.ndarray,
@@ -344,7 +352,7 @@ def _races(tl: Timeline, ev: pa.Table, ix: dict, codes: np.ndarray, ts: np.ndarr
     that pass it."""
     if not len(ii):
         return []
-    rows = np.union1d(ii, jj)
+    rows = _members(len(ev), ii, jj)
     sub = ev.select(["host", "pid"]).take(pa.array(rows))
     # the actor: the row's host (else its source's), and its pid when known
     host = sub.column("host").combine_chunks()
@@ -362,7 +370,7 @@ def _races(tl: Timeline, ev: pa.Table, ix: dict, codes: np.ndarray, ts: np.ndarr
     if not len(ci):
         return []
     seqs = ev.column("seq").to_numpy().astype(np.int64)
-    need = np.union1d(ci, cj)
+    need = _members(len(ev), ci, cj)
     extra = _evidence_resources(transitions, seqs[need]) if transitions is not None else {}
     nsub = ev.select(["seq", "entity", "message", "attrs", "name", "host", "pid"]).take(pa.array(need))
     # a row's resources: its entity, plus addresses in its message/attrs values (the regex only
