@@ -277,7 +277,7 @@ def _kv_parts(key: str, values: pa.Array | pa.ChunkedArray) -> Parts:
     if values.null_count == 0:
         return np.ones(len(values), dtype=np.int64), key, values
     valid = _np(values.is_valid()).astype(bool)
-    return valid.astype(np.int64), key, values.filter(pa.array(valid))
+    return valid.astype(np.int64), key, (values, np.flatnonzero(valid))  # taken from in place, not copied
 
 
 def _concat_maps(n: int, parts: list[Parts]) -> pa.MapArray:
@@ -298,7 +298,8 @@ def _concat_maps(n: int, parts: list[Parts]) -> pa.MapArray:
     total = int(off[-1])
     if total >= 2**31:
         raise ParseError("too many attrs entries for one table")
-    gather = np.empty(total, dtype=np.int64)
+    nsrc = sum(len(p[2][0]) if isinstance(p[2], tuple) else len(p[2]) for p in parts)
+    gather = np.empty(total, dtype=np.int32 if nsrc < 2**31 else np.int64)
     codes = np.empty(total, dtype=np.int32)
     words: list[pa.Array] = []
     srcs: list[pa.Array] = []
