@@ -76,7 +76,8 @@ class Rule:
     """A named way to read states out of events.
 
     ``observe(tl)`` returns a DataFrame with columns ``seq``, ``entity``, ``state`` and
-    optionally ``from_state`` (explicit: every row is a transition) and ``detail``.
+    optionally ``from_state`` (explicit: every row is a transition) and ``detail`` (some
+    built-in rules return the same as Arrow arrays with row positions, an internal ``_Obs``).
     ``initial``: the first observation of an entity is itself a transition (from nothing).
     ``min_run``: a state must be seen this many times in a row before a change away from it
     counts (debounces flapping series such as span status).
