@@ -274,20 +274,27 @@ def test_one_big_request_parsed_in_pieces(tmp_path, monkeypatch):
         {"timeUnixNano": "1700000000000000001", "body": {"stringValue": "x"}}]}]}])
     both = tmp_path / "both.json"  # a second key after the spans: the pieces would misread it
     both.write_text(json.dumps(mixed, separators=(",", ":")))
-    whole = {p.name: tk.load(p) for p in (per_line, compact, pretty, both)}
+    both_lines = tmp_path / "both_lines.json"  # the same, one item per line
+    both_lines.write_text('{"resourceSpans":[' + ",\n".join(items) + '],"resourceLogs":'
+                          + json.dumps(mixed["resourceLogs"]) + "}\n")
+    files = (per_line, compact, pretty, both, both_lines)
+    whole = {p.name: tk.load(p) for p in files}
     monkeypatch.setattr(otlp, "_BLOCK", 1024)
-    for p in (per_line, compact, pretty, both):
+    for p in files:
         assert p.stat().st_size > 4 * 1024
         buf = pa.py_buffer(p.read_bytes())
         split = otlp._split_document(buf, 0)
         assert (split is None) == (p is pretty), p.name
         if split is not None:
             assert split[0].pieces > 3
+        in_place = otlp._items_in_place(str(p), buf, 0)  # one item per line: parsed without a copy
+        assert (in_place is not None) == (p is per_line), p.name
         tl = tk.load(p)
         assert tl.events.equals(whole[p.name].events), p.name
         assert tl.rejects.equals(whole[p.name].rejects)
         rows = 359 + 120 + 60 + 60  # spans (one rejected), events, links, dropped counts
-        assert _counts(tl) == ((361, 360, 1, rows + 1) if p is both else (360, 359, 1, rows)), p.name
+        two_keys = p in (both, both_lines)
+        assert _counts(tl) == ((361, 360, 1, rows + 1) if two_keys else (360, 359, 1, rows)), p.name
         assert_accounted(tl)
         assert set(tl.events.column("line").to_pylist()) == {1}
         offs = _rows(tl, kind="span")

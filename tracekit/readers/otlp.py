@@ -287,7 +287,7 @@ def _parse(inp: Input) -> tuple[pa.Array, np.ndarray | None, np.ndarray | None, 
     first = _first_nonspace(buf)
     if first < 0:
         return pa.array([], pa.struct([])), None, None, None, notes
-    parsed = _parse_pyarrow(buf, first) if _utf8_ok(buf) else None  # pyarrow passes bad UTF-8 on
+    parsed = _parse_pyarrow(buf, first, inp.fs_path) if _utf8_ok(buf) else None  # pyarrow passes bad UTF-8 on
     if parsed is not None:
         docs, extra, one = parsed
         if extra:
@@ -311,7 +311,8 @@ def _parse(inp: Input) -> tuple[pa.Array, np.ndarray | None, np.ndarray | None, 
 _BLOCK = 16 << 20  # JSON lines bigger than two blocks are parsed in parallel blocks of this size
 
 
-def _parse_pyarrow(buf: pa.Buffer, first: int) -> tuple[pa.ChunkedArray | pa.Array, list[str], bool] | None:
+def _parse_pyarrow(buf: pa.Buffer, first: int, path: str | None = None
+                   ) -> tuple[pa.ChunkedArray | pa.Array, list[str], bool] | None:
     """Every request in the buffer as one struct, by ``pyarrow.json``: types inferred (the
     fastest), else the explicit OTLP schema; None when neither fits (mixed value types).
     The flag says the rows are pieces of one request (see :func:`_split_document`).
@@ -320,6 +321,10 @@ def _parse_pyarrow(buf: pa.Buffer, first: int) -> tuple[pa.ChunkedArray | pa.Arr
     every core, and so is one big request whose resource list can be cut into pieces; other
     documents (or lines longer than a block) in one block."""
     tries: list[tuple[Any, pj.ReadOptions, bool, bool]] = []
+    if len(buf) > 2 * _BLOCK and path is not None:
+        got = _items_in_place(path, buf, first)
+        if got is not None:
+            return got
     if len(buf) > 2 * _BLOCK:
         tries.append((buf, pj.ReadOptions(block_size=_BLOCK), False, False))
         split = _split_document(buf, first)
@@ -350,6 +355,85 @@ _HEAD = re.compile(rb"\s*\{\s*\"(resourceSpans|resourceLogs)\"\s*:\s*\[\s*")
 _TAIL = re.compile(rb"\]\s*\}\s*$")
 _NEXT = re.compile(rb"\}\s*,\s*(?=\{\s*\"resource\"\s*:)")  # between two resource{Spans,Logs} items
 _ITEM = np.frombuffer(b'{"resource"', np.uint8)
+
+
+def _items_in_place(path: str, buf: pa.Buffer, first: int) -> tuple[pa.ChunkedArray, list[str], bool] | None:
+    """One big request written one resource item per line (``{"resourceSpans":[item,⏎item,⏎…
+    item]}``, as ``gen_workloads.py`` and line-oriented exporters write it) parsed as JSON lines
+    of items, in blocks on every core, without copying the file: a private copy-on-write
+    mapping has the request's head and tail and the comma ending each line blanked (only
+    those pages are copied). Taken only when every line break in the list comes right after
+    a comma and right before an item, and only kept when every line parsed as exactly one
+    object; else None (the other ways are tried). Returns one row per block: a request
+    holding that block's items."""
+    import mmap
+
+    mv = memoryview(buf)
+    head = _HEAD.match(mv[first:first + 4096])
+    if head is None:
+        return None
+    start = first + head.end()
+    tail_from = max(start, len(buf) - 4096)
+    tail = _TAIL.search(mv[tail_from:])
+    if tail is None:
+        return None
+    end = tail_from + tail.start()
+    src = np.frombuffer(buf, np.uint8)
+    nls, scratch = [], np.empty(min(_BLOCK, end - start), bool)
+    for a in range(start, end, len(scratch)):
+        b = min(a + len(scratch), end)
+        np.equal(src[a:b], 10, out=scratch[:b - a])
+        nl = np.flatnonzero(scratch[:b - a]) + a
+        if len(nl):
+            if a == start and (src[nl[0] - 1] != 44 or not _starts_item(src, nl[:1])):
+                return None  # not one item per line: leave it to the other ways, fast
+            nls.append(nl)
+    del scratch
+    nl = np.concatenate(nls) if nls else np.zeros(0, np.int64)
+    cores = max(os.cpu_count() or 1, 1)
+    if len(nl) < 2 * cores:
+        return None
+    cr = src[nl - 1] == 13  # CRLF
+    comma = nl - 1 - cr
+    if not ((src[comma] == 44).all() and _starts_item(src, nl)):
+        return None
+    bounds = np.concatenate([[first], nl, [len(buf)]])
+    longest = int(np.diff(bounds).max())
+    with open(path, "rb") as f:
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+    if len(mm) != len(buf):
+        return None
+    cow = np.frombuffer(mm, np.uint8)
+    cow[first:start] = 32  # {"resourceSpans":[
+    cow[end:end + tail.end() - tail.start()] = 32  # ]} (and what follows it)
+    cow[comma] = 32
+    del cow
+    n_pieces = -(-(end - start) // _BLOCK)
+    step = max((end - start) // (-(-n_pieces // cores) * cores), 1)
+    try:
+        tab = pj.read_json(pa.BufferReader(pa.py_buffer(mm)),
+                           read_options=pj.ReadOptions(block_size=max(step, longest + 64)),
+                           parse_options=pj.ParseOptions(newlines_in_values=False))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+    if tab.num_rows != len(nl) + 1 or tab.num_columns == 0:
+        return None
+    key = head.group(1).decode()
+    items = tab.to_struct_array()
+    del tab
+    schema = pa.schema([pa.field(key, pa.list_(items.type))])
+    if _too_deep(schema):
+        return None
+    docs = pa.chunked_array([pa.StructArray.from_arrays(
+        [pa.ListArray.from_arrays(pa.array([0, len(c)], pa.int32()), c)], [key]) for c in items.chunks],
+        pa.struct([pa.field(key, pa.list_(items.type))]))
+    return docs, _extra_fields(schema), True
+
+
+def _starts_item(src: np.ndarray, nl: np.ndarray) -> bool:
+    """Whether each line break in ``nl`` is followed by ``{"resource"`` (a new item)."""
+    after = np.minimum(nl[:, None] + 1 + np.arange(len(_ITEM)), len(src) - 1)
+    return bool((src[after] == _ITEM).all())
 
 
 class _Split:
