@@ -50,29 +50,29 @@ def arr(a: Any) -> pa.Array:
 def field(a: pa.Array | pa.ChunkedArray, name: str, n: int | None = None) -> pa.Array | pa.ChunkedArray:
     """Child ``name`` of a struct array (nulls where the parent is null, or absent).
 
-    Of a chunked parent (pieces parsed in parallel) a nested child stays chunked, so that
-    only the leaves a reader uses are ever joined into one array."""
+    Of a chunked parent (pieces parsed in parallel) the child stays chunked: the helpers here
+    work on chunks, so the parsed columns are never copied just to join them."""
     if not pa.types.is_struct(a.type) or a.type.get_field_index(name) < 0:
         return pa.nulls(len(a) if n is None else n, pa.string())
     c = pc.struct_field(a, name)
-    return c if isinstance(c, pa.ChunkedArray) and pa.types.is_nested(c.type) and c.num_chunks > 1 else arr(c)
+    return c if isinstance(c, pa.ChunkedArray) and c.num_chunks > 1 else arr(c)
 
 
 def as_str(a: pa.Array) -> pa.Array:
     """Numbers/booleans to their text, strings unchanged (``large_string`` → ``string``)."""
-    a = arr(a)
+    if isinstance(a, pa.ChunkedArray) and a.num_chunks == 1:
+        a = a.chunk(0)
     if pa.types.is_string(a.type):
         return a
     if pa.types.is_null(a.type):
         return a.cast(pa.string())
     if pa.types.is_dictionary(a.type):
-        a = a.dictionary_decode()
+        a = arr(a).dictionary_decode()
     return a.cast(pa.string())
 
 
 def as_int(a: pa.Array) -> pa.Array:
     """Integers from ints or digit strings (null where not an integer that fits int64)."""
-    a = arr(a)
     if pa.types.is_integer(a.type):
         return a.cast(pa.int64())
     s = as_str(a)
@@ -91,11 +91,11 @@ def as_int(a: pa.Array) -> pa.Array:
 
 def np_int(a: pa.Array, fill: int = 0) -> np.ndarray:
     """An int64 Arrow column as numpy, nulls → ``fill``."""
-    return np.asarray(pc.fill_null(arr(a), fill).to_numpy(zero_copy_only=False), dtype=np.int64)
+    return np.asarray(pc.fill_null(a, fill).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
 def valid(a: pa.Array) -> np.ndarray:
-    return np.asarray(pc.is_valid(arr(a)).to_numpy(zero_copy_only=False), dtype=bool)
+    return np.asarray(pc.is_valid(a).to_numpy(zero_copy_only=False), dtype=bool)
 
 
 def nonempty(a: pa.Array) -> np.ndarray:
@@ -268,9 +268,10 @@ def build_map(n: int, parts: list[Part]) -> pa.Array:
         if isinstance(p.keys, str):
             keys.append((pa.array([p.keys], pa.string()), np.zeros(len(p.vals), np.int32)))
         else:
-            enc = pc.dictionary_encode(as_str(p.keys))
+            enc = pc.dictionary_encode(arr(as_str(p.keys)))
             keys.append((enc.dictionary, np.asarray(enc.indices.to_numpy(zero_copy_only=False), np.int32)))
-        vals.append(pc.fill_null(as_str(p.vals), "null"))
+        v = pc.fill_null(as_str(p.vals), "null")
+        vals.extend(v.chunks if isinstance(v, pa.ChunkedArray) else [v])
     s = starts.T.ravel()  # row-major: row i's segments, part by part
     ln = lens.T.ravel()
     del starts
