@@ -185,3 +185,19 @@ def test_one_source_has_no_ambiguity_and_builds_its_table_lazily():
     assert len(il) == 50 and not isinstance(il._table, pd.DataFrame)
     assert not il.table["ambiguous"].any() and len(il.races) == 0
     assert il.table["order"].tolist() == list(range(50))
+
+
+def _count_in_child(q):
+    q.put(len(_random_timeline(6).transitions(rules=["state-column"])))
+
+
+def test_transitions_in_a_forked_child_after_the_helper_thread_started():
+    import multiprocessing as mp
+
+    want = len(_random_timeline(6).transitions(rules=["state-column"]))  # starts the helper thread here
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_count_in_child, args=(q,))
+    p.start()
+    p.join(60)
+    assert p.exitcode == 0 and q.get(timeout=5) == want > 0

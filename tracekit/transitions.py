@@ -36,6 +36,7 @@ from __future__ import annotations
 import fnmatch
 import html
 import json
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -126,7 +127,8 @@ def _obs(df: pd.DataFrame, entity: Any, state: Any, from_state: Any = None, deta
 @dataclass
 class _Obs:
     """Observations as Arrow/numpy (the built-in rules' fast form): row positions in the
-    timeline and, per row, entity, state and optionally an explicit from_state and a detail."""
+    timeline and, per row, entity, state (strings, or dictionary-encoded strings) and optionally
+    an explicit from_state and a detail."""
 
     pos: np.ndarray
     entity: pa.Array
@@ -209,6 +211,36 @@ def _subset(tl: Timeline, rows: np.ndarray) -> Timeline | None:
     idx = pa.array(np.asarray(rows, np.int64))
     ev = tl.events.take(idx).append_column("_pos", idx)
     return Timeline(ev, tl.sources, tl.rejects, tl._params, tl._meta)
+
+
+_POOL: list[Any] = []  # one helper thread, made on first use (and anew in a forked child)
+os.register_at_fork(after_in_child=_POOL.clear)
+
+
+def _side_by_side(*fns: Callable[[], Any]) -> list[Any]:
+    """Call the functions, the first on a helper thread while this one runs the rest: Arrow
+    releases the GIL in its kernels, so two cores share the string work (gathers, encodes)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if len(fns) < 2:
+        return [f() for f in fns]
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(1, thread_name_prefix="tracekit-arrow"))
+    first = _POOL[0].submit(fns[0])
+    rest = [f() for f in fns[1:]]
+    return [first.result(), *rest]
+
+
+def _encoded(*cols: Callable[[], pa.Array]) -> list[pa.DictionaryArray]:
+    """Dictionary-encode the arrays the callables return (a gather, typically), side by side;
+    an array that is already dictionary-encoded is kept."""
+    def enc(f: Callable[[], pa.Array]) -> Callable[[], pa.DictionaryArray]:
+        def run() -> pa.DictionaryArray:
+            a = f()
+            return a if pa.types.is_dictionary(a.type) else pc.dictionary_encode(a)
+        return run
+
+    return _side_by_side(*(enc(f) for f in cols))
 
 
 def _source_names(tl: Timeline) -> list[str]:
@@ -432,20 +464,24 @@ def _state_column(tl: Timeline) -> pd.DataFrame:
     if not len(rows):
         return _empty()
     idx = pa.array(rows)
-    ent, st = _col(tl, "entity").take(idx), _col(tl, "state").take(idx)
     attrs = _col(tl, "attrs")
     attrs = attrs.take(idx) if len(attrs.keys) else attrs.slice(0, 0)
+    keys = ("oldstate", "saddr", "sport", "daddr", "dport")
+    if not (len(attrs) and len(attrs.keys) and pc.any(pc.is_in(attrs.keys, pa.array(keys))).as_py()):
+        # no socket attrs: entity and state gathered and encoded side by side
+        ent, st = _encoded(lambda: _col(tl, "entity").take(idx), lambda: _col(tl, "state").take(idx))
+        if ent.null_count == 0:
+            return _Obs(rows, ent, st)
+        keep = pa.array(_nonzero(pc.is_valid(ent)))
+        return _Obs(rows[keep.to_numpy()], ent.take(keep), st.take(keep))
+    ent, st = _col(tl, "entity").take(idx), _col(tl, "state").take(idx)
     # the attrs a socket state names — _attr('oldstate'), _attr('saddr'), _attr('sport'),
     # _attr('daddr'), _attr('dport') (the store reads the keys the rules use from this source)
-    keys = ("oldstate", "saddr", "sport", "daddr", "dport")
-    if len(attrs) and len(attrs.keys) and pc.any(pc.is_in(attrs.keys, pa.array(keys))).as_py():
-        olds, saddr, sport, daddr, dport = (pc.map_lookup(attrs, k, "first") for k in keys)
-        host = _col(tl, "host").take(idx)
-        q = [pc.fill_null(x, "?") for x in (host, saddr, sport, daddr, dport)]
-        sock = pc.binary_join_element_wise("sock/", q[0], "/", q[1], ":", q[2], "-", q[3], ":", q[4], "")
-        ent = pc.if_else(pc.is_valid(ent), ent, pc.if_else(pc.is_valid(daddr), sock, pa.scalar(None, pa.string())))
-    else:
-        olds = daddr = None
+    olds, saddr, sport, daddr, dport = (pc.map_lookup(attrs, k, "first") for k in keys)
+    host = _col(tl, "host").take(idx)
+    q = [pc.fill_null(x, "?") for x in (host, saddr, sport, daddr, dport)]
+    sock = pc.binary_join_element_wise("sock/", q[0], "/", q[1], ":", q[2], "-", q[3], ":", q[4], "")
+    ent = pc.if_else(pc.is_valid(ent), ent, pc.if_else(pc.is_valid(daddr), sock, pa.scalar(None, pa.string())))
     if ent.null_count == 0:
         return _Obs(rows, ent, st, olds, daddr)
     keep = pa.array(_nonzero(pc.is_valid(ent)))
@@ -671,7 +707,7 @@ def _changes_arrow(obs: _Obs, rule: Rule, ts: np.ndarray, seq: np.ndarray) -> di
     t = ts[pos] if tord is None else ts[pos[tord]]
     if not np.all(t[1:] >= t[:-1]):  # not a sorted timeline after all
         tord = np.lexsort((seq[pos], ts[pos]))
-    ent, st = pc.dictionary_encode(obs.entity), pc.dictionary_encode(obs.state)
+    ent, st = _encoded(lambda: obs.entity, lambda: obs.state)
     ecode = ent.indices.to_numpy(zero_copy_only=False)
     scode = st.indices.to_numpy(zero_copy_only=False)
     o = _stable_order(ecode) if tord is None else tord[_stable_order(ecode[tord])]
@@ -698,12 +734,16 @@ def _changes_arrow(obs: _Obs, rule: Rule, ts: np.ndarray, seq: np.ndarray) -> di
     if not len(rows):
         return None
     pr = prev[rows]
-    frm = st.dictionary.take(pa.array(scode[np.maximum(pr, 0)], mask=pr < 0))
     idx = pa.array(rows)
-    if obs.from_state is not None and explicit.any():
-        frm = pc.if_else(pa.array(explicit[rows]), obs.from_state.take(idx), frm)
-    return {"pos": pos[rows], "entity": ent.dictionary.take(pa.array(ecode[rows])), "from_state": frm,
-            "to_state": st.dictionary.take(pa.array(scode[rows])),
+
+    def states() -> tuple[pa.Array, pa.Array]:
+        frm = st.dictionary.take(pa.array(scode[np.maximum(pr, 0)], mask=pr < 0))
+        if obs.from_state is not None and explicit.any():
+            frm = pc.if_else(pa.array(explicit[rows]), obs.from_state.take(idx), frm)
+        return frm, st.dictionary.take(pa.array(scode[rows]))
+
+    entity, (frm, to_state) = _side_by_side(lambda: ent.dictionary.take(pa.array(ecode[rows])), states)
+    return {"pos": pos[rows], "entity": entity, "from_state": frm, "to_state": to_state,
             "detail": obs.detail.take(idx) if obs.detail is not None else None, "rule": rule.name}
 
 
