@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -229,14 +230,22 @@ def scalar_part(key: str, values: pa.Array, present: np.ndarray | None = None) -
 _PARALLEL_MIN = 1 << 16  # rows below which a second thread is not worth starting
 
 
+_EXECUTOR: ThreadPoolExecutor | None = None
+_EXECUTOR_LOCK = threading.Lock()
+
+
 @contextmanager
 def _pool(rows: int = _PARALLEL_MIN) -> Iterator[ThreadPoolExecutor | None]:
-    """One helper thread for work that can overlap (None: run it inline)."""
+    """Helper threads for work that can overlap (None: run it inline). The threads live on,
+    so their memory is reused from one file to the next; a task never waits for another."""
+    global _EXECUTOR
     if rows < _PARALLEL_MIN or (os.cpu_count() or 1) < 2:
         yield None
         return
-    with ThreadPoolExecutor(1) as ex:
-        yield ex
+    with _EXECUTOR_LOCK:
+        if _EXECUTOR is None:
+            _EXECUTOR = ThreadPoolExecutor(2, thread_name_prefix="tracekit-spans")
+    yield _EXECUTOR
 
 
 def build_map(n: int, parts: list[Part]) -> pa.Array:
@@ -361,15 +370,18 @@ def build_rows(kinds: list[Kind]) -> pa.Table:
             loc = np.where(mine, local, 0)
             rec = np.where(mine, loc if k.keep is None else (k.keep[loc] if len(k.keep) else loc), -1)
             parts.extend(_compose(p, rec) for p in k.parts)
-    with _pool(total) as ex:  # the attrs maps on a second core while the other columns move
-        fut = ex.submit(build_map, total, parts) if ex else None
-        table = pa.concat_tables(tabs) if tabs else conform({"ts_src": np.zeros(0, np.int64)})
-        del tabs
-        if order is not None:
-            table = table.take(pa.array(order))
-        attrs = fut.result() if fut else build_map(total, parts)
+    with _pool(total) as ex:  # the other columns move on another core while the attrs maps are built
+        fut = ex.submit(_ordered, tabs, order) if ex else None
+        attrs = build_map(total, parts)
+        table = fut.result() if fut else _ordered(tabs, order)
+    del tabs
     i = EVENT_SCHEMA.get_field_index("attrs")
     return table.set_column(i, EVENT_SCHEMA.field("attrs"), attrs)
+
+
+def _ordered(tabs: list[pa.Table], order: np.ndarray | None) -> pa.Table:
+    table = pa.concat_tables(tabs) if tabs else conform({"ts_src": np.zeros(0, np.int64)})
+    return table if order is None else table.take(pa.array(order))
 
 
 def _compose(p: Part, rec: np.ndarray) -> Part:
