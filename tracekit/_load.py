@@ -187,13 +187,44 @@ def assemble(tables: list[pa.Table], rejects: list[pa.Table], srows: list[dict],
     del events
     sizes = [c.nbytes for c in cols]
     for i in sorted(range(len(cols)), key=lambda i: -sizes[i]):
-        cols[i] = cols[i].combine_chunks() if cols[i].num_chunks != 1 else cols[i]
+        if cols[i].num_chunks != 1:
+            held = [cols[i]]
+            cols[i] = None
+            cols[i] = _join(held)
+            pa.default_memory_pool().release_unused()  # the old chunks' pages, for the next column
     events = pa.Table.from_arrays(cols, schema=schema)
     del cols
     rej = pa.concat_tables(rejects).combine_chunks() if rejects else REJECT_SCHEMA.empty_table()
     meta = {r["source"]: r.pop("_meta") for r in srows if "_meta" in r}
     sources = pa.Table.from_pylist(srows, schema=SOURCE_SCHEMA) if srows else SOURCE_SCHEMA.empty_table()
     return Timeline(events, sources, rej, params, meta=meta)
+
+
+def _join(held: list[pa.ChunkedArray]) -> pa.Array:
+    """One array from the chunks of the column in ``held`` (taken out of it). A map column
+    (attrs) is joined child by child, the old keys freed before the values are joined, so
+    that it is never held twice at once."""
+    col = held.pop()
+    if not pa.types.is_map(col.type) or col.null_count or col.num_chunks == 0:
+        return col.combine_chunks()
+    offs, keys, items, base = [], [], [], 0
+    for ch in col.chunks:
+        o = np.asarray(ch.offsets, dtype=np.int64)  # of this slice (keys/items are not sliced)
+        keys.append(ch.keys.slice(o[0], o[-1] - o[0]))
+        items.append(ch.items.slice(o[0], o[-1] - o[0]))
+        offs.append(o[1:] - o[0] + base)
+        base += int(o[-1] - o[0])
+    if base >= 2**31:
+        return col.combine_chunks()
+    typ = col.type
+    del col, ch
+    k = pa.concat_arrays(keys)
+    del keys
+    pa.default_memory_pool().release_unused()
+    v = pa.concat_arrays(items)
+    del items
+    off = pa.array(np.concatenate([np.zeros(1, np.int64)] + offs).astype(np.int32))
+    return pa.MapArray.from_arrays(off, k, v, type=typ)
 
 
 def _stamp_host(ev: pa.Table, host: str) -> pa.Table:
