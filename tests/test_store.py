@@ -443,3 +443,21 @@ def test_slice_merge_equals_whole(demo_mem):
     got = got.take(pc.sort_indices(got, [("ts", "ascending"), ("entity", "ascending"), ("rule", "ascending")]))
     assert kept_total < n  # the reduction dropped rows
     assert got.equals(whole)
+
+
+def test_sort_events_merges_runs():
+    from tracekit.schema import conform
+    from tracekit.store import _sort_events
+
+    def part(ts, seq):
+        t = conform({"ts_src": ts, "ts": pa.array(ts, pa.int64()).view(pa.timestamp("ns", tz="UTC")), "kind": "log",
+                     "source": "s"})
+        return t.set_column(t.schema.get_field_index("seq"), "seq", pa.array(seq, pa.uint64()))
+
+    def key(t):
+        return list(zip(t.column("ts").cast(pa.int64()).to_pylist(), t.column("seq").to_pylist()))
+
+    a, b = part([1, 5, 9], [0, 1, 2]), part([2, 5, 7], [3, 4, 5])
+    for tables in ([a, b], [b, a]):  # files in seq order (a stable sort on ts), or not (both keys)
+        out = _sort_events(tables, runs=True)
+        assert key(out) == sorted(key(out)) and out.num_rows == 6

@@ -62,7 +62,7 @@ from .timeline import Timeline, apply_clock
 __all__ = ["ingest", "open", "IngestResult", "StoreTimeline", "STORE_VERSION"]
 
 STORE_VERSION = 1
-ROW_GROUP_ROWS = 16384  # small enough that a one-minute window reads little more than it needs
+ROW_GROUP_ROWS = 8192  # small enough that a one-minute window reads little more than it needs
 _HOUR_NS = 3600 * 10**9
 _COMPRESSION = "zstd"
 _COMPRESSION_LEVEL = 1
@@ -1177,15 +1177,27 @@ class StoreTimeline:
         # carry only the columns it reads
         spans = [r for r in local if _rule_name(r) == "span-status"]
         rest = [r for r in local if _rule_name(r) != "span-status"]
+        c, own = _client(client) if client is not None else (None, False)
         parts = []
-        if others:
-            query = f"select {_candidate_columns(others)} from {_TABLE} where {_candidate_where(self, others)}"
-            parts.append(self._transitions_of(others, query, client))
-        for group, cols, rows in ((rest, _candidate_columns(rest), _SLICE_ROWS // 16), (spans, _SPAN_COLUMNS, _SLICE_ROWS)):
-            if group:
-                if _duckdb_memory_limit():  # under an address-space cap: smaller slices
-                    rows //= 4
-                parts.append(self._transitions_sliced(group, cols, slice_rows or rows, client))
+        try:
+            # with a cluster every task is submitted first: the workers read and reduce
+            # while this process merges what has arrived
+            jobs: list[tuple[Any, ...]] = []
+            if others:
+                query = f"select {_candidate_columns(others)} from {_TABLE} where {_candidate_where(self, others)}"
+                futs = c.map(_candidates_part, self._parts, query=query, pure=False) if c is not None else None
+                jobs.append((others, query, futs))
+            for group, cols, rows in ((rest, _candidate_columns(rest), _SLICE_ROWS // 4),
+                                      (spans, _SPAN_COLUMNS, _SLICE_ROWS)):
+                if group:
+                    if _duckdb_memory_limit():  # under an address-space cap: smaller slices
+                        rows //= 4
+                    jobs.append(self._submit_slices(group, cols, slice_rows or rows, c))
+            for job in jobs:
+                parts.append(self._transitions_of(*job) if len(job) == 3 else self._transitions_sliced(*job))
+        finally:
+            if own:
+                c.close()
         table = pa.concat_tables(parts) if parts else TRANSITION_SCHEMA.empty_table()
         table = table.take(pc.sort_indices(table, [("ts", "ascending"), ("entity", "ascending"),
                                                    ("rule", "ascending")]))
@@ -1197,17 +1209,11 @@ class StoreTimeline:
             _atomic_write_table(table, cache)
         return Transitions(table, self)
 
-    def _transitions_of(self, group: list, query: str, client: Any) -> pa.Table:
-        """The rules of ``group`` over the candidate rows ``query`` selects from each file."""
-        if client is not None:
-            c, own = _client(client)
-            try:
-                tables = _gather_as_completed(c, c.map(_candidates_part, self._parts, query=query, pure=False))
-            finally:
-                if own:
-                    c.close()
-            cand = _sort_events(tables)
-            del tables
+    def _transitions_of(self, group: list, query: str, futs: list | None) -> pa.Table:
+        """The rules of ``group`` over the candidate rows ``query`` selects from each file
+        (``futs``: the same per-file tasks submitted to a cluster)."""
+        if futs is not None:
+            cand = _sort_events(_gather_as_completed(None, futs))
         else:  # the same per-file work, here (one small DuckDB query per file: bounded memory)
             cand = _sort_events([_candidates_part(p, query) for p in self._parts])
         return _find(cand, group, self._sources, self._params, self._meta)
@@ -1230,26 +1236,24 @@ class StoreTimeline:
         edges: list[int | None] = [None, *cuts, None]
         return list(zip(edges[:-1], edges[1:]))
 
-    def _transitions_sliced(self, group: list, cols: str, rows: int, client: Any) -> pa.Table:
+    def _submit_slices(self, group: list, cols: str, rows: int, c: Any) -> tuple[Any, ...]:
+        """The time slices of row-local rules' candidates, and their tasks on a cluster."""
+        where = _candidate_where(self, group)
+        specs = [([p for p in self._parts if _overlaps(p, a, b)], a, b) for a, b in self._slices(where, rows)]
+        args = dict(cols=cols, where=where, rules=group, sources=self._sources)
+        futs = [c.submit(_reduce_slice, ps, a, b, pure=False, **args) for ps, a, b in specs] if c is not None else None
+        return group, specs, args, futs
+
+    def _transitions_sliced(self, group: list, specs: list, args: dict, futs: list | None) -> pa.Table:
         """Row-local rules over time slices of their candidates, merged in time order."""
         from .transitions import TRANSITION_SCHEMA
 
-        where = _candidate_where(self, group)
-        slices = self._slices(where, rows)
-        specs = [([p for p in self._parts if _overlaps(p, a, b)], a, b) for a, b in slices]
-        args = dict(cols=cols, where=where, rules=group, sources=self._sources)
         merge = _SliceMerge(group, self._sources, self._params, self._meta)
-        if client is not None:
-            c, own = _client(client)
-            try:
-                futs = [c.submit(_reduce_slice, ps, a, b, pure=False, **args) for ps, a, b in specs]
-                for f in futs:  # in time order; the workers go on with the later slices meanwhile
-                    merge.add(*f.result())
-                    f.release()
-                futs.clear()
-            finally:
-                if own:
-                    c.close()
+        if futs is not None:
+            for f in futs:  # in time order; the workers go on with the later slices meanwhile
+                merge.add(*f.result())
+                f.release()
+            futs.clear()
         else:
             con = _connect()
             try:
@@ -1276,7 +1280,7 @@ class StoreTimeline:
 # rules whose observation of a row depends on that row alone (its columns and the sources
 # table), never on other rows: their candidates can be read and reduced slice by slice
 _ROW_LOCAL = ("span-status", "state-column", "cron")
-_SLICE_ROWS = 400_000  # candidate rows per time slice (narrow span rows; 1/16 for wide rows)
+_SLICE_ROWS = 400_000  # candidate rows per time slice (narrow span rows; 1/4 for wide rows)
 
 
 def _rule_name(r: Any) -> str | None:
