@@ -287,7 +287,11 @@ def _parse(inp: Input) -> tuple[pa.Array, np.ndarray | None, np.ndarray | None, 
     first = _first_nonspace(buf)
     if first < 0:
         return pa.array([], pa.struct([])), None, None, None, notes
-    parsed = _parse_pyarrow(buf, first, inp.fs_path) if _utf8_ok(buf) else None  # pyarrow passes bad UTF-8 on
+    parsed = None
+    if inp.fs_path is not None and len(buf) > 2 * _BLOCK:  # reads its own mapping: buf stays untouched
+        parsed = _items_in_place(inp.fs_path, buf, first)
+    if parsed is None:
+        parsed = _parse_pyarrow(buf, first) if _utf8_ok(buf) else None  # pyarrow passes bad UTF-8 on
     if parsed is not None:
         docs, extra, one = parsed
         if extra:
@@ -311,8 +315,7 @@ def _parse(inp: Input) -> tuple[pa.Array, np.ndarray | None, np.ndarray | None, 
 _BLOCK = 16 << 20  # JSON lines bigger than two blocks are parsed in parallel blocks of this size
 
 
-def _parse_pyarrow(buf: pa.Buffer, first: int, path: str | None = None
-                   ) -> tuple[pa.ChunkedArray | pa.Array, list[str], bool] | None:
+def _parse_pyarrow(buf: pa.Buffer, first: int) -> tuple[pa.ChunkedArray | pa.Array, list[str], bool] | None:
     """Every request in the buffer as one struct, by ``pyarrow.json``: types inferred (the
     fastest), else the explicit OTLP schema; None when neither fits (mixed value types).
     The flag says the rows are pieces of one request (see :func:`_split_document`).
@@ -321,10 +324,6 @@ def _parse_pyarrow(buf: pa.Buffer, first: int, path: str | None = None
     every core, and so is one big request whose resource list can be cut into pieces; other
     documents (or lines longer than a block) in one block."""
     tries: list[tuple[Any, pj.ReadOptions, bool, bool]] = []
-    if len(buf) > 2 * _BLOCK and path is not None:
-        got = _items_in_place(path, buf, first)
-        if got is not None:
-            return got
     if len(buf) > 2 * _BLOCK:
         tries.append((buf, pj.ReadOptions(block_size=_BLOCK), False, False))
         split = _split_document(buf, first)
@@ -362,7 +361,7 @@ def _items_in_place(path: str, buf: pa.Buffer, first: int) -> tuple[pa.ChunkedAr
     item]}``, as ``gen_workloads.py`` and line-oriented exporters write it) parsed as JSON lines
     of items, in blocks on every core, without copying the file: a private copy-on-write
     mapping has the request's head and tail and the comma ending each line blanked (only
-    those pages are copied). Taken only when every line break in the list comes right after
+    those pages are copied); it is also where the bytes are scanned and checked to be UTF-8. Taken only when every line break in the list comes right after
     a comma and right before an item, and only kept when every line parsed as exactly one
     object; else None (the other ways are tried). Returns one row per block: a request
     holding that block's items."""
@@ -378,7 +377,11 @@ def _items_in_place(path: str, buf: pa.Buffer, first: int) -> tuple[pa.ChunkedAr
     if tail is None:
         return None
     end = tail_from + tail.start()
-    src = np.frombuffer(buf, np.uint8)
+    with open(path, "rb") as f:
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+    if len(mm) != len(buf):
+        return None
+    src = np.frombuffer(mm, np.uint8)  # buf's pages are never read: one mapping in memory, not two
     nls, scratch = [], np.empty(min(_BLOCK, end - start), bool)
     for a in range(start, end, len(scratch)):
         b = min(a + len(scratch), end)
@@ -399,15 +402,12 @@ def _items_in_place(path: str, buf: pa.Buffer, first: int) -> tuple[pa.ChunkedAr
         return None
     bounds = np.concatenate([[first], nl, [len(buf)]])
     longest = int(np.diff(bounds).max())
-    with open(path, "rb") as f:
-        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
-    if len(mm) != len(buf):
+    src[first:start] = 32  # {"resourceSpans":[
+    src[end:end + tail.end() - tail.start()] = 32  # ]} (and what follows it)
+    src[comma] = 32
+    del src
+    if not _utf8_ok(pa.py_buffer(mm)):  # blanking ASCII keeps UTF-8 as valid as it was
         return None
-    cow = np.frombuffer(mm, np.uint8)
-    cow[first:start] = 32  # {"resourceSpans":[
-    cow[end:end + tail.end() - tail.start()] = 32  # ]} (and what follows it)
-    cow[comma] = 32
-    del cow
     n_pieces = -(-(end - start) // _BLOCK)
     step = max((end - start) // (-(-n_pieces // cores) * cores), 1)
     try:
