@@ -280,6 +280,14 @@ def _kv_parts(key: str, values: pa.Array | pa.ChunkedArray) -> Parts:
     return valid.astype(np.int64), key, (values, np.flatnonzero(valid))  # taken from in place, not copied
 
 
+def _dict_parts(key: str, dictionary: pa.Array, indices: pa.Array) -> Parts:
+    """One (key, dictionary[index]) entry per row whose index and value are not null; the values
+    stay in the (small) dictionary, gathered once by :func:`_concat_maps` (no per-row copy)."""
+    idx = _np(pc.fill_null(indices, -1)).astype(np.int64)
+    ok = np.r_[_np(dictionary.is_valid()).astype(bool), False][idx]  # index -1 (null): no entry
+    return ok.astype(np.int64), key, (dictionary.cast(pa.string()), idx[ok])
+
+
 def _concat_maps(n: int, parts: list[Parts]) -> pa.MapArray:
     """Row-wise concatenation of several maps' entries, in the order given (vectorised).
 
@@ -991,7 +999,7 @@ def _build(inp: Input, held: list[pa.Table], extra: pa.Table | None, text: pa.Ar
     if processes:  # looked up per distinct pid, then taken per row
         d = enc["pid"]
         pos = pc.index_in(d.dictionary, value_set=pa.array(list(processes)))
-        parts.append(_kv_parts("tk.process_name", pa.array(list(processes.values())).take(pos).take(d.indices)))
+        parts.append(_dict_parts("tk.process_name", pa.array(list(processes.values())).take(pos), d.indices))
     if threads:  # per distinct (pid, tid) pair: "pid/tid", a missing one spelled None
         pd_, td = enc["pid"], enc["tid"]
         npid, ntid = len(pd_.dictionary), len(td.dictionary)
@@ -1002,7 +1010,7 @@ def _build(inp: Input, held: list[pa.Table], extra: pa.Table | None, text: pa.Ar
         tnames = td.dictionary.to_pylist() + ["None"]
         keys = [f"{pnames[c // (ntid + 1)]}/{tnames[c % (ntid + 1)]}" for c in pairs.dictionary.to_pylist()]
         names = pa.array([threads.get(k) for k in keys], pa.string())
-        parts.append(_kv_parts("tk.thread_name", names.take(pairs.indices)))
+        parts.append(_dict_parts("tk.thread_name", names, pairs.indices))
 
     cols: dict[str, Any] = {
         "ts_src": ts_rows,
