@@ -546,3 +546,14 @@ def test_whole_array_pass_in_two_halves(tmp_path, monkeypatch, trap):
     assert fast.events.equals(slow.events) and len(fast) == 400
     assert calls[-1] is not None  # the halves were used
     assert len(calls) == (2 if trap else 1)  # a wrong guess costs one more DuckDB pass
+
+
+def test_dict_parts_skip_null_indices_and_null_values():
+    # rows 0..4 index a 3-entry dictionary whose middle value is null; row 2's index is null
+    dictionary = pa.array(["a", None, "c"])
+    indices = pa.array([2, 1, None, 0, 2], pa.int32())
+    lens, key, vals = chrome._dict_parts("k", dictionary, indices)
+    assert key == "k" and lens.tolist() == [1, 0, 0, 1, 1]
+    m = chrome._concat_maps(5, [(np.ones(5, dtype=np.int64), "x", pa.array(list("vwxyz"))), (lens, key, vals)])
+    assert m.to_pylist() == [[("x", "v"), ("k", "c")], [("x", "w")], [("x", "x")],
+                             [("x", "y"), ("k", "a")], [("x", "z"), ("k", "c")]]
