@@ -280,6 +280,14 @@ def _kv_parts(key: str, values: pa.Array | pa.ChunkedArray) -> Parts:
     return valid.astype(np.int64), key, (values, np.flatnonzero(valid))  # taken from in place, not copied
 
 
+def _sparse_parts(key: str, n: int, rows: np.ndarray, values: pa.Array) -> Parts:
+    """One (key, values[j]) entry for row rows[j] (rows ascending) where values[j] is not null."""
+    valid = _np(values.is_valid()).astype(bool) if values.null_count else np.ones(len(values), dtype=bool)
+    lens = np.zeros(n, dtype=np.int64)
+    lens[rows[valid]] = 1
+    return lens, key, (values.cast(pa.string()), np.flatnonzero(valid))
+
+
 def _dict_parts(key: str, dictionary: pa.Array, indices: pa.Array) -> Parts:
     """One (key, dictionary[index]) entry per row whose index and value are not null; the values
     stay in the (small) dictionary, gathered once by :func:`_concat_maps` (no per-row copy)."""
@@ -894,12 +902,19 @@ def _build(inp: Input, held: list[pa.Table], extra: pa.Table | None, text: pa.Ar
     within = np.arange(nrows, dtype=np.int64) - np.repeat(np.cumsum(reps) - reps, reps)
     c_row = is_ph(rph, "C")
     has_series = c_row & (a_lens[el] > 0)
-    sidx = pa.array(np.where(has_series, a_first[el] + within, 0))
     none = pa.scalar(None, pa.string())
-    series_k = pc.if_else(pa.array(has_series), a_keys.take(sidx), none) if len(a_keys) else pa.nulls(nrows, pa.string())
-    series_v = pc.if_else(pa.array(has_series), a_vals.take(sidx), none) if len(a_vals) else pa.nulls(nrows, pa.string())
-    value = _to_float(series_v)
-    notnum = pc.and_(pc.is_valid(series_v), pc.is_null(value))
+    # counter series: key, value and its float taken for the series rows only, then placed
+    srows = np.flatnonzero(has_series)
+    sgi = pa.array((a_first[el] + within)[srows])
+    series_k, series_v = a_keys.take(sgi), a_vals.take(sgi)
+    value_s = _to_float(series_v)
+    notnum = pc.and_(pc.is_valid(series_v), pc.is_null(value_s))
+    v_ok = _np(value_s.is_valid()).astype(bool)
+    v_np = np.zeros(nrows, dtype=np.float64)
+    v_np[srows[v_ok]] = _np(pc.fill_null(value_s, 0.0))[v_ok]
+    v_null = np.ones(nrows, dtype=bool)
+    v_null[srows[v_ok]] = False
+    value = pa.array(v_np, pa.float64(), mask=v_null)
 
     kind = np.full(nrows, _KINDS.index("marker"), dtype=np.int32)
     kind[is_ph(rph, "X", "B", "b", "S")] = _KINDS.index("span")
@@ -995,7 +1010,8 @@ def _build(inp: Input, held: list[pa.Table], extra: pa.Table | None, text: pa.Ar
     parts.append(_kv_parts("tk.unmatched", unm))
     if end_name is not None:
         parts += [_kv_parts("tk.end_name", end_name), _kv_parts("tk.end_args", end_attrs)]
-    parts += [_kv_parts("tk.series", series_k), _kv_parts("tk.value", pc.if_else(notnum, series_v, none))]
+    parts += [_sparse_parts("tk.series", nrows, srows, series_k),
+              _sparse_parts("tk.value", nrows, srows, pc.if_else(notnum, series_v, none))]
     if processes:  # looked up per distinct pid, then taken per row
         d = enc["pid"]
         pos = pc.index_in(d.dictionary, value_set=pa.array(list(processes)))
