@@ -966,13 +966,14 @@ def _build(inp: Input, held: list[pa.Table], extra: pa.Table | None, text: pa.Ar
 
     # E / e / F merged into their begin: a differing name and their own attrs are kept
     name_rows = R["name"]
-    end_name = end_attrs = None
+    end_name: Parts | None = None
+    end_attrs = None
     if has_partner.any():
-        en = col["name"].take(pa.array(pidx))
-        differs = pc.and_(pa.array(has_partner),
-                          pc.and_(pc.not_equal(pc.fill_null(en, ""), ""),
-                                  pc.fill_null(pc.not_equal(en, pc.fill_null(name_rows, "")), True)))
-        end_name = pc.if_else(differs, en, none)
+        prow = np.flatnonzero(has_partner)  # the end's name is looked at for merged rows only
+        en = col["name"].take(pa.array(pidx[prow]))
+        differs = pc.and_(pc.not_equal(pc.fill_null(en, ""), ""),
+                          pc.fill_null(pc.not_equal(en, pc.fill_null(name_rows.take(pa.array(prow)), "")), True))
+        end_name = _sparse_parts("tk.end_name", nrows, prow, pc.if_else(differs, en, none))
         where = np.full(nrows, -1, dtype=np.int64)
         texts: list[str] = []
         for r in np.flatnonzero(has_partner & (a_lens[pidx] > 0)).tolist():  # only ends with args
@@ -1009,7 +1010,7 @@ def _build(inp: Input, held: list[pa.Table], extra: pa.Table | None, text: pa.Ar
     unm = pa.DictionaryArray.from_arrays(pa.array(ucode, mask=ucode == 0), pa.array(_UNM)).cast(pa.string())
     parts.append(_kv_parts("tk.unmatched", unm))
     if end_name is not None:
-        parts += [_kv_parts("tk.end_name", end_name), _kv_parts("tk.end_args", end_attrs)]
+        parts += [end_name, _kv_parts("tk.end_args", end_attrs)]
     parts += [_sparse_parts("tk.series", nrows, srows, series_k),
               _sparse_parts("tk.value", nrows, srows, pc.if_else(notnum, series_v, none))]
     if processes:  # looked up per distinct pid, then taken per row
