@@ -356,6 +356,30 @@ _NEXT = re.compile(rb"\}\s*,\s*(?=\{\s*\"resource\"\s*:)")  # between two resour
 _ITEM = np.frombuffer(b'{"resource"', np.uint8)
 
 
+def _request_items(buf: pa.Buffer, first: int) -> tuple[bytes, int, int, int] | None:
+    """Where the resource list of a single request ``{"resourceSpans": [ … ]}`` lies: its key,
+    the list's first and end byte, and the length of the closing ``]}`` (with what follows it);
+    None when the document does not start and end like that."""
+    mv = memoryview(buf)
+    head = _HEAD.match(mv[first:first + 4096])
+    if head is None:
+        return None
+    start = first + head.end()
+    tail_from = max(start, len(buf) - 4096)
+    tail = _TAIL.search(mv[tail_from:])
+    if tail is None:
+        return None
+    return head.group(1), start, tail_from + tail.start(), tail.end() - tail.start()
+
+
+def _piece_step(nbytes: int) -> int:
+    """Bytes per piece: about :data:`_BLOCK`, as many pieces as a multiple of the cores (no
+    core idle at the end)."""
+    cores = max(os.cpu_count() or 1, 1)
+    pieces = -(-nbytes // _BLOCK)
+    return max(nbytes // (-(-pieces // cores) * cores), 1)
+
+
 def _items_in_place(path: str, buf: pa.Buffer, first: int) -> tuple[pa.ChunkedArray, list[str], bool] | None:
     """One big request written one resource item per line (``{"resourceSpans":[item,⏎item,⏎…
     item]}``, as ``gen_workloads.py`` and line-oriented exporters write it) parsed as JSON lines
@@ -367,16 +391,10 @@ def _items_in_place(path: str, buf: pa.Buffer, first: int) -> tuple[pa.ChunkedAr
     holding that block's items."""
     import mmap
 
-    mv = memoryview(buf)
-    head = _HEAD.match(mv[first:first + 4096])
-    if head is None:
+    found = _request_items(buf, first)
+    if found is None:
         return None
-    start = first + head.end()
-    tail_from = max(start, len(buf) - 4096)
-    tail = _TAIL.search(mv[tail_from:])
-    if tail is None:
-        return None
-    end = tail_from + tail.start()
+    key, start, end, tail_len = found
     with open(path, "rb") as f:
         mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
     if len(mm) != len(buf):
@@ -403,13 +421,12 @@ def _items_in_place(path: str, buf: pa.Buffer, first: int) -> tuple[pa.ChunkedAr
     bounds = np.concatenate([[first], nl, [len(buf)]])
     longest = int(np.diff(bounds).max())
     src[first:start] = 32  # {"resourceSpans":[
-    src[end:end + tail.end() - tail.start()] = 32  # ]} (and what follows it)
+    src[end:end + tail_len] = 32  # ]} (and what follows it)
     src[comma] = 32
     del src
     if not _utf8_ok(pa.py_buffer(mm)):  # blanking ASCII keeps UTF-8 as valid as it was
         return None
-    n_pieces = -(-(end - start) // _BLOCK)
-    step = max((end - start) // (-(-n_pieces // cores) * cores), 1)
+    step = _piece_step(end - start)
     try:
         tab = pj.read_json(pa.BufferReader(pa.py_buffer(mm)),
                            read_options=pj.ReadOptions(block_size=max(step, longest + 64)),
@@ -418,7 +435,7 @@ def _items_in_place(path: str, buf: pa.Buffer, first: int) -> tuple[pa.ChunkedAr
         return None
     if tab.num_rows != len(nl) + 1 or tab.num_columns == 0:
         return None
-    key = head.group(1).decode()
+    key = key.decode()
     items = tab.to_struct_array()
     del tab
     schema = pa.schema([pa.field(key, pa.list_(items.type))])
@@ -455,23 +472,15 @@ def _split_document(buf: pa.Buffer, first: int) -> tuple[Any, pj.ReadOptions, bo
     is safe only where a break is white space between items: so only files whose line breaks
     all come right before an item (one item per line, or no breaks at all) are split.
     """
+    found = _request_items(buf, first)
+    if found is None:
+        return None
+    key, start, end, tail_len = found
     mv = memoryview(buf)
-    head = _HEAD.match(mv[first:first + 4096])
-    if head is None:
-        return None
-    start = first + head.end()
-    tail_from = max(start, len(buf) - 4096)
-    tail = _TAIL.search(mv[tail_from:])
-    if tail is None:
-        return None
-    end = tail_from + tail.start()
     src = np.frombuffer(buf, np.uint8)
     ranges = []
     a = start
-    # about _BLOCK bytes a piece, as many pieces as a multiple of the cores (no core idle at the end)
-    cores = max(os.cpu_count() or 1, 1)
-    pieces = -(-(end - start) // _BLOCK)
-    step = max((end - start) // (-(-pieces // cores) * cores), 1)
+    step = _piece_step(end - start)
     pos = start + step
     while pos < end:
         m = _NEXT.search(mv, pos, end)
@@ -483,7 +492,6 @@ def _split_document(buf: pa.Buffer, first: int) -> tuple[Any, pj.ReadOptions, bo
     ranges.append((a, end))
     if len(ranges) < 2:
         return None
-    key = head.group(1)
     pre, suf = b'{"' + key + b'":[', b"]}\n"
     total = sum(b - a for a, b in ranges) + len(ranges) * (len(pre) + len(suf))
     dest = pa.allocate_buffer(total)  # from Arrow's pool: pages the previous file freed are reused
@@ -497,8 +505,7 @@ def _split_document(buf: pa.Buffer, first: int) -> tuple[Any, pj.ReadOptions, bo
         np.copyto(seg, src[a:b])
         nl = np.flatnonzero(seg == 10)
         if len(nl):  # line breaks: only right before an item
-            after = np.minimum(nl[:, None] + (a + 1) + np.arange(len(_ITEM)), len(src) - 1)
-            if not (src[after] == _ITEM).all():
+            if not _starts_item(src, nl + a):
                 return None
             seg[nl] = 32
         x += b - a
