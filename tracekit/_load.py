@@ -143,14 +143,7 @@ def load(
             for m in members:
                 m.release()
         row["seconds"] = time.perf_counter() - t0
-        given = _host_for(inp.name, reader.name, host)
-        if given and (not row.get("host") or host != "{dir}"):  # an explicit host= wins
-            old = row.get("host") or "?"
-            row["host"] = given
-            row["domain"] = row["domain"].replace(f"host={old};", f"host={given};", 1)
-            note = f"host {given!r} from tk.load(host=...)"
-            row["note"] = f"{row['note']}; {note}" if row["note"] else note
-            ev = _stamp_host(ev, given)
+        ev = _apply_host(ev, row, inp.name, reader.name, host)
         tables.append(ev)
         rejects.append(rej)
         srows.append(row)
@@ -234,6 +227,21 @@ def _stamp_host(ev: pa.Table, host: str) -> pa.Table:
     j = ev.schema.get_field_index("entity")
     ent = pc.replace_substring_regex(ev.column("entity"), r"^([a-z]+)/\?/", f"\\1/{_re_escape(host)}/")
     return ev.set_column(j, EVENT_SCHEMA.field("entity"), ent)
+
+
+def _apply_host(ev: pa.Table, row: dict, name: str, fmt: str, host: str | Mapping[str, str] | None) -> pa.Table:
+    """Give source ``name`` the machine ``tk.load(host=...)`` names for it (an explicit name
+    wins over the reader's; ``"{dir}"`` only fills a missing one): its sources row (host,
+    domain, note) is updated in place and its events stamped."""
+    given = _host_for(name, fmt, host)
+    if not given or (row.get("host") and host == "{dir}"):
+        return ev
+    old = row.get("host") or "?"
+    row["host"] = given
+    row["domain"] = row["domain"].replace(f"host={old};", f"host={given};", 1)
+    note = f"host {given!r} from tk.load(host=...)"
+    row["note"] = f"{row['note']}; {note}" if row["note"] else note
+    return _stamp_host(ev, given)
 
 
 def _re_escape(s: str) -> str:

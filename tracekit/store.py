@@ -217,7 +217,7 @@ def _file_hash(paths: Iterable[str], params_key: str) -> str:
 
 def _ingest_task(task: _Task) -> dict[str, Any]:
     """Read one source and write its partitions; returns what the manifest needs."""
-    from ._load import _combine, _failed_row, _host_for, _read_one, _stamp_host
+    from ._load import _apply_host, _combine, _failed_row, _read_one
     from .errors import ParseError
     from .readers import get_reader
 
@@ -259,14 +259,7 @@ def _ingest_task(task: _Task) -> dict[str, Any]:
         for m in members:
             m.release()
     row["seconds"] = time.perf_counter() - t0
-    given = _host_for(task.name, reader.name, task.host)
-    if given and (not row.get("host") or task.host != "{dir}"):
-        old = row.get("host") or "?"
-        row["host"] = given
-        row["domain"] = row["domain"].replace(f"host={old};", f"host={given};", 1)
-        note = f"host {given!r} from tk.load(host=...)"
-        row["note"] = f"{row['note']}; {note}" if row["note"] else note
-        ev = _stamp_host(ev, given)
+    ev = _apply_host(ev, row, task.name, reader.name, task.host)
     meta = row.pop("_meta", {})
     files = _write_events(ev, Path(task.store), task.name, key)
     rej_file = None
