@@ -414,23 +414,17 @@ def generate(v: Variant, out: Path) -> dict:
                 "ports": [{"name": "http", "protocol": "TCP", "port": v.port}]}
         aud(when, "update", "endpointslices", slice_name, "system:serviceaccount:kube-system:endpointslice-controller",
             level="RequestResponse", req=body, resp=body, group="discovery.k8s.io")
-        truth["transitions"].append({"entity": f"endpointslice/{v.ns}/{slice_name}", "kind": f"address {act.rstrip('e')}ed",
+        truth["transitions"].append({"entity": f"endpointslice/{v.ns}/{slice_name}", "kind": {"add": "address added", "remove": "address removed"}[act],
                                      "to": ",".join(eps), "address": ip, "time": iso(when), "source": f"{A}/k8s/audit.log"})
 
     # ------------------------------------------------------------------ cron on node-a: syslog + strace
     syslog, strace = [], []
+    klog_day = iso(T)[5:7] + iso(T)[8:10]  # klog's "I0707" prefix
     if rec is not None:  # real: the recording's files (copied below) and the truth they hold
         firings = cron_firings(rec, v.cron_old)
-        truth["cron"] = {"host": A, "schedule": "* * * * *", "user": "root", "command": v.cron_old,
-                         "renamed_to": v.cron_new, "patch_applied": iso(patch_t), "firings": firings,
-                         "fails_after_patch": sum(f["after_patch"] for f in firings),
-                         "recorded": v.recording,
-                         "note": "recorded: cron keeps firing the old path; /bin/sh exits 127 'not found'; "
-                                 "the output is discarded (no MTA)"}
     else:
         pid = [2000 + rng.randint(0, 500)]
         firings = []
-        pam_pid = None
         nap_open = None
         minute = (T // (60 * NS) + 1) * 60 * NS
         while minute + s(1) < END:
@@ -481,19 +475,19 @@ def generate(v: Variant, out: Path) -> dict:
             strace.append((w(t7), f"{p1} {_ttt(w(t7))} exit_group(0)                    = ?"))
             strace.append((w(t7 + 60 * US), f"{p1} {_ttt(w(t7 + 60 * US))} +++ exited with 0 +++"))
             minute += 60 * NS
-            pam_pid = p1
-        del pam_pid
-        truth["cron"] = {"host": A, "schedule": "* * * * *", "user": "root", "command": v.cron_old,
-                         "renamed_to": v.cron_new, "patch_applied": iso(patch_t), "firings": firings,
-                         "fails_after_patch": sum(f["after_patch"] for f in firings),
-                         "note": "cron keeps firing the old path; /bin/sh exits 127 'not found'; the output is discarded (no MTA)"}
         # background noise on node-a
         t = T + s(3.2)
         while t < END:
             syslog.append((ck.wall(0, t), f"systemd[1]: Started session-{rng.randint(100, 999)}.scope - Session of User deploy."
-                           if rng.random() < 0.1 else f"kubelet[1187]: I{iso(T)[5:7]}{iso(T)[8:10]} node status is up to date (heartbeat) node=\"{A}\""))
+                           if rng.random() < 0.1 else f"kubelet[1187]: I{klog_day} node status is up to date (heartbeat) node=\"{A}\""))
             t += s(10) + rng.randint(0, 4000) * 10**6
         syslog.append((ck.wall(0, T + s(2)), f"kernel: [{(T + s(2) - (T - s(86400 * 3))) / NS:12.6f}] IPv4: martian source 10.4.3.255 from 10.4.3.9, on dev eth0"))
+    truth["cron"] = {"host": A, "schedule": "* * * * *", "user": "root", "command": v.cron_old,
+                     "renamed_to": v.cron_new, "patch_applied": iso(patch_t), "firings": firings,
+                     "fails_after_patch": sum(f["after_patch"] for f in firings),
+                     **({"recorded": v.recording} if rec is not None else {}),
+                     "note": ("recorded: " if rec is not None else "") + "cron keeps firing the old path; /bin/sh exits "
+                             "127 'not found'; the output is discarded (no MTA)"}
 
     # ------------------------------------------------------------------ node-c journald + chrome trace
     journal = []
@@ -517,7 +511,7 @@ def generate(v: Variant, out: Path) -> dict:
              f"refreshed endpoints for {v.svc}.{v.ns}.svc: " + ",".join(f"{e}:{v.port}" for e in endpoints_at(r)))
     t = T + s(0.7)
     while t < END:
-        jrec(t, "kubelet", "kubelet.service", 1021, f"I{iso(T)[5:7]}{iso(T)[8:10]} kubelet_node_status.go:496 \"Node status update\" node=\"{C}\"")
+        jrec(t, "kubelet", "kubelet.service", 1021, f"I{klog_day} kubelet_node_status.go:496 \"Node status update\" node=\"{C}\"")
         t += s(10) + rng.randint(0, 500) * 10**6
     # one request traced by the client's own tracer (Chrome trace-event JSON, epoch µs, host C wall)
     tr, cs, ip, _ = client_span_of[ft]
