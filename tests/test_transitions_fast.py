@@ -201,3 +201,15 @@ def test_transitions_in_a_forked_child_after_the_helper_thread_started():
     p.start()
     p.join(60)
     assert p.exitcode == 0 and q.get(timeout=5) == want > 0
+
+
+def test_rule_attr_keys_list_every_attr_lookup():
+    """The store keeps only RULE_ATTR_KEYS in the rows it hands the built-in rules: every
+    ``_attr('…')`` lookup in the rules' SQL must be listed there, or a rule would find nothing."""
+    import inspect
+    import re
+
+    from tracekit import transitions
+
+    used = set(re.findall(r"_attr\(\s*'([^']+)'\s*\)", inspect.getsource(transitions)))
+    assert used and used <= transitions.RULE_ATTR_KEYS

@@ -1554,25 +1554,12 @@ _RULE_COLUMNS = ("ts", "ts_src", "ts_prec", "seq", "source", "kind", "name", "ca
                  "tid", "entity", "state", "message")
 
 
-def _rule_attr_keys() -> set[str]:
-    """The attrs keys the built-in rules read (from their source, so a new key is not missed)."""
-    import inspect
-
-    from . import transitions as tr
-
-    src = inspect.getsource(tr)
-    keys = set(re.findall(r"_attr\(\s*'([^']+)'\s*\)", src))
-    keys |= set(tr.VERSION_KEYS) | set(tr._STATE_KEYS)
-    keys |= {"from_state", "pod", "service", "entity", "namespace", "resource.service.name"}
-    return keys
-
-
 def _candidate_columns(chosen: Sequence[Any]) -> str:
     """The columns candidate rows keep: what the rules read (attrs cut to their keys), or all
     columns when a rule is user code or filters with its own SQL."""
-    from .transitions import RULES, LogRule, StateMachine
+    from .transitions import RULE_ATTR_KEYS, RULES, LogRule, StateMachine
 
-    keys = _rule_attr_keys()
+    keys = set(RULE_ATTR_KEYS)
     for r in chosen:
         if isinstance(r, str) or (getattr(r, "name", None) in RULES and RULES.get(r.name) is r):
             continue

@@ -420,10 +420,12 @@ def _exit_status(tl: Timeline) -> pd.DataFrame:
 
 
 _STATE_KEYS = ("state", "phase", "status", "to_state")
+_LOG_STATE_KEYS = ("from_state", "pod", "service", "entity", "namespace")  # what else a state log line names
+_SOCKET_KEYS = ("oldstate", "saddr", "sport", "daddr", "dport")  # the attrs a socket state names
 
 
 def _log_state(tl: Timeline) -> pd.DataFrame:
-    keys = ", ".join(f"{_attr(k)} as a_{k}" for k in _STATE_KEYS + ("from_state", "pod", "service", "entity", "namespace"))
+    keys = ", ".join(f"{_attr(k)} as a_{k}" for k in _STATE_KEYS + _LOG_STATE_KEYS)
     rows = _attr_rows(tl, _STATE_KEYS)
     sub = _subset(tl, rows[_dict_in(tl, "kind", ("log",), rows)])
     if sub is None:
@@ -466,8 +468,7 @@ def _state_column(tl: Timeline) -> pd.DataFrame:
     idx = pa.array(rows)
     attrs = _col(tl, "attrs")
     attrs = attrs.take(idx) if len(attrs.keys) else attrs.slice(0, 0)
-    keys = ("oldstate", "saddr", "sport", "daddr", "dport")
-    if not (len(attrs) and len(attrs.keys) and pc.any(pc.is_in(attrs.keys, pa.array(keys))).as_py()):
+    if not (len(attrs) and len(attrs.keys) and pc.any(pc.is_in(attrs.keys, pa.array(_SOCKET_KEYS))).as_py()):
         # no socket attrs: entity and state gathered and encoded side by side
         ent, st = _encoded(lambda: _col(tl, "entity").take(idx), lambda: _col(tl, "state").take(idx))
         if ent.null_count == 0:
@@ -475,9 +476,7 @@ def _state_column(tl: Timeline) -> pd.DataFrame:
         keep = pa.array(_nonzero(pc.is_valid(ent)))
         return _Obs(rows[keep.to_numpy()], ent.take(keep), st.take(keep))
     ent, st = _col(tl, "entity").take(idx), _col(tl, "state").take(idx)
-    # the attrs a socket state names — _attr('oldstate'), _attr('saddr'), _attr('sport'),
-    # _attr('daddr'), _attr('dport') (the store reads the keys the rules use from this source)
-    olds, saddr, sport, daddr, dport = (pc.map_lookup(attrs, k, "first") for k in keys)
+    olds, saddr, sport, daddr, dport = (pc.map_lookup(attrs, k, "first") for k in _SOCKET_KEYS)
     host = _col(tl, "host").take(idx)
     q = [pc.fill_null(x, "?") for x in (host, saddr, sport, daddr, dport)]
     sock = pc.binary_join_element_wise("sock/", q[0], "/", q[1], ":", q[2], "-", q[3], ":", q[4], "")
@@ -491,6 +490,14 @@ def _state_column(tl: Timeline) -> pd.DataFrame:
 
 VERSION_KEYS = ("version", "service.version", "resource.service.version", "app.version", "config_version",
                 "config", "config_path", "config.version", "image", "image_tag", "build", "git_sha", "release")
+
+#: every attrs key the built-in rules read: the ``_attr(key)`` lookups in their SQL and the key
+#: lists above. The store keeps only these in the candidate rows it hands to the rules (a test
+#: checks that each ``_attr`` lookup of a literal key in this module is listed).
+RULE_ATTR_KEYS = frozenset({
+    "requestObject", "responseObject", "filename", "signal", "errno", "service", "resource.service.name",
+    "cron.command", "cron.user", *_SOCKET_KEYS, *_LOG_STATE_KEYS, *VERSION_KEYS, *_STATE_KEYS,
+})
 
 
 def _value_change(tl: Timeline) -> pd.DataFrame:
