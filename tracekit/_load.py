@@ -147,6 +147,7 @@ def load(
         tables.append(ev)
         rejects.append(rej)
         srows.append(row)
+        del parts, ev, rej  # assemble() consumes `tables`: no other reference may keep a file's table
 
     params = {"paths": str(paths), "format": format, "options": dict(per_sel), **reader_options}
     return assemble(tables, rejects, srows, params)
