@@ -32,14 +32,21 @@
 # Needs root, strace, perf (linux-perf), cron, rsyslog, systemd (journald), python3.
 # Runs ~2 minutes (it first waits for second 45 of a minute). Re-runnable: the work folder
 # /tmp/tkrec is recreated and removed at the end (KEEP_WORK=1 keeps it).
+#
+# Another scenario reuses everything but the job, its schedule and the incident: a script that
+# sets SCENARIO_NAME, SCENARIO_WORK, SCENARIO_INSTANCE, JOURNAL_IDENT and NS_HOSTNAME (a UTS
+# namespace hostname for cron, journald and rsyslogd), defines write_job, ns_extra (lines added
+# to the namespace's set-up) and incident, then sources this file (see record_demo.sh).
 set -euo pipefail
 
-NAME=${1:-cron-rename}
+NAME=${1:-${SCENARIO_NAME:-cron-rename}}
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=$HERE/$NAME
-W=${WORK:-/tmp/tkrec}
+W=${WORK:-${SCENARIO_WORK:-/tmp/tkrec}}
 TR=/sys/kernel/tracing
-INST=$TR/instances/tkrec
+INST=$TR/instances/${SCENARIO_INSTANCE:-tkrec}
+JOURNAL_IDENT=${JOURNAL_IDENT:-tkjob}
+NS_HOSTNAME=${NS_HOSTNAME:-}
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
 for t in strace perf rsyslogd python3 logger journalctl; do command -v $t >/dev/null || { echo "missing $t" >&2; exit 1; }; done
 [ -x /usr/sbin/cron ] && [ -x /lib/systemd/systemd-journald ] || { echo "missing cron or journald" >&2; exit 1; }
@@ -50,7 +57,8 @@ mkdir -p "$W"/{app/bin,cron/cron.d,cron/crontabs,journal/varlog,rsyslog-work,out
 mkdir -p "$OUT"
 rm -f "$OUT"/*.txt "$OUT"/*.json "$OUT"/*.log
 
-# ---------------------------------------------------------------- the job
+# ---------------------------------------------------------------- the job and its cron.d entry
+declare -F write_job >/dev/null || write_job() {
 cat > "$W/app/bin/rotate-report.sh" <<'EOF'
 #!/bin/sh
 # the report job: one line to syslog, one record to journald, one report file
@@ -63,19 +71,21 @@ echo "$$ $run $now" >> /tmp/tkrec/out/ledger.txt
 exit 0
 EOF
 chmod 755 "$W/app/bin/rotate-report.sh"
-
-# ---------------------------------------------------------------- cron (own crontab only)
-cat > "$W/cron/crontab" <<'EOF'
-SHELL=/bin/sh
-PATH=/usr/local/sbin:/usr/local/bin:/sbin:/bin:/usr/sbin:/usr/bin
-EOF
 cat > "$W/cron/cron.d/tkjob" <<'EOF'
 MAILTO=""
 * * * * * root	/tmp/tkrec/app/bin/rotate-report.sh s00
 * * * * * root	sleep 15; /tmp/tkrec/app/bin/rotate-report.sh s15
 * * * * * root	sleep 30; /tmp/tkrec/app/bin/rotate-report.sh s30
 EOF
-chmod 755 "$W/cron/cron.d"; chmod 644 "$W/cron/crontab" "$W/cron/cron.d/tkjob"
+}
+write_job
+
+# ---------------------------------------------------------------- cron (own crontab only)
+cat > "$W/cron/crontab" <<'EOF'
+SHELL=/bin/sh
+PATH=/usr/local/sbin:/usr/local/bin:/sbin:/bin:/usr/sbin:/usr/bin
+EOF
+chmod 755 "$W/cron/cron.d"; chmod 644 "$W/cron/crontab" "$W/cron/cron.d"/*
 chown root:crontab "$W/cron/crontabs"; chmod 1730 "$W/cron/crontabs"
 
 # ---------------------------------------------------------------- journald config
@@ -133,7 +143,11 @@ while [ "$(date -u +%S)" != 45 ]; do sleep 0.2; done
 echo "start $(date -u +%FT%T.%NZ)"
 
 # rsyslogd (creates /dev/log)
-rsyslogd -n -f "$W/rsyslog.conf" -i "$W/rsyslogd.pid" &
+if [ -n "$NS_HOSTNAME" ]; then
+    unshare -u sh -c "hostname $NS_HOSTNAME; exec rsyslogd -n -f $W/rsyslog.conf -i $W/rsyslogd.pid" &
+else
+    rsyslogd -n -f "$W/rsyslog.conf" -i "$W/rsyslogd.pid" &
+fi
 RSYS_PID=$!
 for i in $(seq 50); do [ -S /dev/log ] && break; sleep 0.1; done
 
@@ -146,10 +160,13 @@ echo 1 > "$INST/options/event-fork"
 echo 'sched:sched_process_exec sched:sched_process_exit' > "$INST/set_event"
 
 # the namespace: journald, then strace -f of cron
+declare -F ns_extra >/dev/null || ns_extra() { :; }
 cat > "$W/ns.sh" <<EOF
 #!/bin/bash
 set -u
 mount --make-rprivate /
+${NS_HOSTNAME:+hostname $NS_HOSTNAME                            # a UTS namespace of its own (unshare -u)}
+$(ns_extra)
 mount -t tmpfs -o mode=755 tmpfs /run      # private /run: journald's sockets, cron's pidfile
 mkdir -p /run/systemd/journal /run/log/journal
 : > /run/crond.pid
@@ -164,11 +181,11 @@ for i in \$(seq 50); do [ -S /run/systemd/journal/socket ] && break; sleep 0.1; 
 strace -f -ttt -T -e trace=%process,%net,write,rename -o $W/out/strace.txt /usr/sbin/cron -f -L 15 &
 SPID=\$!
 echo \$SPID > $W/strace.pid
-trap 'kill -TERM \$(cat /run/crond.pid) 2>/dev/null; wait \$SPID; journalctl --directory=/run/log/journal/\$(cat /etc/machine-id) -o json SYSLOG_IDENTIFIER=tkjob > $W/out/journal.json; kill -TERM \$JPID; wait \$JPID; exit 0' TERM
+trap 'kill -TERM \$(cat /run/crond.pid) 2>/dev/null; wait \$SPID; journalctl --directory=/run/log/journal/\$(cat /etc/machine-id) -o json SYSLOG_IDENTIFIER=$JOURNAL_IDENT > $W/out/journal.json; kill -TERM \$JPID; wait \$JPID; exit 0' TERM
 while :; do sleep 0.2; done
 EOF
 chmod 755 "$W/ns.sh"
-unshare -m "$W/ns.sh" &
+unshare -m ${NS_HOSTNAME:+-u} "$W/ns.sh" &
 NS_PID=$!
 CRON_PID=
 for i in $(seq 100); do
@@ -190,6 +207,7 @@ PERF_PID=$!
 python3 "$W/calib.py" "$INST" start "$W/out/calib.jsonl"
 
 # ---------------------------------------------------------------- the incident
+declare -F incident >/dev/null || incident() {
 # cron fires at the next minute :00, :15, :30; the deploy renames the script at :40
 while [ "$(date -u +%S)" != 40 ]; do sleep 0.1; done
 R0=$(date +%s%N)
@@ -199,6 +217,8 @@ echo "{\"rename_before_ns\": $R0, \"rename_after_ns\": $R1}" > "$W/out/rename.js
 echo "renamed at $(date -u +%FT%T.%NZ)"
 sleep 25   # the next minute's :00 and :15 runs fail
 while [ "$(date -u +%S)" != 35 ]; do sleep 0.1; done   # and :30
+}
+incident
 
 # ---------------------------------------------------------------- stop
 python3 "$W/calib.py" "$INST" end "$W/out/calib.jsonl"
