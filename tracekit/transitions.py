@@ -128,13 +128,14 @@ def _obs(df: pd.DataFrame, entity: Any, state: Any, from_state: Any = None, deta
 class _Obs:
     """Observations as Arrow/numpy (the built-in rules' fast form): row positions in the
     timeline and, per row, entity, state (strings, or dictionary-encoded strings) and optionally
-    an explicit from_state and a detail."""
+    an explicit from_state, a detail and the rows' ``ts`` (int64 ns) when the rule has them."""
 
     pos: np.ndarray
     entity: pa.Array
     state: pa.Array
     from_state: pa.Array | None = None
     detail: pa.Array | None = None
+    ts: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.pos)
@@ -170,19 +171,82 @@ def _dict_rows(tl: Timeline, name: str, values: Iterable[str]) -> np.ndarray:
     return np.flatnonzero(hit[col.indices.to_numpy(zero_copy_only=False)])
 
 
+def _set_bits(buf: pa.Buffer | None, offset: int, n: int) -> np.ndarray:
+    """Positions of the set bits ``offset … offset+n`` of an Arrow bitmap (validity or boolean
+    values), as int64: only the nonzero bytes are expanded to bits."""
+    if n == 0:
+        return np.zeros(0, np.int64)
+    if buf is None:  # no bitmap: every row valid
+        return np.arange(n, dtype=np.int64)
+    first = offset // 8
+    b = np.frombuffer(buf, np.uint8, (offset + n + 7) // 8 - first, first)
+    nz = np.flatnonzero(b != 0)
+    k = np.flatnonzero(np.unpackbits(b[nz], bitorder="little").view(bool))
+    p = nz[k >> 3] * 8 + (k & 7) - (offset - first * 8)
+    return p[(p >= 0) & (p < n)] if offset % 8 or (len(p) and p[-1] >= n) else p
+
+
 def _nonzero(mask: pa.Array | pa.ChunkedArray | np.ndarray) -> np.ndarray:
+    """Positions where a boolean mask is true (null counts as false)."""
     if isinstance(mask, np.ndarray):
         return np.flatnonzero(mask)
-    return pc.indices_nonzero(mask).to_numpy().astype(np.int64)
+    if isinstance(mask, pa.ChunkedArray):
+        mask = mask.combine_chunks() if mask.num_chunks != 1 else mask.chunk(0)
+    if mask.null_count == len(mask):
+        return np.zeros(0, np.int64)
+    if mask.null_count:
+        mask = pc.fill_null(mask, False)
+    return _set_bits(mask.buffers()[1], mask.offset, len(mask))
 
 
 def _valid_rows(tl: Timeline, *names: str) -> np.ndarray:
-    """Positions of the rows where every named column is not null."""
+    """Positions of the rows where every named column is not null (one column: straight from
+    its validity bitmap)."""
     cols = [_col(tl, n) for n in names]
+    if len(cols) == 1:
+        c = cols[0]
+        if c.null_count == len(c):
+            return np.zeros(0, np.int64)
+        return _set_bits(c.buffers()[0] if c.null_count else None, c.offset, len(c))
     m = pc.is_valid(cols[0])
     for c in cols[1:]:
         m = pc.and_(m, pc.is_valid(c))
     return _nonzero(m)
+
+
+def _per_call(tl: Timeline, key: str, fn: Callable[[], Any]) -> Any:
+    """``fn()``, computed once per :func:`find_transitions` call for the rules that share it
+    (nothing is kept after the call)."""
+    memo = tl._cache.get("tk.call")
+    if memo is None:
+        return fn()
+    if key not in memo:
+        memo[key] = fn()
+    return memo[key]
+
+
+def _entity_rows(tl: Timeline) -> np.ndarray:
+    """Positions of the rows with an entity (shared by the rules that need one)."""
+    return _per_call(tl, "entity_rows", lambda: _valid_rows(tl, "entity"))
+
+
+def _names_in(tl: Timeline, rows: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """Whether ``name`` is one of ``names``, per row of ``rows``: only the rows whose name has
+    the byte length of one of them (read from the offsets) are gathered and compared."""
+    col = _col(tl, "name")
+    out = np.zeros(len(rows), bool)
+    if not len(rows):
+        return out
+    cand = np.arange(len(rows))
+    if (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)) and col.buffers()[1] is not None:
+        w = np.int64 if pa.types.is_large_string(col.type) else np.int32
+        o = np.frombuffer(col.buffers()[1], w, len(col) + 1, col.offset * np.dtype(w).itemsize)
+        cand = np.flatnonzero(np.isin(o[rows + 1] - o[rows], sorted({len(x.encode()) for x in names})))
+        if not len(cand):
+            return out
+    hit = pc.is_in(col.take(pa.array(rows[cand])), pa.array(list(names), pa.string()))
+    out[cand] = hit.fill_null(False).to_numpy(zero_copy_only=False)
+    return out
 
 
 def _attr_rows(tl: Timeline, keys: Iterable[str], rows: np.ndarray | None = None) -> np.ndarray:
@@ -361,9 +425,8 @@ def _procs_of(tl: Timeline) -> pd.DataFrame:
 
     ex = ",".join(f"'{n}'" for n in EXEC_NAMES)
     xs = ",".join(f"'{n}'" for n in EXIT_NAMES)
-    rows = _valid_rows(tl, "entity")
-    names = pc.is_in(_col(tl, "name").take(pa.array(rows)), pa.array(EXEC_NAMES + EXIT_NAMES))
-    sub = _subset(tl, rows[names.fill_null(False).to_numpy(zero_copy_only=False)])
+    rows = _entity_rows(tl)
+    sub = _subset(tl, rows[_names_in(tl, rows, EXEC_NAMES + EXIT_NAMES)])
     if sub is None:
         return pd.DataFrame()
     df = sub.sql(
@@ -469,12 +532,17 @@ def _state_column(tl: Timeline) -> pd.DataFrame:
     attrs = _col(tl, "attrs")
     attrs = attrs.take(idx) if len(attrs.keys) else attrs.slice(0, 0)
     if not (len(attrs) and len(attrs.keys) and pc.any(pc.is_in(attrs.keys, pa.array(_SOCKET_KEYS))).as_py()):
-        # no socket attrs: entity and state gathered and encoded side by side
-        ent, st = _encoded(lambda: _col(tl, "entity").take(idx), lambda: _col(tl, "state").take(idx))
+        # no socket attrs: entity and state gathered and encoded side by side (the rows' ts
+        # gathered with the entity, the shorter of the two)
+        def entity_side() -> tuple[pa.DictionaryArray, np.ndarray]:
+            return pc.dictionary_encode(_col(tl, "entity").take(idx)), tl._ts_ns()[rows]
+
+        (ent, ts), st = _side_by_side(entity_side, lambda: pc.dictionary_encode(_col(tl, "state").take(idx)))
         if ent.null_count == 0:
-            return _Obs(rows, ent, st)
-        keep = pa.array(_nonzero(pc.is_valid(ent)))
-        return _Obs(rows[keep.to_numpy()], ent.take(keep), st.take(keep))
+            return _Obs(rows, ent, st, ts=ts)
+        k = _nonzero(pc.is_valid(ent))
+        keep = pa.array(k)
+        return _Obs(rows[k], ent.take(keep), st.take(keep), ts=ts[k])
     ent, st = _col(tl, "entity").take(idx), _col(tl, "state").take(idx)
     olds, saddr, sport, daddr, dport = (pc.map_lookup(attrs, k, "first") for k in _SOCKET_KEYS)
     host = _col(tl, "host").take(idx)
@@ -530,7 +598,9 @@ def _value_change(tl: Timeline) -> pd.DataFrame:
 
 
 def _cron(tl: Timeline) -> pd.DataFrame:
-    sub = _subset(tl, _nonzero(pc.equal(_col(tl, "name"), "cron.cmd").fill_null(False)))
+    # rows without an entity would be dropped (_obs), so only rows with one are looked at
+    rows = _entity_rows(tl)
+    sub = _subset(tl, rows[_names_in(tl, rows, ("cron.cmd",))])
     if sub is None:
         return _empty()
     df = sub.sql(
@@ -706,14 +776,15 @@ def _stable_order(codes: np.ndarray) -> np.ndarray:
 def _changes_arrow(obs: _Obs, rule: Rule, ts: np.ndarray, seq: np.ndarray) -> dict | None:
     """:func:`_changes` for Arrow observations: entities and states as dictionary codes, one
     stable sort by (entity, ts, seq), neighbours compared in numpy; the kept rows come back in
-    time order."""
+    time order, with their ts and seq."""
     pos = obs.pos
     m = len(pos)
+    tp = ts[pos] if obs.ts is None else obs.ts  # ts per observation
     # rows of a timeline are in (ts, seq) order, so position order is time order
     tord = None if np.all(pos[1:] >= pos[:-1]) else np.argsort(pos, kind="stable")
-    t = ts[pos] if tord is None else ts[pos[tord]]
+    t = tp if tord is None else tp[tord]
     if not np.all(t[1:] >= t[:-1]):  # not a sorted timeline after all
-        tord = np.lexsort((seq[pos], ts[pos]))
+        tord = np.lexsort((seq[pos], tp))
     ent, st = _encoded(lambda: obs.entity, lambda: obs.state)
     ecode = ent.indices.to_numpy(zero_copy_only=False)
     scode = st.indices.to_numpy(zero_copy_only=False)
@@ -730,12 +801,14 @@ def _changes_arrow(obs: _Obs, rule: Rule, ts: np.ndarray, seq: np.ndarray) -> di
         prev_len = np.zeros(m, np.int64)
         prev_len[1:] = np.where(same[1:], run_len[:-1], 0)
         changed &= prev_len >= rule.min_run
-    explicit = (np.zeros(m, bool) if obs.from_state is None
+    explicit = (None if obs.from_state is None or obs.from_state.null_count == len(obs.from_state)
                 else pc.is_valid(obs.from_state).to_numpy(zero_copy_only=False))
     keep = np.zeros(m, bool)
-    keep[o] = changed | (~same & rule.initial)
-    keep |= explicit
-    prev = np.full(m, -1, np.int64)  # the entity's previous observation, per observation
+    keep[o] = changed | (~same & rule.initial) if rule.initial else changed
+    if explicit is not None:
+        keep |= explicit
+    prev = np.empty(m, np.int64)  # the entity's previous observation, per observation (-1: none)
+    prev[o[0]] = -1
     prev[o[1:]] = np.where(same[1:], o[:-1], -1)
     rows = np.flatnonzero(keep) if tord is None else tord[keep[tord]]
     if not len(rows):
@@ -743,14 +816,16 @@ def _changes_arrow(obs: _Obs, rule: Rule, ts: np.ndarray, seq: np.ndarray) -> di
     pr = prev[rows]
     idx = pa.array(rows)
 
-    def states() -> tuple[pa.Array, pa.Array]:
-        frm = st.dictionary.take(pa.array(scode[np.maximum(pr, 0)], mask=pr < 0))
-        if obs.from_state is not None and explicit.any():
+    def states() -> tuple[pa.Array, pa.Array, np.ndarray]:
+        first = pr < 0
+        frm = st.dictionary.take(pa.array(scode[np.maximum(pr, 0)], mask=first) if first.any()
+                                 else pa.array(scode[pr]))
+        if explicit is not None:
             frm = pc.if_else(pa.array(explicit[rows]), obs.from_state.take(idx), frm)
-        return frm, st.dictionary.take(pa.array(scode[rows]))
+        return frm, st.dictionary.take(pa.array(scode[rows])), seq[pos[rows]]
 
-    entity, (frm, to_state) = _side_by_side(lambda: ent.dictionary.take(pa.array(ecode[rows])), states)
-    return {"pos": pos[rows], "entity": entity, "from_state": frm, "to_state": to_state,
+    entity, (frm, to_state, sq) = _side_by_side(lambda: ent.dictionary.take(pa.array(ecode[rows])), states)
+    return {"pos": pos[rows], "t": tp[rows], "seq": sq, "entity": entity, "from_state": frm, "to_state": to_state,
             "detail": obs.detail.take(idx) if obs.detail is not None else None, "rule": rule.name}
 
 
@@ -768,7 +843,7 @@ def _seq_pos(tl: Timeline) -> np.ndarray:
     return tl._cache["tk.seq_pos"]
 
 
-def _changes_frame(obs: pd.DataFrame, rule: Rule, tl: Timeline, ts: np.ndarray) -> dict | None:
+def _changes_frame(obs: pd.DataFrame, rule: Rule, tl: Timeline, ts: np.ndarray, seq: np.ndarray) -> dict | None:
     for c in _OBS_COLS:
         if c not in obs:
             obs[c] = None
@@ -776,32 +851,53 @@ def _changes_frame(obs: pd.DataFrame, rule: Rule, tl: Timeline, ts: np.ndarray) 
     ch = _changes(obs.assign(ts=ts[p], _pos=p), rule)
     if ch.empty:
         return None
-    return {"pos": ch["_pos"].to_numpy(np.int64), "entity": _strings(ch["entity"]),
+    pos = ch["_pos"].to_numpy(np.int64)
+    return {"pos": pos, "t": ts[pos], "seq": seq[pos], "entity": _strings(ch["entity"]),
             "from_state": _strings(ch["from_state"]), "to_state": pa.array(ch["state"].astype(str), pa.string()),
             "detail": _strings(ch["detail"]), "rule": rule.name}
 
 
-def _time_order(parts: list[dict], ts: np.ndarray, seq: np.ndarray, entity: pa.Array,
+def _time_order(parts: list[dict], t: np.ndarray, seq: np.ndarray, entity: pa.Array,
                 rule: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """The order by (ts, entity, rule), ties kept in rule order, then seq, then as found (a
-    stable sort of the rules' rows), and the ts in that order: parts arrive in time order, so
-    this merges them and re-sorts only the rows that share a ts."""
-    p = np.concatenate([x["pos"] for x in parts])
-    t = ts[p]
-    order = np.arange(len(p)) if np.all(t[1:] >= t[:-1]) else np.argsort(t, kind="stable")
-    t = t[order]
-    tie = np.zeros(len(t), bool)
-    tie[1:] = t[1:] == t[:-1]
-    tie[:-1] |= tie[1:].copy()
-    if tie.any():
-        slots = np.flatnonzero(tie)
-        sub = order[slots]
-        idx = pa.array(sub)
-        er = pc.rank(entity.take(idx), "ascending", tiebreaker="dense").to_numpy()  # nulls last
-        rr = pc.rank(rule.take(idx), "ascending", tiebreaker="dense").to_numpy()
-        part = np.repeat(np.arange(len(parts)), [len(x["pos"]) for x in parts])[sub]
-        order[slots] = sub[np.lexsort((sub, seq[p[sub]], part, rr, er, t[slots]))]
+    stable sort of the rules' rows), and the ts in that order (``t``, ``seq``: the parts' rows'
+    ts and seq, concatenated): parts arrive in time order, so this merges them and re-sorts
+    only the rows that share a ts."""
+    order = None if np.all(t[1:] >= t[:-1]) else np.argsort(t, kind="stable")
+    if order is not None:
+        t = t[order]
+    tie = t[1:] == t[:-1]
+    if not tie.any():
+        return np.arange(len(t)) if order is None else order, t
+    if order is None:
+        order = np.arange(len(t))
+    slots = np.zeros(len(t), bool)
+    slots[1:] = tie
+    slots[:-1] |= tie
+    slots = np.flatnonzero(slots)
+    sub = order[slots]
+    idx = pa.array(sub)
+    er = pc.rank(entity.take(idx), "ascending", tiebreaker="dense").to_numpy()  # nulls last
+    rr = pc.rank(rule.take(idx), "ascending", tiebreaker="dense").to_numpy()
+    part = np.repeat(np.arange(len(parts)), [len(x["pos"]) for x in parts])[sub]
+    order[slots] = sub[np.lexsort((sub, seq[sub], part, rr, er, t[slots]))]
     return order, t
+
+
+def _repeated(value: str, n: int) -> pa.Array:
+    """A string array of ``n`` times ``value``, built from its buffers."""
+    b = value.encode()
+    if not b or n * len(b) >= 1 << 31:
+        return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([value])).cast(pa.string())
+    offsets = np.arange(0, (n + 1) * len(b), len(b), dtype=np.int32)
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(b * n)])
+
+
+def _decoded(codes: np.ndarray, dictionary: pa.Array) -> pa.Array:
+    """The strings of dictionary ``codes`` (no nulls) as a plain string array."""
+    if len(dictionary) == 1 and dictionary.null_count == 0:
+        return _repeated(dictionary[0].as_py(), len(codes))
+    return pa.DictionaryArray.from_arrays(pa.array(codes), dictionary).cast(pa.string())
 
 
 def find_transitions(
@@ -832,6 +928,7 @@ def find_transitions(
     parts = []
     machines = {}
     tl._cache["tk.procs"] = None  # _procs memo for this call (process and exit-status)
+    tl._cache["tk.call"] = {}  # what several rules share within this call (_per_call)
     try:
         for r in chosen:
             rule = r.as_rule() if isinstance(r, (LogRule, StateMachine)) else r
@@ -840,35 +937,39 @@ def find_transitions(
             obs = rule.observe(tl)
             if obs is None or len(obs) == 0:
                 continue
-            part = _changes_arrow(obs, rule, ts, seq) if isinstance(obs, _Obs) else _changes_frame(obs, rule, tl, ts)
+            part = (_changes_arrow(obs, rule, ts, seq) if isinstance(obs, _Obs)
+                    else _changes_frame(obs, rule, tl, ts, seq))
             if part is not None:
                 parts.append(part)
     finally:
         tl._cache.pop("tk.procs", None)
+        tl._cache.pop("tk.call", None)
     if not parts:
         return Transitions(TRANSITION_SCHEMA.empty_table(), tl)
-    p = np.concatenate([x["pos"] for x in parts])
-    n_t = len(p)
 
-    def cat(name: str) -> pa.Array:
+    def cat(name: str) -> Any:
         arrs = [x[name] if x[name] is not None else pa.nulls(len(x["pos"]), pa.string()) for x in parts]
+        if isinstance(arrs[0], np.ndarray):
+            return arrs[0] if len(arrs) == 1 else np.concatenate(arrs)
         return arrs[0] if len(arrs) == 1 else pa.concat_arrays(arrs)
 
+    p, t, sq = cat("pos"), cat("t"), cat("seq")
+    n_t = len(p)
     names = list(dict.fromkeys(x["rule"] for x in parts))
-    rule_col = pa.DictionaryArray.from_arrays(
-        pa.array(np.repeat(np.array([names.index(x["rule"]) for x in parts], np.int32),
-                           [len(x["pos"]) for x in parts])),
-        pa.array(names, pa.string())).cast(pa.string())
+    rule_col = _decoded(np.repeat(np.array([names.index(x["rule"]) for x in parts], np.int32),
+                                  [len(x["pos"]) for x in parts]), pa.array(names, pa.string()))
     entity_col = cat("entity")
-    order, t = _time_order(parts, ts, seq, entity_col, rule_col)
+    order, t = _time_order(parts, t, sq, entity_col, rule_col)
     identity = bool(np.all(order[1:] > order[:-1]))
-    p = p[order]
+    if not identity:
+        p, sq = p[order], sq[order]
     take = pa.array(order)
 
     def ordered(a: pa.Array) -> pa.Array:
         return a if identity else a.take(take)
     src = _col(tl, "source")
-    codes = src.indices.to_numpy(zero_copy_only=False)[p]
+    one_src = len(src.dictionary) == 1
+    codes = np.zeros(n_t, np.int32) if one_src else src.indices.to_numpy(zero_copy_only=False)[p]
     lo_off, hi_off = _source_uncertainty(tl)
     src_names = src.dictionary.to_pylist()
     lo_by = np.array([lo_off.get(s, 0) for s in src_names], np.int64)
@@ -876,7 +977,7 @@ def find_transitions(
     lo_src = lo_by[codes] if lo_by.any() else 0
     hi_src = hi_by[codes] if hi_by.any() else 0
     pcol = _col(tl, "ts_prec")
-    prec = (np.zeros(n_t, np.int64) if pcol.null_count == len(pcol)
+    prec = (0 if pcol.null_count == len(pcol)
             else pc.fill_null(pcol.take(pa.array(p)).cast(pa.int64()), 0).to_numpy())
     from_col, to_col = ordered(cat("from_state")), ordered(cat("to_state"))
     rule_col, entity_col = ordered(rule_col), ordered(entity_col)
@@ -885,16 +986,17 @@ def find_transitions(
         for k, (r, f, s) in enumerate(zip(rule_col.to_pylist(), from_col.to_pylist(), to_col.to_pylist())):
             if r in machines:
                 illegal[k] = machines[r].illegal(f, s)
+    stamp = pa.timestamp("ns", tz="UTC")
     table = pa.table({
-        "ts": pa.array(t).view(pa.timestamp("ns", tz="UTC")),
-        "ts_lo": pa.array(t + lo_src).view(pa.timestamp("ns", tz="UTC")),
-        "ts_hi": pa.array(t + prec + hi_src).view(pa.timestamp("ns", tz="UTC")),
+        "ts": pa.array(t).view(stamp),
+        "ts_lo": pa.array(t + lo_src).view(stamp) if lo_by.any() else pa.array(t).view(stamp),
+        "ts_hi": pa.array(t + prec + hi_src).view(stamp),
         "entity": entity_col,
         "from_state": from_col,
         "to_state": to_col,
         "rule": rule_col,
-        "source": pa.DictionaryArray.from_arrays(pa.array(codes), src.dictionary).cast(pa.string()),
-        "evidence": pa.ListArray.from_arrays(pa.array(np.arange(n_t + 1, dtype=np.int32)), pa.array(seq[p])),
+        "source": _decoded(codes, src.dictionary),
+        "evidence": pa.ListArray.from_arrays(pa.array(np.arange(n_t + 1, dtype=np.int32)), pa.array(sq)),
         "detail": ordered(cat("detail")),
         "illegal": pa.array(illegal, pa.bool_()),
     }, schema=TRANSITION_SCHEMA)
