@@ -128,7 +128,8 @@ def _obs(df: pd.DataFrame, entity: Any, state: Any, from_state: Any = None, deta
 class _Obs:
     """Observations as Arrow/numpy (the built-in rules' fast form): row positions in the
     timeline and, per row, entity, state (strings, or dictionary-encoded strings) and optionally
-    an explicit from_state, a detail and the rows' ``ts`` (int64 ns) when the rule has them."""
+    an explicit from_state, a detail, and the rows' ``ts`` (int64 ns) and ``seq`` when the rule
+    gathered them already."""
 
     pos: np.ndarray
     entity: pa.Array
@@ -136,6 +137,7 @@ class _Obs:
     from_state: pa.Array | None = None
     detail: pa.Array | None = None
     ts: np.ndarray | None = None
+    seq: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.pos)
@@ -230,23 +232,31 @@ def _entity_rows(tl: Timeline) -> np.ndarray:
     return _per_call(tl, "entity_rows", lambda: _valid_rows(tl, "entity"))
 
 
-def _names_in(tl: Timeline, rows: np.ndarray, names: Sequence[str]) -> np.ndarray:
-    """Whether ``name`` is one of ``names``, per row of ``rows``: only the rows whose name has
-    the byte length of one of them (read from the offsets) are gathered and compared."""
-    col = _col(tl, "name")
-    out = np.zeros(len(rows), bool)
+def _byte_lengths(col: pa.Array, rows: np.ndarray) -> np.ndarray | None:
+    """Byte length of a string column's value at each of ``rows``, from its offsets (None for
+    another type); null rows give whatever their offsets say."""
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)) or col.buffers()[1] is None:
+        return None
+    w = np.dtype(np.int64 if pa.types.is_large_string(col.type) else np.int32)
+    o = np.frombuffer(col.buffers()[1], w, len(col) + 1, col.offset * w.itemsize)
+    return np.take(o, rows + 1) - np.take(o, rows)
+
+
+def _named_rows(tl: Timeline, names: Sequence[str]) -> np.ndarray:
+    """Positions of the rows with an entity whose ``name`` is one of ``names``: only names of
+    the byte length of one of them (read from the offsets, once per call) are gathered and
+    compared."""
+    rows = _entity_rows(tl)
     if not len(rows):
-        return out
-    cand = np.arange(len(rows))
-    if (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)) and col.buffers()[1] is not None:
-        w = np.int64 if pa.types.is_large_string(col.type) else np.int32
-        o = np.frombuffer(col.buffers()[1], w, len(col) + 1, col.offset * np.dtype(w).itemsize)
-        cand = np.flatnonzero(np.isin(o[rows + 1] - o[rows], sorted({len(x.encode()) for x in names})))
-        if not len(cand):
-            return out
-    hit = pc.is_in(col.take(pa.array(rows[cand])), pa.array(list(names), pa.string()))
-    out[cand] = hit.fill_null(False).to_numpy(zero_copy_only=False)
-    return out
+        return rows
+    col = _col(tl, "name")
+    lengths = _per_call(tl, "entity_name_lengths", lambda: _byte_lengths(col, rows))
+    if lengths is not None:
+        rows = rows[np.isin(lengths, sorted({len(x.encode()) for x in names}))]
+        if not len(rows):
+            return rows
+    hit = pc.is_in(col.take(pa.array(rows)), pa.array(list(names), pa.string()))
+    return rows[hit.fill_null(False).to_numpy(zero_copy_only=False)]
 
 
 def _attr_rows(tl: Timeline, keys: Iterable[str], rows: np.ndarray | None = None) -> np.ndarray:
@@ -425,8 +435,7 @@ def _procs_of(tl: Timeline) -> pd.DataFrame:
 
     ex = ",".join(f"'{n}'" for n in EXEC_NAMES)
     xs = ",".join(f"'{n}'" for n in EXIT_NAMES)
-    rows = _entity_rows(tl)
-    sub = _subset(tl, rows[_names_in(tl, rows, EXEC_NAMES + EXIT_NAMES)])
+    sub = _subset(tl, _named_rows(tl, EXEC_NAMES + EXIT_NAMES))
     if sub is None:
         return pd.DataFrame()
     df = sub.sql(
@@ -533,16 +542,17 @@ def _state_column(tl: Timeline) -> pd.DataFrame:
     attrs = attrs.take(idx) if len(attrs.keys) else attrs.slice(0, 0)
     if not (len(attrs) and len(attrs.keys) and pc.any(pc.is_in(attrs.keys, pa.array(_SOCKET_KEYS))).as_py()):
         # no socket attrs: entity and state gathered and encoded side by side (the rows' ts
-        # gathered with the entity, the shorter of the two)
-        def entity_side() -> tuple[pa.DictionaryArray, np.ndarray]:
-            return pc.dictionary_encode(_col(tl, "entity").take(idx)), tl._ts_ns()[rows]
+        # and seq gathered with the entity, the shorter of the two)
+        def entity_side() -> tuple[pa.DictionaryArray, np.ndarray, np.ndarray]:
+            return (pc.dictionary_encode(_col(tl, "entity").take(idx)), tl._ts_ns()[rows],
+                    _col(tl, "seq").to_numpy()[rows])
 
-        (ent, ts), st = _side_by_side(entity_side, lambda: pc.dictionary_encode(_col(tl, "state").take(idx)))
+        (ent, ts, seq), st = _side_by_side(entity_side, lambda: pc.dictionary_encode(_col(tl, "state").take(idx)))
         if ent.null_count == 0:
-            return _Obs(rows, ent, st, ts=ts)
+            return _Obs(rows, ent, st, ts=ts, seq=seq)
         k = _nonzero(pc.is_valid(ent))
         keep = pa.array(k)
-        return _Obs(rows[k], ent.take(keep), st.take(keep), ts=ts[k])
+        return _Obs(rows[k], ent.take(keep), st.take(keep), ts=ts[k], seq=seq[k])
     ent, st = _col(tl, "entity").take(idx), _col(tl, "state").take(idx)
     olds, saddr, sport, daddr, dport = (pc.map_lookup(attrs, k, "first") for k in _SOCKET_KEYS)
     host = _col(tl, "host").take(idx)
@@ -599,8 +609,7 @@ def _value_change(tl: Timeline) -> pd.DataFrame:
 
 def _cron(tl: Timeline) -> pd.DataFrame:
     # rows without an entity would be dropped (_obs), so only rows with one are looked at
-    rows = _entity_rows(tl)
-    sub = _subset(tl, rows[_names_in(tl, rows, ("cron.cmd",))])
+    sub = _subset(tl, _named_rows(tl, ("cron.cmd",)))
     if sub is None:
         return _empty()
     df = sub.sql(
@@ -784,7 +793,7 @@ def _changes_arrow(obs: _Obs, rule: Rule, ts: np.ndarray, seq: np.ndarray) -> di
     tord = None if np.all(pos[1:] >= pos[:-1]) else np.argsort(pos, kind="stable")
     t = tp if tord is None else tp[tord]
     if not np.all(t[1:] >= t[:-1]):  # not a sorted timeline after all
-        tord = np.lexsort((seq[pos], tp))
+        tord = np.lexsort((seq[pos] if obs.seq is None else obs.seq, tp))
     ent, st = _encoded(lambda: obs.entity, lambda: obs.state)
     ecode = ent.indices.to_numpy(zero_copy_only=False)
     scode = st.indices.to_numpy(zero_copy_only=False)
@@ -801,31 +810,40 @@ def _changes_arrow(obs: _Obs, rule: Rule, ts: np.ndarray, seq: np.ndarray) -> di
         prev_len = np.zeros(m, np.int64)
         prev_len[1:] = np.where(same[1:], run_len[:-1], 0)
         changed &= prev_len >= rule.min_run
+    # per observation, the state code it changed from: -1 no transition, -2 one from nothing
+    # (entity order, then placed in row order: one scatter)
+    before = np.empty_like(c)
+    before[0] = 0
+    before[1:] = c[:-1]
+    f = np.where(changed, before, -1)
+    if rule.initial:
+        f[~same] = -2
+    frm_code = np.empty_like(f)
+    frm_code[o] = f
+    keep = frm_code != -1
     explicit = (None if obs.from_state is None or obs.from_state.null_count == len(obs.from_state)
                 else pc.is_valid(obs.from_state).to_numpy(zero_copy_only=False))
-    keep = np.zeros(m, bool)
-    keep[o] = changed | (~same & rule.initial) if rule.initial else changed
     if explicit is not None:
         keep |= explicit
-    prev = np.empty(m, np.int64)  # the entity's previous observation, per observation (-1: none)
-    prev[o[0]] = -1
-    prev[o[1:]] = np.where(same[1:], o[:-1], -1)
     rows = np.flatnonzero(keep) if tord is None else tord[keep[tord]]
     if not len(rows):
         return None
-    pr = prev[rows]
     idx = pa.array(rows)
 
-    def states() -> tuple[pa.Array, pa.Array, np.ndarray]:
-        first = pr < 0
-        frm = st.dictionary.take(pa.array(scode[np.maximum(pr, 0)], mask=first) if first.any()
-                                 else pa.array(scode[pr]))
+    def states() -> tuple[pa.Array, pa.Array]:
+        fr = frm_code[rows]
+        none = fr < 0
+        frm = st.dictionary.take(pa.array(fr, mask=none) if none.any() else pa.array(fr))
         if explicit is not None:
             frm = pc.if_else(pa.array(explicit[rows]), obs.from_state.take(idx), frm)
-        return frm, st.dictionary.take(pa.array(scode[rows])), seq[pos[rows]]
+        return frm, st.dictionary.take(pa.array(scode[rows]))
 
-    entity, (frm, to_state, sq) = _side_by_side(lambda: ent.dictionary.take(pa.array(ecode[rows])), states)
-    return {"pos": pos[rows], "t": tp[rows], "seq": sq, "entity": entity, "from_state": frm, "to_state": to_state,
+    def entities() -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray]:
+        p = pos[rows]
+        return ent.dictionary.take(pa.array(ecode[rows])), p, tp[rows], seq[p] if obs.seq is None else obs.seq[rows]
+
+    (entity, p, t, sq), (frm, to_state) = _side_by_side(entities, states)
+    return {"pos": p, "t": t, "seq": sq, "entity": entity, "from_state": frm, "to_state": to_state,
             "detail": obs.detail.take(idx) if obs.detail is not None else None, "rule": rule.name}
 
 
