@@ -109,8 +109,11 @@ def _attr(col: str) -> str:
     return f"element_at(attrs, '{col}')[1]"
 
 
+_EMPTY = pd.DataFrame({c: pd.Series(dtype=object) for c in _OBS_COLS})
+
+
 def _empty() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in _OBS_COLS})
+    return _EMPTY.copy()  # a copy of a template: building a frame costs ~0.2 ms, a copy ~10 µs
 
 
 def _obs(df: pd.DataFrame, entity: Any, state: Any, from_state: Any = None, detail: Any = None) -> pd.DataFrame:
@@ -275,6 +278,14 @@ def _attr_rows(tl: Timeline, keys: Iterable[str], rows: np.ndarray | None = None
     k = k[(k >= offs[0]) & (k < offs[-1])]
     owner = np.unique(np.searchsorted(offs, k, side="right") - 1)
     return owner if rows is None else np.asarray(rows)[owner]
+
+
+def _indices(rows: np.ndarray) -> pa.Array:
+    """Ascending row positions as an Arrow index array (int32 when they fit: Arrow's gathers
+    are a little faster with them)."""
+    if len(rows) and int(rows[-1]) < 1 << 31 and int(rows[0]) >= 0:
+        return pa.array(rows.astype(np.int32))
+    return pa.array(rows)
 
 
 def _subset(tl: Timeline, rows: np.ndarray) -> Timeline | None:
@@ -537,7 +548,7 @@ def _state_column(tl: Timeline) -> pd.DataFrame:
         rows = rows[~_dict_in(tl, "source", skip, rows)]
     if not len(rows):
         return _empty()
-    idx = pa.array(rows)
+    idx = _indices(rows)
     attrs = _col(tl, "attrs")
     attrs = attrs.take(idx) if len(attrs.keys) else attrs.slice(0, 0)
     if not (len(attrs) and len(attrs.keys) and pc.any(pc.is_in(attrs.keys, pa.array(_SOCKET_KEYS))).as_py()):
@@ -775,9 +786,10 @@ def _codes(a: pa.Array) -> np.ndarray:
     return pc.dictionary_encode(a).indices.to_numpy(zero_copy_only=False)
 
 
-def _stable_order(codes: np.ndarray) -> np.ndarray:
-    """Stable argsort of non-negative codes (a radix sort when they fit 16 bits)."""
-    if len(codes) and int(codes.max()) < 1 << 16:
+def _stable_order(codes: np.ndarray, bound: int | None = None) -> np.ndarray:
+    """Stable argsort of non-negative codes (below ``bound`` if given; a radix sort when they
+    fit 16 bits)."""
+    if len(codes) and (bound if bound is not None else int(codes.max()) + 1) <= 1 << 16:
         return np.argsort(codes.astype(np.uint16), kind="stable")
     return np.argsort(codes, kind="stable")
 
@@ -797,7 +809,8 @@ def _changes_arrow(obs: _Obs, rule: Rule, ts: np.ndarray, seq: np.ndarray) -> di
     ent, st = _encoded(lambda: obs.entity, lambda: obs.state)
     ecode = ent.indices.to_numpy(zero_copy_only=False)
     scode = st.indices.to_numpy(zero_copy_only=False)
-    o = _stable_order(ecode) if tord is None else tord[_stable_order(ecode[tord])]
+    nent = len(ent.dictionary)
+    o = _stable_order(ecode, nent) if tord is None else tord[_stable_order(ecode[tord], nent)]
     e, c = ecode[o], scode[o]
     same = np.zeros(m, bool)
     same[1:] = e[1:] == e[:-1]  # the row has a predecessor in its entity
