@@ -888,7 +888,11 @@ class StoreTimeline:
                               p_rg for p_rg in (r[2] for r in res))}
         out = _sort_events([r[0] for r in res], runs=True)
         del res
-        pa.default_memory_pool().release_unused()  # give the row groups read back (memory caps)
+        if _duckdb_memory_limit() or (start is None and end is None):
+            # give the row groups read back to the OS (memory caps, whole-store reads); a window's
+            # few MB stay with the allocator, so the next window reuses them instead of faulting in
+            # and zeroing fresh pages (~20 % of a one-minute window's time on the 20M store)
+            pa.default_memory_pool().release_unused()
         return out
 
     def _index(self, p: _Part, start: int | None, end: int | None) -> tuple | None:
