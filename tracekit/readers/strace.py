@@ -118,6 +118,22 @@ _FAST_RE = (
     r"(?P<res><\.\.\. )?(?P<name>[A-Za-z_?][\w?]*)(?: resumed>|\()(?P<args>.*)\) += (?P<ret>[^<\r\n]*)"
     r"(?: <(?P<dur>[0-9]+\.[0-9]+)>)?\r?\n?$"
 )
+#: the start of a common line (see :func:`_fast`): pid, time, then ``name(`` or ``<... name
+#: resumed>``, in ASCII. The pid/time alternatives are told apart by the byte after the first
+#: digits (a space: a pid; ``.`` or ``:``: a time, ``a`` + ``c``), so every step is decided by
+#: one byte (a one-pass pattern: its groups cost little). Two-digit hours are checked after.
+_TFRAC = r"(?:\.[0-9]+|:[0-9][0-9]:[0-9][0-9](?:\.[0-9]+)?)"
+_TIME1 = r"[0-9](?:\.[0-9]+|[0-9](?::[0-9][0-9]:[0-9][0-9](?:\.[0-9]+)?|[0-9]*\.[0-9]+))"
+_HEAD_RE = (
+    r"^(?:(?P<a>[0-9]+)(?: +(?:(?P<b>" + _TIME1 + r") +)?|(?P<c>" + _TFRAC + r") +)| +(?P<d>" + _TIME1 + r") +)?"
+    r"(?:<\.\.\. (?P<nr>[A-Za-z_?][A-Za-z0-9_?]*) resumed>|(?P<ns>[A-Za-z_?][A-Za-z0-9_?]*)\()"
+)
+#: the end of a common line with a result (no ``=`` or ``<`` in the result)
+_TAIL_RE = r"\) += [^=<\r\n]*(?: <[0-9]+\.[0-9]+>)?\r?\n?$"
+#: the same, with the result (and the space before a duration) and the duration's parts
+_TAILG_RE = r"\) += (?P<ret>[^=<\r\n]*)(?:<(?P<ds>[0-9]+)\.(?P<df>[0-9]+)>)?\r?\n?$"
+#: the end of an unfinished call
+_UNF_RE = r" ?<(?:unfinished|detached) \.\.\.>\r?\n?$"
 _LINE_GROUPS = re.findall(r"\(\?P<(\w+)>", _LINE_RE)
 _RET_RE = r"^(?P<num>0x[0-9a-fA-F]+|-?\d+)?\S*(?: (?P<errno>E[A-Z][A-Z0-9_]*) \((?P<etext>.*)\))?"
 _SPLICE_RE = r"^(?P<head>.*?)strace: (?P<msg>Process \d+ (?:attached|detached).*)\r?\n?$"
@@ -166,34 +182,147 @@ def _sniff(head: bytes, name: str) -> float:
 # --------------------------------------------------------------------------- extraction
 
 _STR_COLS = ("name", "args", "ret", "errno", "etext", "other")
+_NUM_COLS = ("typ", "pid", "tkind", "tns", "flen", "hasdur", "det", "dur", "value")
 
 
-def _extract(text: pa.Array | pl.Series) -> dict[str, Any]:
-    """Regex-extract one chunk of lines into compact columns: numpy arrays for numbers, Arrow
-    string arrays for text (no polars string views are kept: they cost 16 bytes a cell)."""
-    s = text if isinstance(text, pl.Series) else pl.from_arrow(text)
-    # lazy all the way: collect() releases the GIL, so chunks run on both cores
-    g = pl.LazyFrame({"s": s}).select(pl.col("s").str.extract_groups(_FAST_RE)).unnest("s").collect()
-    miss = g["name"].is_null()
-    if miss.any():  # signals, exits, messages, unfinished calls, odd lines: the full pattern
-        pos = pl.Series(np.flatnonzero(miss.to_numpy()))
-        full = pl.LazyFrame({"s": s.gather(pos)}).select(pl.col("s").str.extract_groups(_LINE_RE)).unnest("s")
-        full = full.collect()
-        g = g.with_columns([pl.lit(None, pl.String).alias(c) for c in _LINE_GROUPS if c not in g.columns])
-        g = g.with_columns([g[c].scatter(pos, full[c]) for c in full.columns])
-    else:
-        g = g.with_columns([pl.lit(None, pl.String).alias(c) for c in _LINE_GROUPS if c not in g.columns])
-    g = g.lazy()
-    t = pl.col("t")
-    head = pl.col("tp").struct.field("field_0")  # "22:46:14" or "1710406800"
-    frac = pl.col("tp").struct.field("field_1")
+def _time_exprs(t: pl.Expr) -> dict[str, pl.Expr]:
+    """``tkind`` / ``tns`` / ``flen`` from the time text (``-t``, ``-tt``, ``-ttt`` or ``-r``)."""
+    tp = t.str.split_exact(".", 1)
+    head = tp.struct.field("field_0")  # "22:46:14" or "1710406800"
+    frac = tp.struct.field("field_1")
     colon = (head.str.len_bytes() == 8) & head.str.contains(":", literal=True)
     hms = (head.str.slice(0, 2).cast(pl.Int64, strict=False) * 3600
            + head.str.slice(3, 2).cast(pl.Int64, strict=False) * 60
            + head.str.slice(6, 2).cast(pl.Int64, strict=False))
     secs = pl.when(colon).then(hms).otherwise(head.str.to_integer(strict=False)).fill_null(0)
-    dur = pl.col("dur")
-    num = pl.col("rg").struct.field("num")
+    return {
+        "tkind": pl.when(t.is_null()).then(0).when(colon).then(1)
+        .when(head.str.len_bytes() >= 9).then(2).otherwise(3).cast(pl.Int8),
+        "tns": secs * NS + _frac_expr(frac),
+        "flen": frac.str.len_bytes().fill_null(0).cast(pl.Int8),
+    }
+
+
+def _dur_expr(dur: pl.Expr) -> pl.Expr:
+    """``-T`` text ("0.000040") → ns (null → 0)."""
+    dp = dur.str.split_exact(".", 1)
+    return (dp.struct.field("field_0").str.to_integer(strict=False).fill_null(0) * NS
+            + _frac_expr(dp.struct.field("field_1")))
+
+
+def _value_expr(num: pl.Expr) -> pl.Expr:
+    """The result's number (decimal or ``0x`` hex) as a float; null where there is none."""
+    return (pl.when(num.str.starts_with("0x"))
+            .then(num.str.slice(2).str.to_integer(base=16, strict=False).cast(pl.Float64))
+            .otherwise(num.str.to_integer(strict=False).cast(pl.Float64)))
+
+
+def _time_fast(t: pl.Expr, dot: pl.Expr, frac: pl.Expr) -> dict[str, pl.Expr]:
+    """:func:`_time_exprs` for a time of the forms :data:`_HEAD_RE` admits (``HH:MM:SS[.f]``
+    or ``S.f``; ``dot`` the position of its ``.``, ``frac`` the digits after it), by position:
+    the same values."""
+    head_len = pl.coalesce(dot, t.str.len_bytes().cast(pl.Int64))
+    colon = t.str.slice(2, 1) == ":"
+    hms = (t.str.slice(0, 2).cast(pl.Int64, strict=False) * 3600
+           + t.str.slice(3, 2).cast(pl.Int64, strict=False) * 60
+           + t.str.slice(6, 2).cast(pl.Int64, strict=False))
+    secs = pl.when(colon).then(hms).otherwise(t.str.slice(0, dot).str.to_integer(strict=False)).fill_null(0)
+    return {
+        "tkind": pl.when(t.is_null()).then(0).when(colon).then(1)
+        .when(head_len >= 9).then(2).otherwise(3).cast(pl.Int8),
+        "tns": secs * NS + _frac9(frac),
+        "flen": frac.str.len_bytes().fill_null(0).cast(pl.Int8),
+    }
+
+
+def _frac9(digits: pl.Expr) -> pl.Expr:
+    """:func:`_frac_expr` for a string of ASCII digits (or null): the first nine as ns."""
+    n = digits.str.len_bytes().cast(pl.Int64).clip(0, 9)
+    mult = pl.lit(10.0).pow(9 - n).cast(pl.Int64)
+    return (digits.str.slice(0, 9).str.to_integer(strict=False) * mult).fill_null(0)
+
+
+def _fast(s: pl.Series) -> pl.DataFrame:
+    """The columns of :func:`_extract` for the common lines, found by position, plus ``fast``
+    (the line is one of them; elsewhere the other columns are meaningless) and ``rx`` (a
+    result that is not a plain number: :data:`_RET_RE` reads it).
+
+    A common line is ASCII and starts with :data:`_HEAD_RE` (pid, time, ``name(`` or
+    ``<... name resumed>``; written so that each byte decides the next step, which the regex
+    engine captures in one pass), then either ends with :data:`_TAIL_RE` (``) = ret <dur>``
+    with no ``=`` or ``<`` in the result, so the ``) =`` found is the last one in the line,
+    where the greedy ``args`` of :data:`_FAST_RE` stops) or, for a call that is not resumed
+    and has no ``) =`` anywhere, with ``<unfinished ...>`` / ``<detached ...>``. The arguments
+    are the slice between the head and that end: the same text the line patterns capture."""
+    c = pl.col("s")
+    h = pl.col("h")
+    r = pl.col("r")
+    tp = pl.col("tp").cast(pl.Int64)
+    uf = pl.col("uf").cast(pl.Int64)
+    res = h.struct.field("nr").is_not_null()
+    hd = h.struct.field("c")
+    # the time: after the pid, or the whole first token (split in two there), or after spaces
+    t = pl.coalesce(h.struct.field("b"), pl.when(hd.is_not_null()).then(pl.concat_str([h.struct.field("a"), hd])),
+                    h.struct.field("d"))
+    hl = pl.when(res).then(pl.col("rs").cast(pl.Int64) + 9).otherwise(pl.col("pe").cast(pl.Int64) + 1)
+    # (lengths clipped: on lines that are not common ones the positions mean nothing)
+    args = c.str.slice(hl, (pl.when(tp.is_not_null()).then(tp).otherwise(uf) - hl).clip(0))
+    ret = r.struct.field("ret")
+    ds = r.struct.field("ds")
+    ret = pl.when(ds.is_not_null()).then(ret.str.slice(0, (ret.str.len_bytes().cast(pl.Int64) - 1).clip(0))).otherwise(ret)
+    f = (
+        pl.LazyFrame({"s": s})
+        .with_columns(
+            h=c.str.extract_groups(_HEAD_RE),
+            r=c.str.extract_groups(_TAILG_RE),
+            pe=c.str.find("(", literal=True),
+            rs=c.str.find(" resumed>", literal=True),
+            tp=c.str.find(_TAIL_RE),
+            uf=c.str.find(_UNF_RE),
+            anyret=c.str.contains(r"\) += "),
+            # ASCII (positions in bytes are positions in characters), no line break but a last one
+            asc=(c.str.len_bytes() == c.str.len_chars())
+            & (c.str.find("\n", literal=True).cast(pl.Int64).fill_null(1 << 40)
+               >= c.str.len_bytes().cast(pl.Int64) - 1),
+        )
+        .with_columns(ret=ret, t=t, args=args)
+        .with_columns(dot=pl.col("t").str.find(".", literal=True).cast(pl.Int64))
+        .with_columns(frac=pl.col("t").str.slice(pl.col("dot") + 1))
+        .select(
+            fast=(pl.col("asc") & pl.coalesce(h.struct.field("nr"), h.struct.field("ns")).is_not_null()
+                  & (hd.is_null() | hd.str.starts_with(".") | (h.struct.field("a").str.len_bytes() == 2))
+                  & pl.when(res).then(tp.is_not_null() & ~c.str.contains("resumed> <unfinished ...>", literal=True))
+                  .otherwise(tp.is_not_null() | (uf.is_not_null() & ~pl.col("anyret")))).fill_null(False),
+            typ=pl.when(res).then(RESUMED).when(tp.is_not_null()).then(SYSCALL).otherwise(UNFIN).cast(pl.Int8),
+            pid=pl.when(hd.is_null()).then(h.struct.field("a")).str.to_integer(strict=False).fill_null(-1),
+            **_time_fast(pl.col("t"), pl.col("dot"), pl.col("frac")),
+            hasdur=ds.is_not_null(),
+            det=(tp.is_null() & c.str.contains(r"<detached \.\.\.>\r?\n?$")).fill_null(False),
+            dur=(ds.str.to_integer(strict=False).fill_null(0) * NS + _frac9(r.struct.field("df"))),
+            value=_value_expr(pl.col("ret")),
+            name=pl.coalesce(h.struct.field("nr"), h.struct.field("ns")),
+            args=pl.col("args"),
+            ret=pl.col("ret"),
+            errno=pl.lit(None, pl.String),
+            etext=pl.lit(None, pl.String),
+            other=pl.lit(None, pl.String),
+            rx=~pl.col("ret").str.contains(r"^(?:0x[0-9a-fA-F]+|-?[0-9]+)$"),
+        )
+    )
+    return f.collect()
+
+
+def _by_regex(s: pl.Series) -> pl.DataFrame:
+    """The columns of :func:`_extract` by the line patterns (:data:`_FAST_RE`, then
+    :data:`_LINE_RE` where it misses): the lines :func:`_fast` does not read."""
+    g = pl.LazyFrame({"s": s}).select(pl.col("s").str.extract_groups(_FAST_RE)).unnest("s").collect()
+    miss = g["name"].is_null()
+    g = g.with_columns([pl.lit(None, pl.String).alias(c) for c in _LINE_GROUPS if c not in g.columns])
+    if miss.any():  # signals, exits, messages, unfinished calls, odd lines: the full pattern
+        pos = pl.Series(np.flatnonzero(miss.to_numpy()))
+        full = pl.LazyFrame({"s": s.gather(pos)}).select(pl.col("s").str.extract_groups(_LINE_RE)).unnest("s")
+        full = full.collect()
+        g = g.with_columns([g[c].scatter(pos, full[c]) for c in full.columns])
     typ = (
         pl.when(pl.col("name").is_null())
         .then(
@@ -208,24 +337,17 @@ def _extract(text: pa.Array | pl.Series) -> dict[str, Any]:
         .otherwise(HEAD)
         .cast(pl.Int8)
     )
-    out = (
-        g.with_columns(rg=pl.col("ret").str.extract_groups(_RET_RE),
-                       tp=pl.col("t").str.split_exact(".", 1),
-                       dp=pl.col("dur").str.split_exact(".", 1))
+    return (
+        g.lazy()
+        .with_columns(rg=pl.col("ret").str.extract_groups(_RET_RE))
         .select(
             typ=typ,
             pid=pl.col("pid").str.to_integer(strict=False).fill_null(-1),
-            tkind=pl.when(t.is_null()).then(0).when(colon).then(1)
-            .when(head.str.len_bytes() >= 9).then(2).otherwise(3).cast(pl.Int8),
-            tns=secs * NS + _frac_expr(frac),
-            flen=frac.str.len_bytes().fill_null(0).cast(pl.Int8),
-            hasdur=dur.is_not_null(),
+            **_time_exprs(pl.col("t")),
+            hasdur=pl.col("dur").is_not_null(),
             det=pl.col("unf").str.contains("detached", literal=True).fill_null(False),
-            dur=(pl.col("dp").struct.field("field_0").str.to_integer(strict=False).fill_null(0) * NS
-                 + _frac_expr(pl.col("dp").struct.field("field_1"))),
-            value=pl.when(num.str.starts_with("0x"))
-            .then(num.str.slice(2).str.to_integer(base=16, strict=False).cast(pl.Float64))
-            .otherwise(num.str.to_integer(strict=False).cast(pl.Float64)),
+            dur=_dur_expr(pl.col("dur")),
+            value=_value_expr(pl.col("rg").struct.field("num")),
             name=pl.col("name"),
             # "<... X resumed> <unfinished ...>) = ?": the process died inside the call
             args=pl.when(pl.col("res").is_null()).then(pl.coalesce(pl.col("args"), pl.col("uargs")))
@@ -237,7 +359,30 @@ def _extract(text: pa.Array | pl.Series) -> dict[str, Any]:
         )
         .collect()
     )
-    del g
+
+
+def _extract(text: pa.Array | pl.Series) -> dict[str, Any]:
+    """Extract one chunk of lines into compact columns: numpy arrays for numbers, Arrow
+    string arrays for text (no polars string views are kept: they cost 16 bytes a cell).
+    The common lines by position (:func:`_fast`), the others by the line patterns."""
+    s = text if isinstance(text, pl.Series) else pl.from_arrow(text)
+    # lazy all the way: collect() releases the GIL, so chunks run on both cores
+    out = _fast(s)
+    fast = out["fast"].to_numpy()
+    rx = out["rx"].fill_null(False).to_numpy() & fast
+    out = out.drop("fast", "rx")
+    if not fast.all():
+        pos = np.flatnonzero(~fast)
+        slow = _by_regex(s.gather(pos))
+        ps = pl.Series(pos)
+        out = out.with_columns([out[c].scatter(ps, slow[c]) for c in out.columns])
+    if rx.any():  # "-1 ENOENT (No such file or directory)", "0 (Timeout)", "?": the result pattern
+        pos = np.flatnonzero(rx)
+        rg = out["ret"].gather(pos).str.extract_groups(_RET_RE).struct.unnest()
+        ps = pl.Series(pos)
+        val = rg.select(_value_expr(pl.col("num"))).to_series()
+        out = out.with_columns(out["value"].scatter(ps, val), out["errno"].scatter(ps, rg["errno"]),
+                               out["etext"].scatter(ps, rg["etext"]))
     res: dict[str, Any] = {}
     for c in out.columns:
         col = out[c]
