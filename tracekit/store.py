@@ -63,6 +63,7 @@ __all__ = ["ingest", "open", "IngestResult", "StoreTimeline", "STORE_VERSION"]
 
 STORE_VERSION = 1
 ROW_GROUP_ROWS = 8192  # small enough that a one-minute window reads little more than it needs
+_EDGE_BATCH = 1024  # rows per batch when decoding a window's last row group up to its end
 _HOUR_NS = 3600 * 10**9
 _COMPRESSION = "zstd"
 _COMPRESSION_LEVEL = 1
@@ -653,7 +654,21 @@ def _read_part(part: _Part, start: int | None = None, end: int | None = None,
     if not groups:
         return _empty_like(cols), 0, md.num_row_groups
     pf = pq.ParquetFile(part.path, metadata=md)
-    t = pf.read_row_groups(groups, columns=cols, use_threads=not capped)
+    last = groups[-1]
+    if hi is not None and g_hi[last] > hi:
+        # the window ends inside the last row group: decode it batch by batch and stop at the
+        # first batch past the end (a minute's last group holds ~80 % rows after it)
+        head = pf.read_row_groups(groups[:-1], columns=cols, use_threads=not capped) if len(groups) > 1 else None
+        tail = []
+        for rb in pf.iter_batches(batch_size=_EDGE_BATCH, row_groups=[last], columns=cols, use_threads=not capped):
+            tail.append(rb)
+            if rb.column(rb.schema.get_field_index("ts_src"))[-1].as_py() > hi:
+                break
+        t = pa.Table.from_batches(tail, schema=head.schema if head is not None else tail[0].schema)
+        if head is not None:
+            t = pa.concat_tables([head, t])
+    else:
+        t = pf.read_row_groups(groups, columns=cols, use_threads=not capped)
     src = t.column("ts_src").combine_chunks().to_numpy()
     ts = apply_clock(src, part.clock.offset, part.clock.drift_ppm, part.clock.t0)
     # rows are sorted by ts_src and the clock is monotonic: the window is one slice
