@@ -213,3 +213,103 @@ def test_rule_attr_keys_list_every_attr_lookup():
 
     used = set(re.findall(r"_attr\(\s*'([^']+)'\s*\)", inspect.getsource(transitions)))
     assert used and used <= transitions.RULE_ATTR_KEYS
+
+
+def test_bitmap_positions_equal_arrow_indices_nonzero():
+    """Row positions read from validity and boolean bitmaps (any slice offset, nulls in the
+    mask, all or no rows set) equal Arrow's own indices_nonzero."""
+    import pyarrow.compute as pc
+
+    from tracekit.transitions import _nonzero, _set_bits
+
+    rng = np.random.default_rng(7)
+    for _ in range(400):
+        n = int(rng.integers(0, 200))
+        v = rng.random(n) < rng.choice([0.0, 0.03, 0.5, 1.0])
+        off = int(rng.integers(0, n + 1))
+        s = pa.array(np.where(v, "x", None).tolist(), pa.string()).slice(off, int(rng.integers(0, n - off + 1)))
+        want = pc.indices_nonzero(pc.is_valid(s)).to_numpy()
+        got = _set_bits(s.buffers()[0] if s.null_count else None, s.offset, len(s))
+        assert got.tolist() == want.tolist()
+        b = pa.array([None if x < 0.2 else bool(x > 0.6) for x in rng.random(n)], pa.bool_()).slice(off)
+        assert _nonzero(b).tolist() == pc.indices_nonzero(b.fill_null(False)).to_numpy().tolist()
+        assert _nonzero(pa.chunked_array([b, b])).tolist() == pc.indices_nonzero(
+            pa.chunked_array([b, b]).fill_null(False)).to_numpy().tolist()
+
+
+def _names_timeline(seed: int) -> tk.Timeline:
+    """Exec/exit/cron rows among rows whose names have the same byte lengths (openat/execve,
+    read/exit, cron.end/cron.cmd), some without an entity."""
+    rng = np.random.default_rng(seed)
+    n = 3000
+    names = np.array(["execve", "openat", "exit", "read", "killed", "cron.cmd", "cron.end", "exec",
+                      "sched_process_exit", "sched_process_fork", None], dtype=object)
+    ts = T0 + np.sort(rng.integers(0, 500, n)) * 1000
+    name = rng.choice(names, n)
+    ent = rng.choice(np.array([f"proc/h/{i}" for i in range(15)] + [None] * 3, dtype=object), n)
+    msg = rng.choice(np.array(['"/bin/sh", ["sh", "-c", "job"]', '"/usr/bin/x", ["x"]', "", None], dtype=object), n)
+    attrs = [[("cron.command", "job"), ("cron.user", "root")] if x == "cron.cmd" else [] for x in name]
+    ev, row = source("p.strace", "h", "realtime", ts, kind="instant", name=pa.array(name, pa.string()),
+                     entity=pa.array(ent, pa.string()), message=pa.array(msg, pa.string()),
+                     state=pa.array(rng.choice(np.array(["exit", None], dtype=object), n), pa.string()),
+                     value=pa.array(rng.choice([0.0, 1.0, 127.0, -2.0], n)), attrs=pa.array(attrs, ATTRS_TYPE))
+    return timeline((ev, row))
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_name_rules_equal_a_plain_name_scan(seed, monkeypatch):
+    """process, exit-status and cron look only at rows with an entity whose name has a matching
+    byte length; the same rules over every row whose name matches find the same."""
+    import pyarrow.compute as pc
+
+    from tracekit import transitions
+
+    tl = _names_timeline(seed)
+    fast = tl.transitions(rules=["process", "exit-status", "cron"])
+
+    def every_row(t: tk.Timeline, names) -> np.ndarray:
+        return transitions._nonzero(pc.is_in(transitions._col(t, "name"), pa.array(list(names))))
+
+    monkeypatch.setattr(transitions, "_named_rows", every_row)
+    plain = tk.Timeline(tl.events, tl.sources, tl.rejects).transitions(rules=["process", "exit-status", "cron"])
+    assert set(fast.table.column("rule").to_pylist()) == {"process", "exit-status", "cron"}
+    assert fast.table.equals(plain.table)
+
+
+def test_arrow_rules_on_a_timeline_out_of_time_order():
+    """A Timeline whose rows are not in ts order (built by hand) still gives the same
+    transitions as the SQL + pandas form."""
+    tl = _random_timeline(8)
+    perm = np.random.default_rng(8).permutation(len(tl))
+    shuffled = tk.Timeline(tl.events.take(pa.array(perm)), tl.sources, tl.rejects)
+    fast = shuffled.transitions(rules=["state-column", "span-status"])
+    ref = shuffled.transitions(rules=[], extra=[Rule("state-column", "sql", _sql_state_column),
+                                                Rule("span-status", "sql", _sql_span_status, min_run=3)])
+    assert len(fast) > 100 and fast.table.equals(ref.table)
+    assert fast.table.equals(tl.transitions(rules=["state-column", "span-status"]).table)
+
+
+def test_arrow_engine_initial_and_explicit_from_state_equal_the_pandas_engine():
+    """A rule with ``initial`` and some explicit from_states: the Arrow form of its observations
+    and the DataFrame form give the same transitions."""
+    from tracekit.transitions import _Obs
+
+    tl = _random_timeline(9)
+    df = tl.sql("select seq, entity, state, attrs['oldstate'][1] as olds, name from events "
+                "where entity is not null and state is not null").to_pandas()
+    seq = tl.events.column("seq").to_numpy()
+    by_seq = np.argsort(seq)
+    pos = by_seq[np.searchsorted(seq, df["seq"].to_numpy(), sorter=by_seq)]  # each row's position
+    assert (seq[pos] == df["seq"].to_numpy()).all()
+
+    def as_frame(_tl):
+        return _obs(df, df["entity"], df["state"], from_state=df["olds"], detail=df["name"])
+
+    def as_arrow(_tl):
+        return _Obs(pos, pa.array(df["entity"]), pa.array(df["state"]), pa.array(df["olds"], pa.string()),
+                    pa.array(df["name"], pa.string()))
+
+    a = tl.transitions(rules=[], extra=[Rule("r", "arrow", as_arrow, initial=True)])
+    b = tl.transitions(rules=[], extra=[Rule("r", "frame", as_frame, initial=True)])
+    assert len(a) > 100 and a.table.column("from_state").null_count > 0  # firsts: from nothing
+    assert a.table.equals(b.table)

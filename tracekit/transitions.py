@@ -131,16 +131,13 @@ def _obs(df: pd.DataFrame, entity: Any, state: Any, from_state: Any = None, deta
 class _Obs:
     """Observations as Arrow/numpy (the built-in rules' fast form): row positions in the
     timeline and, per row, entity, state (strings, or dictionary-encoded strings) and optionally
-    an explicit from_state, a detail, and the rows' ``ts`` (int64 ns) and ``seq`` when the rule
-    gathered them already."""
+    an explicit from_state and a detail."""
 
     pos: np.ndarray
     entity: pa.Array
     state: pa.Array
     from_state: pa.Array | None = None
     detail: pa.Array | None = None
-    ts: np.ndarray | None = None
-    seq: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.pos)
@@ -186,8 +183,16 @@ def _set_bits(buf: pa.Buffer | None, offset: int, n: int) -> np.ndarray:
     first = offset // 8
     b = np.frombuffer(buf, np.uint8, (offset + n + 7) // 8 - first, first)
     nz = np.flatnonzero(b != 0)
-    k = np.flatnonzero(np.unpackbits(b[nz], bitorder="little").view(bool))
-    p = nz[k >> 3] * 8 + (k & 7) - (offset - first * 8)
+    k = np.flatnonzero(np.unpackbits(b[nz], bitorder="little").view(bool))  # bit k of the nonzero bytes
+    bit = k.astype(np.uint8)
+    bit &= 7
+    k >>= 3
+    p = nz[k]  # in place from here: fewer fresh pages (a first call's page faults are its cost)
+    del k, nz
+    p <<= 3
+    p += bit
+    if offset % 8:
+        p -= offset % 8
     return p[(p >= 0) & (p < n)] if offset % 8 or (len(p) and p[-1] >= n) else p
 
 
@@ -552,18 +557,12 @@ def _state_column(tl: Timeline) -> pd.DataFrame:
     attrs = _col(tl, "attrs")
     attrs = attrs.take(idx) if len(attrs.keys) else attrs.slice(0, 0)
     if not (len(attrs) and len(attrs.keys) and pc.any(pc.is_in(attrs.keys, pa.array(_SOCKET_KEYS))).as_py()):
-        # no socket attrs: entity and state gathered and encoded side by side (the rows' ts
-        # and seq gathered with the entity, the shorter of the two)
-        def entity_side() -> tuple[pa.DictionaryArray, np.ndarray, np.ndarray]:
-            return (pc.dictionary_encode(_col(tl, "entity").take(idx)), tl._ts_ns()[rows],
-                    _col(tl, "seq").to_numpy()[rows])
-
-        (ent, ts, seq), st = _side_by_side(entity_side, lambda: pc.dictionary_encode(_col(tl, "state").take(idx)))
+        # no socket attrs: entity and state gathered and encoded side by side
+        ent, st = _encoded(lambda: _col(tl, "entity").take(idx), lambda: _col(tl, "state").take(idx))
         if ent.null_count == 0:
-            return _Obs(rows, ent, st, ts=ts, seq=seq)
-        k = _nonzero(pc.is_valid(ent))
-        keep = pa.array(k)
-        return _Obs(rows[k], ent.take(keep), st.take(keep), ts=ts[k], seq=seq[k])
+            return _Obs(rows, ent, st)
+        keep = pa.array(_nonzero(pc.is_valid(ent)))
+        return _Obs(rows[keep.to_numpy()], ent.take(keep), st.take(keep))
     ent, st = _col(tl, "entity").take(idx), _col(tl, "state").take(idx)
     olds, saddr, sport, daddr, dport = (pc.map_lookup(attrs, k, "first") for k in _SOCKET_KEYS)
     host = _col(tl, "host").take(idx)
@@ -800,39 +799,55 @@ def _changes_arrow(obs: _Obs, rule: Rule, ts: np.ndarray, seq: np.ndarray) -> di
     time order, with their ts and seq."""
     pos = obs.pos
     m = len(pos)
-    tp = ts[pos] if obs.ts is None else obs.ts  # ts per observation
-    # rows of a timeline are in (ts, seq) order, so position order is time order
-    tord = None if np.all(pos[1:] >= pos[:-1]) else np.argsort(pos, kind="stable")
-    t = tp if tord is None else tp[tord]
-    if not np.all(t[1:] >= t[:-1]):  # not a sorted timeline after all
-        tord = np.lexsort((seq[pos] if obs.seq is None else obs.seq, tp))
-    ent, st = _encoded(lambda: obs.entity, lambda: obs.state)
+    if pa.types.is_dictionary(obs.entity.type) and pa.types.is_dictionary(obs.state.type):
+        ent, st = obs.entity, obs.state
+    else:
+        ent, st = _encoded(lambda: obs.entity, lambda: obs.state)
     ecode = ent.indices.to_numpy(zero_copy_only=False)
     scode = st.indices.to_numpy(zero_copy_only=False)
     nent = len(ent.dictionary)
-    o = _stable_order(ecode, nent) if tord is None else tord[_stable_order(ecode[tord], nent)]
-    e, c = ecode[o], scode[o]
-    same = np.zeros(m, bool)
-    same[1:] = e[1:] == e[:-1]  # the row has a predecessor in its entity
-    differs = np.ones(m, bool)
-    differs[1:] = c[1:] != c[:-1]
-    changed = same & differs
-    if rule.min_run > 1:
-        run = np.cumsum(~same | differs) - 1
-        run_len = np.bincount(run)[run]
-        prev_len = np.zeros(m, np.int64)
-        prev_len[1:] = np.where(same[1:], run_len[:-1], 0)
-        changed &= prev_len >= rule.min_run
-    # per observation, the state code it changed from: -1 no transition, -2 one from nothing
-    # (entity order, then placed in row order: one scatter)
-    before = np.empty_like(c)
-    before[0] = 0
-    before[1:] = c[:-1]
-    f = np.where(changed, before, -1)
-    if rule.initial:
-        f[~same] = -2
-    frm_code = np.empty_like(f)
-    frm_code[o] = f
+
+    def from_codes(tord: np.ndarray | None) -> np.ndarray:
+        """Per observation (row order), the state code it changed from: -1 no transition, -2
+        one from nothing. Computed in (entity, time) order and placed back with one scatter."""
+        o = _stable_order(ecode, nent) if tord is None else tord[_stable_order(ecode[tord], nent)]
+        e, c = ecode[o], scode[o]
+        same = np.zeros(m, bool)
+        same[1:] = e[1:] == e[:-1]  # the row has a predecessor in its entity
+        differs = np.ones(m, bool)
+        differs[1:] = c[1:] != c[:-1]
+        changed = same & differs
+        if rule.min_run > 1:
+            run = np.cumsum(~same | differs) - 1
+            run_len = np.bincount(run)[run]
+            prev_len = np.zeros(m, np.int64)
+            prev_len[1:] = np.where(same[1:], run_len[:-1], 0)
+            changed &= prev_len >= rule.min_run
+        f = np.empty_like(c)
+        f[0] = -1
+        f[1:] = c[:-1]
+        f[~changed] = -1
+        if rule.initial:
+            f[~same] = -2
+        out = np.empty_like(f)
+        out[o] = f
+        return out
+
+    # rows of a timeline are in (ts, seq) order, so position order is time order: the entity
+    # order is computed while the rows' ts and seq are gathered, then checked against them
+    tord = None
+    if np.all(pos[1:] >= pos[:-1]):
+        (tp, sq), frm_code = _side_by_side(lambda: (ts[pos], seq[pos]), lambda: from_codes(None))
+        if not np.all(tp[1:] >= tp[:-1]):  # not a sorted timeline after all
+            tord = np.lexsort((sq, tp))
+    else:
+        tp, sq = ts[pos], seq[pos]
+        tord = np.argsort(pos, kind="stable")
+        t = tp[tord]
+        if not np.all(t[1:] >= t[:-1]):
+            tord = np.lexsort((sq, tp))
+    if tord is not None:
+        frm_code = from_codes(tord)
     keep = frm_code != -1
     explicit = (None if obs.from_state is None or obs.from_state.null_count == len(obs.from_state)
                 else pc.is_valid(obs.from_state).to_numpy(zero_copy_only=False))
@@ -852,8 +867,7 @@ def _changes_arrow(obs: _Obs, rule: Rule, ts: np.ndarray, seq: np.ndarray) -> di
         return frm, st.dictionary.take(pa.array(scode[rows]))
 
     def entities() -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray]:
-        p = pos[rows]
-        return ent.dictionary.take(pa.array(ecode[rows])), p, tp[rows], seq[p] if obs.seq is None else obs.seq[rows]
+        return ent.dictionary.take(pa.array(ecode[rows])), pos[rows], tp[rows], sq[rows]
 
     (entity, p, t, sq), (frm, to_state) = _side_by_side(entities, states)
     return {"pos": p, "t": t, "seq": sq, "entity": entity, "from_state": frm, "to_state": to_state,
@@ -889,17 +903,17 @@ def _changes_frame(obs: pd.DataFrame, rule: Rule, tl: Timeline, ts: np.ndarray, 
 
 
 def _time_order(parts: list[dict], t: np.ndarray, seq: np.ndarray, entity: pa.Array,
-                rule: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+                rule: pa.Array) -> tuple[np.ndarray | None, np.ndarray]:
     """The order by (ts, entity, rule), ties kept in rule order, then seq, then as found (a
-    stable sort of the rules' rows), and the ts in that order (``t``, ``seq``: the parts' rows'
-    ts and seq, concatenated): parts arrive in time order, so this merges them and re-sorts
-    only the rows that share a ts."""
+    stable sort of the rules' rows; None: as they are), and the ts in that order (``t``, ``seq``:
+    the parts' rows' ts and seq, concatenated): parts arrive in time order, so this merges them
+    and re-sorts only the rows that share a ts."""
     order = None if np.all(t[1:] >= t[:-1]) else np.argsort(t, kind="stable")
     if order is not None:
         t = t[order]
     tie = t[1:] == t[:-1]
     if not tie.any():
-        return np.arange(len(t)) if order is None else order, t
+        return order, t
     if order is None:
         order = np.arange(len(t))
     slots = np.zeros(len(t), bool)
@@ -991,25 +1005,25 @@ def find_transitions(
                                   [len(x["pos"]) for x in parts]), pa.array(names, pa.string()))
     entity_col = cat("entity")
     order, t = _time_order(parts, t, sq, entity_col, rule_col)
-    identity = bool(np.all(order[1:] > order[:-1]))
+    identity = order is None or bool(np.all(order[1:] > order[:-1]))
     if not identity:
         p, sq = p[order], sq[order]
-    take = pa.array(order)
+        take = pa.array(order)
 
     def ordered(a: pa.Array) -> pa.Array:
         return a if identity else a.take(take)
     src = _col(tl, "source")
     one_src = len(src.dictionary) == 1
-    codes = np.zeros(n_t, np.int32) if one_src else src.indices.to_numpy(zero_copy_only=False)[p]
+    codes = None if one_src else src.indices.to_numpy(zero_copy_only=False)[p]
     lo_off, hi_off = _source_uncertainty(tl)
     src_names = src.dictionary.to_pylist()
     lo_by = np.array([lo_off.get(s, 0) for s in src_names], np.int64)
     hi_by = np.array([hi_off.get(s, 0) for s in src_names], np.int64)
-    lo_src = lo_by[codes] if lo_by.any() else 0
-    hi_src = hi_by[codes] if hi_by.any() else 0
+    lo = t if not lo_by.any() else t + (lo_by[0] if one_src else lo_by[codes])
+    hi = t if not hi_by.any() else t + (hi_by[0] if one_src else hi_by[codes])
     pcol = _col(tl, "ts_prec")
-    prec = (0 if pcol.null_count == len(pcol)
-            else pc.fill_null(pcol.take(pa.array(p)).cast(pa.int64()), 0).to_numpy())
+    if pcol.null_count != len(pcol):
+        hi = hi + pc.fill_null(pcol.take(pa.array(p)).cast(pa.int64()), 0).to_numpy()
     from_col, to_col = ordered(cat("from_state")), ordered(cat("to_state"))
     rule_col, entity_col = ordered(rule_col), ordered(entity_col)
     illegal = np.zeros(n_t, bool)
@@ -1020,13 +1034,13 @@ def find_transitions(
     stamp = pa.timestamp("ns", tz="UTC")
     table = pa.table({
         "ts": pa.array(t).view(stamp),
-        "ts_lo": pa.array(t + lo_src).view(stamp) if lo_by.any() else pa.array(t).view(stamp),
-        "ts_hi": pa.array(t + prec + hi_src).view(stamp),
+        "ts_lo": pa.array(lo).view(stamp),
+        "ts_hi": pa.array(hi).view(stamp),
         "entity": entity_col,
         "from_state": from_col,
         "to_state": to_col,
         "rule": rule_col,
-        "source": _decoded(codes, src.dictionary),
+        "source": _repeated(src.dictionary[0].as_py(), n_t) if one_src else _decoded(codes, src.dictionary),
         "evidence": pa.ListArray.from_arrays(pa.array(np.arange(n_t + 1, dtype=np.int32)), pa.array(sq)),
         "detail": ordered(cat("detail")),
         "illegal": pa.array(illegal, pa.bool_()),
