@@ -313,3 +313,21 @@ def test_arrow_engine_initial_and_explicit_from_state_equal_the_pandas_engine():
     b = tl.transitions(rules=[], extra=[Rule("r", "frame", as_frame, initial=True)])
     assert len(a) > 100 and a.table.column("from_state").null_count > 0  # firsts: from nothing
     assert a.table.equals(b.table)
+
+
+@pytest.mark.parametrize("split", [1, 999, 4096])
+def test_state_rows_split_over_two_threads_equal_one_scan(split, monkeypatch):
+    """The state-column candidate rows of a long timeline are scanned in two halves side by
+    side; any split point gives the rows of one scan, also on a sliced column."""
+    import pyarrow.compute as pc
+
+    from tracekit import transitions
+
+    tl = _random_timeline(10)
+    sliced = tk.Timeline(tl.events.slice(3, len(tl) - 10), tl.sources, tl.rejects)
+    for t in (tl, sliced):
+        want = pc.indices_nonzero(pc.and_(pc.is_valid(t.events.column("state")),
+                                          pc.equal(t.events.column("kind").cast(pa.string()), "state")))
+        monkeypatch.setattr(transitions, "_SPLIT_ROWS", split)
+        got = transitions._valid_rows_of_kind(t, "state", "state")
+        assert got.tolist() == want.to_numpy().tolist() and len(got) > 1000

@@ -267,6 +267,35 @@ def _named_rows(tl: Timeline, names: Sequence[str]) -> np.ndarray:
     return rows[hit.fill_null(False).to_numpy(zero_copy_only=False)]
 
 
+_SPLIT_ROWS = 1 << 20  # scans of timelines this long are split over the two threads
+
+
+def _valid_rows_of_kind(tl: Timeline, name: str, kind: str) -> np.ndarray:
+    """Positions of the rows where column ``name`` is not null and ``kind`` is ``kind``; on a
+    large timeline the two halves side by side (a bitmap scan and a gather of kind codes each)."""
+    col, kcol = _col(tl, name), _col(tl, "kind")
+    n = len(col)
+    if col.null_count == n:
+        return np.zeros(0, np.int64)
+    hit = np.asarray(pc.is_in(kcol.dictionary, pa.array([kind], pa.string())).to_numpy(zero_copy_only=False))
+    if not hit.any():
+        return np.zeros(0, np.int64)
+    codes = kcol.indices.to_numpy(zero_copy_only=False)
+    bitmap = col.buffers()[0] if col.null_count else None
+
+    def part(lo: int, hi: int) -> np.ndarray:
+        rows = _set_bits(bitmap, col.offset + lo, hi - lo)
+        if lo:
+            rows += lo
+        return rows[hit[codes[rows]]]
+
+    if n < _SPLIT_ROWS:
+        return part(0, n)
+    mid = n // 16 * 8  # a byte boundary of the bitmap when the column is not sliced
+    a, b = _side_by_side(lambda: part(0, mid), lambda: part(mid, n))
+    return np.concatenate([a, b])
+
+
 def _attr_rows(tl: Timeline, keys: Iterable[str], rows: np.ndarray | None = None) -> np.ndarray:
     """Positions (among ``rows``, default all) whose ``attrs`` hold any of ``keys`` — a superset
     of the rows where one of them has a value; scans the map keys once, not a lookup per row."""
@@ -547,8 +576,7 @@ def _resolve_pod(pod: str, known: dict[str, str]) -> str:
 def _state_column(tl: Timeline) -> pd.DataFrame:
     # state is not null and kind = 'state' and the source is none of these formats
     skip = _format_sources(tl, ("k8s_events", "k8s_audit", "otlp", "jaeger", "zipkin", "strace"))
-    rows = _valid_rows(tl, "state")
-    rows = rows[_dict_in(tl, "kind", ("state",), rows)]
+    rows = _valid_rows_of_kind(tl, "state", "state")
     if skip:
         rows = rows[~_dict_in(tl, "source", skip, rows)]
     if not len(rows):
