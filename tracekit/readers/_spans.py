@@ -153,12 +153,49 @@ def choose(mask: np.ndarray, yes: str | None, no: str | None) -> pa.Array:
 
 
 def lower_ids(a: pa.Array) -> pa.Array:
-    """Ids as given, lower-cased; the empty string is no id (null)."""
-    s = as_str(a)
+    """Ids as given, lower-cased; the empty string is no id (null).
+
+    One array, not chunked: the ids are taken again for a span's extra rows and for the time
+    order, and a chunked column would be joined anew by every take. Ids are copied once (the
+    join); ids that are lower case already (the usual hex) are not copied again to lower them,
+    and empty ids become nulls through a new validity bitmap over the same bytes."""
+    s = arr(as_str(a))
+    if len(s) == 0:
+        return s
     empty = pc.fill_null(pc.equal(pc.binary_length(s), 0), False)
     if pc.any(empty).as_py():
-        s = pc.if_else(empty, pa.scalar(None, pa.string()), s)
-    return pc.ascii_lower(s)
+        s = _null_where_empty(s, empty)
+    return pc.ascii_lower(s) if _has_upper(s) else s
+
+
+def _null_where_empty(s: pa.Array, empty: pa.Array) -> pa.Array:
+    """``s`` with nulls where ``empty`` (the empty strings): same offsets and bytes."""
+    keep = pc.and_(pc.is_valid(s), pc.invert(empty))
+    bufs = s.buffers()
+    if s.offset or keep.offset or bufs[2] is None:
+        return pc.if_else(empty, pa.scalar(None, pa.string()), s)
+    return pa.StringArray.from_buffers(len(s), bufs[1], bufs[2], keep.buffers()[1])
+
+
+_SCAN = 1 << 20  # bytes checked per step (a small scratch that stays in cache)
+
+
+def _has_upper(s: pa.Array) -> bool:
+    """Whether any string of ``s`` (a ``string`` array) holds an ASCII capital letter."""
+    bufs = s.buffers()
+    if bufs[2] is None:
+        return False
+    off = np.frombuffer(bufs[1], np.int32, len(s) + 1, s.offset * 4)
+    lo, hi = int(off[0]), int(off[-1])
+    data = np.frombuffer(bufs[2], np.uint8, hi - lo, lo)
+    scratch = np.empty(min(_SCAN, len(data)), np.uint8)
+    for a in range(0, len(data), _SCAN):
+        part = data[a:a + _SCAN]
+        d = scratch[:len(part)]
+        np.subtract(part, 65, out=d)  # A..Z → 0..25, everything else wraps above
+        if np.count_nonzero(d < 26):
+            return True
+    return False
 
 
 _B64_ID = re.compile(r"^[A-Za-z0-9+/_-]+={0,2}$")
@@ -256,8 +293,8 @@ def build_map(n: int, parts: list[Part]) -> pa.Array:
     parts = [p for p in parts if len(p.vals)] or parts[:1]
     total_pool = sum(len(p.vals) for p in parts)
     it = np.int32 if total_pool < 2**31 - 1 else np.int64
-    starts = np.zeros((len(parts), n), it)  # part-major: contiguous writes
-    lens = np.zeros((len(parts), n), it)
+    starts = np.zeros((n, len(parts)), it)  # row-major: row i's segments, part by part
+    lens = np.zeros((n, len(parts)), it)
     base = 0
     keys = []
     vals = []
@@ -266,25 +303,23 @@ def build_map(n: int, parts: list[Part]) -> pa.Array:
         if len(off) < 2 or n == 0:
             pass
         elif p.rows is None:
-            np.add(off[:-1], base, out=starts[j])
-            np.subtract(off[1:], off[:-1], out=lens[j])
+            np.add(off[:-1], base, out=starts[:, j])
+            np.subtract(off[1:], off[:-1], out=lens[:, j])
         else:
             has = p.rows >= 0
             g = np.where(has, p.rows, 0)
-            starts[j] = np.where(has, off[:-1][g] + base, 0)
-            lens[j] = np.where(has, (off[1:] - off[:-1])[g], 0)
+            starts[:, j] = np.where(has, off[:-1][g] + base, 0)
+            lens[:, j] = np.where(has, (off[1:] - off[:-1])[g], 0)
         base += len(p.vals)
         if isinstance(p.keys, str):
             keys.append((pa.array([p.keys], pa.string()), np.zeros(len(p.vals), np.int32)))
         else:
-            enc = pc.dictionary_encode(arr(as_str(p.keys)))
-            keys.append((enc.dictionary, np.asarray(enc.indices.to_numpy(zero_copy_only=False), np.int32)))
+            keys.append(_encode(as_str(p.keys)))
         v = pc.fill_null(as_str(p.vals), "null")
         vals.extend(v.chunks if isinstance(v, pa.ChunkedArray) else [v])
-    s = starts.T.ravel()  # row-major: row i's segments, part by part
-    ln = lens.T.ravel()
-    del starts
-    row_tot = lens.sum(axis=0, dtype=np.int64)
+    s = starts.ravel()
+    ln = lens.ravel()
+    row_tot = lens.sum(axis=1, dtype=np.int64)
     del lens
     total = int(row_tot.sum())
     ot = np.int32 if total < 2**31 - 1 else np.int64
@@ -292,10 +327,9 @@ def build_map(n: int, parts: list[Part]) -> pa.Array:
     if len(ln) > 1:
         np.cumsum(ln[:-1], out=seg[1:])
     np.subtract(s, seg, out=seg)
-    del s
-    idx = np.repeat(seg, ln)
+    del s, starts
+    idx = _ranges(seg, ln, total)
     del seg, ln
-    idx += np.arange(total, dtype=ot)
     # keys repeat: gather small dictionary indices, then decode from the (tiny) dictionaries
     kdict = pa.concat_arrays([d for d, _ in keys])
     kbase = np.cumsum([0] + [len(d) for d, _ in keys[:-1]])
@@ -314,6 +348,38 @@ def build_map(n: int, parts: list[Part]) -> pa.Array:
     np.cumsum(row_tot, out=moff[1:])
     out = pa.MapArray.from_arrays(pa.array(moff), ktab, vout)
     return out if out.type.equals(ATTRS_TYPE) else out.cast(ATTRS_TYPE)
+
+
+def _ranges(shift: np.ndarray, lens: np.ndarray, total: int) -> np.ndarray:
+    """Entry ``e`` of segment ``k`` (segments of ``lens`` entries, one after another) → ``e +
+    shift[k]``: ``np.repeat(shift, lens) + arange`` as one running sum over a step array (no
+    repeat, no arange temporary)."""
+    out = np.ones(total, shift.dtype)
+    if total == 0:
+        return out
+    some = lens > 0
+    v = shift[some]
+    first = np.cumsum(lens[some][:-1])  # where segments 2, 3, … start
+    out[0] = v[0]
+    out[first] = np.diff(v) + 1
+    np.cumsum(out, out=out)
+    return out
+
+
+def _encode(keys: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.ndarray]:
+    """Keys as (dictionary, int32 index per key). Chunked keys (pieces parsed in parallel) are
+    encoded chunk by chunk against one dictionary, not joined into one copy first."""
+    enc = pc.dictionary_encode(keys)
+    if isinstance(enc, pa.ChunkedArray):
+        chunks = enc.chunks
+        if not chunks:
+            return pa.array([], pa.string()), np.zeros(0, np.int32)
+        d = chunks[0].dictionary
+        if all(c.dictionary is d or c.dictionary.equals(d) for c in chunks[1:]):
+            return d, np.concatenate([np.asarray(c.indices.to_numpy(zero_copy_only=False), np.int32)
+                                      for c in chunks])
+        enc = pc.dictionary_encode(arr(keys))
+    return enc.dictionary, np.asarray(enc.indices.to_numpy(zero_copy_only=False), np.int32)
 
 
 def _gather_keys(kdict: pa.Array, kidx: np.ndarray, idx: pa.Array) -> pa.Array:
@@ -568,27 +634,13 @@ def json_text(v: Any) -> str:
 
 
 def release_memory() -> None:
-    """Hand freed memory back to the OS after a big read: Arrow's pool and (glibc) the C heap
-    numpy's temporaries came from, so that the next file, or the loader's concatenation, does
-    not stack on top of pages nobody uses any more."""
+    """Hand freed memory back to the OS after a big read (Arrow's pool), so that the next
+    file, or the loader's concatenation, does not stack on top of pages nobody uses any more.
+
+    The C heap numpy's temporaries come from is not trimmed: the next file reuses those pages
+    (trimming them made it fault ~30k fresh pages again on the 1M-span workload, while the
+    peak RSS stayed the same)."""
     pa.default_memory_pool().release_unused()
-    if _TRIM is not None:
-        _TRIM(0)
-
-
-def _malloc_trim() -> Any:
-    import ctypes
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL(None).malloc_trim  # glibc only; musl and others lack it
-    except (OSError, AttributeError):
-        return None
-
-
-_TRIM = _malloc_trim()
 
 
 def take_rows(cols: dict[str, Any], idx: np.ndarray, n: int = -1) -> dict[str, Any]:
