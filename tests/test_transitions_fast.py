@@ -256,15 +256,17 @@ def _names_timeline(seed: int) -> tk.Timeline:
     return timeline((ev, row))
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_name_rules_equal_a_plain_name_scan(seed, monkeypatch):
+@pytest.mark.parametrize("seed,split", [(1, 1 << 20), (2, 1 << 20), (1, 1001)])
+def test_name_rules_equal_a_plain_name_scan(seed, split, monkeypatch):
     """process, exit-status and cron look only at rows with an entity whose name has a matching
-    byte length; the same rules over every row whose name matches find the same."""
+    byte length (on a long timeline, found in two halves side by side); the same rules over
+    every row whose name matches find the same."""
     import pyarrow.compute as pc
 
     from tracekit import transitions
 
     tl = _names_timeline(seed)
+    monkeypatch.setattr(transitions, "_SPLIT_ROWS", split)
     fast = tl.transitions(rules=["process", "exit-status", "cron"])
 
     def every_row(t: tk.Timeline, names) -> np.ndarray:

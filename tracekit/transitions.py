@@ -235,9 +235,24 @@ def _per_call(tl: Timeline, key: str, fn: Callable[[], Any]) -> Any:
     return memo[key]
 
 
-def _entity_rows(tl: Timeline) -> np.ndarray:
-    """Positions of the rows with an entity (shared by the rules that need one)."""
-    return _per_call(tl, "entity_rows", lambda: _valid_rows(tl, "entity"))
+_SPLIT_ROWS = 1 << 20  # scans of timelines this long are split over the two threads
+
+
+def _halves(n: int, part: Callable[[int, int], Any]) -> list[Any]:
+    """``part(lo, hi)`` over rows ``0 … n``: whole, or on a long timeline in two halves side by
+    side (split at a multiple of 8, a byte boundary of an unsliced bitmap)."""
+    if n < _SPLIT_ROWS:
+        return [part(0, n)]
+    mid = n // 16 * 8
+    return _side_by_side(lambda: part(0, mid), lambda: part(mid, n))
+
+
+def _valid_in(col: pa.Array, lo: int, hi: int) -> np.ndarray:
+    """Positions of the non-null rows of ``col`` among ``lo … hi``."""
+    rows = _set_bits(col.buffers()[0] if col.null_count else None, col.offset + lo, hi - lo)
+    if lo:
+        rows += lo
+    return rows
 
 
 def _byte_lengths(col: pa.Array, rows: np.ndarray) -> np.ndarray | None:
@@ -250,50 +265,58 @@ def _byte_lengths(col: pa.Array, rows: np.ndarray) -> np.ndarray | None:
     return np.take(o, rows + 1) - np.take(o, rows)
 
 
+def _entity_rows(tl: Timeline) -> tuple[np.ndarray, np.ndarray | None]:
+    """Positions of the rows with an entity and the byte length of their ``name`` (computed
+    once per call for the rules that need them)."""
+    def compute() -> tuple[np.ndarray, np.ndarray | None]:
+        ent, name = _col(tl, "entity"), _col(tl, "name")
+        if ent.null_count == len(ent):
+            return np.zeros(0, np.int64), None
+
+        def part(lo: int, hi: int) -> tuple[np.ndarray, np.ndarray | None]:
+            rows = _valid_in(ent, lo, hi)
+            return rows, _byte_lengths(name, rows)
+
+        got = _halves(len(ent), part)
+        if len(got) == 1:
+            return got[0]
+        rows = np.concatenate([g[0] for g in got])
+        return rows, None if got[0][1] is None else np.concatenate([g[1] for g in got])
+
+    return _per_call(tl, "entity_rows", compute)
+
+
 def _named_rows(tl: Timeline, names: Sequence[str]) -> np.ndarray:
     """Positions of the rows with an entity whose ``name`` is one of ``names``: only names of
     the byte length of one of them (read from the offsets, once per call) are gathered and
     compared."""
-    rows = _entity_rows(tl)
+    rows, lengths = _entity_rows(tl)
+    if lengths is not None:
+        rows = rows[np.isin(lengths, sorted({len(x.encode()) for x in names}))]
     if not len(rows):
         return rows
     col = _col(tl, "name")
-    lengths = _per_call(tl, "entity_name_lengths", lambda: _byte_lengths(col, rows))
-    if lengths is not None:
-        rows = rows[np.isin(lengths, sorted({len(x.encode()) for x in names}))]
-        if not len(rows):
-            return rows
     hit = pc.is_in(col.take(pa.array(rows)), pa.array(list(names), pa.string()))
     return rows[hit.fill_null(False).to_numpy(zero_copy_only=False)]
 
 
-_SPLIT_ROWS = 1 << 20  # scans of timelines this long are split over the two threads
-
-
 def _valid_rows_of_kind(tl: Timeline, name: str, kind: str) -> np.ndarray:
-    """Positions of the rows where column ``name`` is not null and ``kind`` is ``kind``; on a
-    large timeline the two halves side by side (a bitmap scan and a gather of kind codes each)."""
+    """Positions of the rows where column ``name`` is not null and ``kind`` is ``kind`` (long
+    timelines in two halves side by side: a bitmap scan and a gather of kind codes each)."""
     col, kcol = _col(tl, name), _col(tl, "kind")
-    n = len(col)
-    if col.null_count == n:
+    if col.null_count == len(col):
         return np.zeros(0, np.int64)
     hit = np.asarray(pc.is_in(kcol.dictionary, pa.array([kind], pa.string())).to_numpy(zero_copy_only=False))
     if not hit.any():
         return np.zeros(0, np.int64)
     codes = kcol.indices.to_numpy(zero_copy_only=False)
-    bitmap = col.buffers()[0] if col.null_count else None
 
     def part(lo: int, hi: int) -> np.ndarray:
-        rows = _set_bits(bitmap, col.offset + lo, hi - lo)
-        if lo:
-            rows += lo
+        rows = _valid_in(col, lo, hi)
         return rows[hit[codes[rows]]]
 
-    if n < _SPLIT_ROWS:
-        return part(0, n)
-    mid = n // 16 * 8  # a byte boundary of the bitmap when the column is not sliced
-    a, b = _side_by_side(lambda: part(0, mid), lambda: part(mid, n))
-    return np.concatenate([a, b])
+    got = _halves(len(col), part)
+    return got[0] if len(got) == 1 else np.concatenate(got)
 
 
 def _attr_rows(tl: Timeline, keys: Iterable[str], rows: np.ndarray | None = None) -> np.ndarray:
