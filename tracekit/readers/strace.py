@@ -99,7 +99,7 @@ from ._base import (
 
 NS = 1_000_000_000
 DAY = 86400 * NS
-CHUNK = 1 << 16  # lines per regex chunk (bounds the memory of the extracted groups)
+CHUNK = 1 << 17  # lines per chunk (bounds the memory of the extracted columns)
 
 _LINE_RE = (
     r"^(?:\[pid +)?(?:(?P<pid>\d+)\]? +)?"
@@ -259,45 +259,61 @@ def _fast(s: pl.Series) -> pl.DataFrame:
     r = pl.col("r")
     tp = pl.col("tp").cast(pl.Int64)
     uf = pl.col("uf").cast(pl.Int64)
+    # the searches over whole lines
+    g = pl.LazyFrame({"s": s}).with_columns(
+        h=c.str.extract_groups(_HEAD_RE),
+        r=c.str.extract_groups(_TAILG_RE),
+        pe=c.str.find("(", literal=True),
+        rs=c.str.find(" resumed>", literal=True),
+        tp=c.str.find(_TAIL_RE),
+        uf=c.str.find(_UNF_RE),
+        # ASCII (positions in bytes are positions in characters), no line break but a last one
+        asc=(c.str.len_bytes() == c.str.len_chars())
+        & (c.str.find("\n", literal=True).cast(pl.Int64).fill_null(1 << 40)
+           >= c.str.len_bytes().cast(pl.Int64) - 1),
+    ).collect()
+    # what only some traces have is computed only where the chunk has it
+    hs = g["h"].struct
+    first_time = hs.field("c").null_count() < len(g)  # "1710406800.5 read(": a time without a pid
+    resumed = hs.field("nr").null_count() < len(g)
+    unfinished = bool((g["tp"].is_null() & g["uf"].is_not_null()).any())
     res = h.struct.field("nr").is_not_null()
     hd = h.struct.field("c")
     # the time: after the pid, or the whole first token (split in two there), or after spaces
-    t = pl.coalesce(h.struct.field("b"), pl.when(hd.is_not_null()).then(pl.concat_str([h.struct.field("a"), hd])),
-                    h.struct.field("d"))
-    hl = pl.when(res).then(pl.col("rs").cast(pl.Int64) + 9).otherwise(pl.col("pe").cast(pl.Int64) + 1)
+    t = pl.coalesce(h.struct.field("b"), h.struct.field("d"))
+    if first_time:
+        t = pl.coalesce(h.struct.field("b"), pl.when(hd.is_not_null()).then(pl.concat_str([h.struct.field("a"), hd])),
+                        h.struct.field("d"))
+    hl = pl.col("pe").cast(pl.Int64) + 1
+    if resumed:
+        hl = pl.when(res).then(pl.col("rs").cast(pl.Int64) + 9).otherwise(hl)
     # (lengths clipped: on lines that are not common ones the positions mean nothing)
-    args = c.str.slice(hl, (pl.when(tp.is_not_null()).then(tp).otherwise(uf) - hl).clip(0))
+    args = c.str.slice(hl, ((pl.when(tp.is_not_null()).then(tp).otherwise(uf) if unfinished else tp) - hl).clip(0))
     ret = r.struct.field("ret")
     ds = r.struct.field("ds")
-    ret = pl.when(ds.is_not_null()).then(ret.str.slice(0, (ret.str.len_bytes().cast(pl.Int64) - 1).clip(0))).otherwise(ret)
+    # with a duration, the result's last character is the space before it
+    ret = pl.when(ds.is_not_null()).then(ret.str.strip_suffix(" ")).otherwise(ret)
+    ok_end = tp.is_not_null()
+    if resumed:  # a resumed call that died inside ("<... read resumed> <unfinished ...>) = ?"): the regexes
+        ok_end = pl.when(res).then(ok_end & ~c.str.contains("resumed> <unfinished ...>", literal=True)).otherwise(ok_end)
+    det = pl.lit(False)
+    if unfinished:  # an unfinished call (not resumed) with no ") =" anywhere in the line
+        ok_end = ok_end | (uf.is_not_null() & ~c.str.contains(r"\) += ") & ~res)
+        det = (tp.is_null() & c.str.contains(r"<detached \.\.\.>\r?\n?$")).fill_null(False)
     f = (
-        pl.LazyFrame({"s": s})
-        .with_columns(
-            h=c.str.extract_groups(_HEAD_RE),
-            r=c.str.extract_groups(_TAILG_RE),
-            pe=c.str.find("(", literal=True),
-            rs=c.str.find(" resumed>", literal=True),
-            tp=c.str.find(_TAIL_RE),
-            uf=c.str.find(_UNF_RE),
-            anyret=c.str.contains(r"\) += "),
-            # ASCII (positions in bytes are positions in characters), no line break but a last one
-            asc=(c.str.len_bytes() == c.str.len_chars())
-            & (c.str.find("\n", literal=True).cast(pl.Int64).fill_null(1 << 40)
-               >= c.str.len_bytes().cast(pl.Int64) - 1),
-        )
+        g.lazy()
         .with_columns(ret=ret, t=t, args=args)
         .with_columns(dot=pl.col("t").str.find(".", literal=True).cast(pl.Int64))
         .with_columns(frac=pl.col("t").str.slice(pl.col("dot") + 1))
         .select(
             fast=(pl.col("asc") & pl.coalesce(h.struct.field("nr"), h.struct.field("ns")).is_not_null()
                   & (hd.is_null() | hd.str.starts_with(".") | (h.struct.field("a").str.len_bytes() == 2))
-                  & pl.when(res).then(tp.is_not_null() & ~c.str.contains("resumed> <unfinished ...>", literal=True))
-                  .otherwise(tp.is_not_null() | (uf.is_not_null() & ~pl.col("anyret")))).fill_null(False),
+                  & ok_end).fill_null(False),
             typ=pl.when(res).then(RESUMED).when(tp.is_not_null()).then(SYSCALL).otherwise(UNFIN).cast(pl.Int8),
             pid=pl.when(hd.is_null()).then(h.struct.field("a")).str.to_integer(strict=False).fill_null(-1),
             **_time_fast(pl.col("t"), pl.col("dot"), pl.col("frac")),
             hasdur=ds.is_not_null(),
-            det=(tp.is_null() & c.str.contains(r"<detached \.\.\.>\r?\n?$")).fill_null(False),
+            det=det,
             dur=(ds.str.to_integer(strict=False).fill_null(0) * NS + _frac9(r.struct.field("df"))),
             value=_value_expr(pl.col("ret")),
             name=pl.coalesce(h.struct.field("nr"), h.struct.field("ns")),
