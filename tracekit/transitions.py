@@ -909,18 +909,19 @@ def _changes_arrow(obs: _Obs, rule: Rule, ts: np.ndarray, seq: np.ndarray) -> di
         return None
     idx = pa.array(rows)
 
-    def states() -> tuple[pa.Array, pa.Array]:
+    # the output strings, two gathers from a dictionary on the helper thread, one here
+    def entity_to() -> tuple[pa.Array, pa.Array]:
+        return ent.dictionary.take(pa.array(ecode[rows])), st.dictionary.take(pa.array(scode[rows]))
+
+    def from_rest() -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray]:
         fr = frm_code[rows]
         none = fr < 0
         frm = st.dictionary.take(pa.array(fr, mask=none) if none.any() else pa.array(fr))
         if explicit is not None:
             frm = pc.if_else(pa.array(explicit[rows]), obs.from_state.take(idx), frm)
-        return frm, st.dictionary.take(pa.array(scode[rows]))
+        return frm, pos[rows], tp[rows], sq[rows]
 
-    def entities() -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray]:
-        return ent.dictionary.take(pa.array(ecode[rows])), pos[rows], tp[rows], sq[rows]
-
-    (entity, p, t, sq), (frm, to_state) = _side_by_side(entities, states)
+    (entity, to_state), (frm, p, t, sq) = _side_by_side(entity_to, from_rest)
     return {"pos": p, "t": t, "seq": sq, "entity": entity, "from_state": frm, "to_state": to_state,
             "detail": obs.detail.take(idx) if obs.detail is not None else None, "rule": rule.name}
 
