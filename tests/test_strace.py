@@ -604,3 +604,94 @@ def test_summary_table_is_metadata():
     assert_accounted(tl)
     s = _src(tl)
     assert s["format"] == "strace" and (s["records"], s["metadata"], s["rows"]) == (20, 20, 0)
+
+
+# --------------------------------------------------------------------------- the positional path
+
+#: lines near the edges of the common-line shapes the reader reads by position (and lines just
+#: outside them, which go to the line patterns): each must come out as the patterns read it
+EDGE_LINES = [
+    "1234 12:00:00 foo() = 0", "123:00:00.5 foo() = 0", "1 2:00:00 foo() = 0", "1234  5.5 foo(a) = 1 <0.5>",
+    "   5.5 foo() = 1", "5.5 foo() = 1", "5 foo() = 1", "foo() = 1", "foo(a) = 0x", "foo(a) = 0x1F",
+    "foo(a) = 0xg", "foo(a) = -0x5", "foo(a) = +5", "foo(a) = 5 <1.2>\r", "foo(a) =  5", "foo(a)  = 5",
+    "foo(a) = ", "foo(a) =", "foo(a) = ? ERESTARTSYS (To be restarted)",
+    "foo(a) = -1 ENOENT (No (such) file) <0.1>", "foo(a) = 1 (in [4]) <0.1>", "foo(a) = 5<0.1>",
+    "foo(a) = 5  <0.1>", "foo(a) = 5 <0.1>x", "foo(a) = 5 <.1>", "<... foo resumed>) = 5",
+    "<... foo resumed> <unfinished ...>) = ?", "<... foo resumed> <unfinished ...>", "<... foo(x) = 5",
+    "foo resumed>) = 5", "foo(a <unfinished ...>", "foo(a, <detached ...>", "foo(a,  <detached ...>\r",
+    "foo(<unfinished ...>", "foo(x) = 1 <unfinished ...>", 'foo(") = 5", <unfinished ...>',
+    'foo(") = 5") = 3 <0.2>', 'foo(") = x") = 3 <0.2>', "foo(1) = 5 <0.1> <0.2>",
+    "1.1234567891234 foo() = 0 <1.1234567891234>", "99999999999999999999 1.5 foo() = 0",
+    "1 99999999999999999999.5 foo() = 0 <99999999999999999999.5>", "1.5 ????() = 0", "1.5 _x9?(a) = 0",
+    "12:00:00.123 foo() = 0", "12:00:00 foo() = 0", "12:00 foo() = 0", "99:99:99 foo() = 0",
+    "12] foo() = 0", "[pid 12] foo() = 0", "[pid  12] 1.5 foo() = 0", "1\t1.5 foo() = 0",
+    "1 1.5\tfoo() = 0", "1 1.5 foo(\u00e9) = 0", "1 1.5 f\u00e9() = 0", "1 1.5 foo(a)\u00a0= 0",
+    "0 0.0 a() = 0 <0.0>", " foo() = 0", "1  foo() = 0", "1 1.5  foo() = 0", "1.5 1 foo() = 0",
+    "01 001.500 foo() = 00 <00.0100>", "1 1.5 <... foo resumed>, 3) = 3 <0.1>",
+    "1 1.5 <...  foo resumed>) = 3", "1 1.5 <... foo  resumed>) = 3",
+    "1 1.5 --- SIGCHLD {si_signo=SIGCHLD} ---", "1 1.5 +++ exited with 0 +++", "strace: Process 5 attached",
+    "1 1.5 foo(a", ", b) = 5", "foo(a) = 5 = 6", "foo(a) = 5 ) = 6", "foo(a) = 5 (x) = 6", "foo(a\n) = 5",
+    "",
+]
+
+
+def _by_patterns(lines: pa.Array) -> dict:
+    """What the reader's extraction gives when every line goes through the line patterns."""
+    import polars as pl
+
+    from tracekit.readers import strace as st
+
+    df = st._by_regex(pl.from_arrow(lines))
+    return {c: (st._arrow_str(df[c]) if c in st._STR_COLS else
+                df[c].fill_null(np.nan).to_numpy() if c == "value" else df[c].to_numpy()) for c in df.columns}
+
+
+def _assert_same_extraction(lines: list[str]) -> int:
+    """The positional path and the line patterns give the same columns; returns how many
+    lines the positional path read."""
+    import polars as pl
+
+    from tracekit.readers import strace as st
+
+    arr = pa.array(lines, pa.large_string())
+    got, want = st._extract(arr), _by_patterns(arr)
+    assert set(got) == set(want)
+    for c in want:
+        if isinstance(want[c], np.ndarray):
+            assert got[c].dtype == want[c].dtype, c
+            np.testing.assert_array_equal(got[c], want[c], err_msg=c)
+        else:
+            assert got[c].to_pylist() == want[c].to_pylist(), c
+    return int(st._fast(pl.from_arrow(arr))["fast"].sum())
+
+
+def test_positional_path_reads_as_the_patterns_edge_lines():
+    lines = [ln + "\n" for ln in EDGE_LINES] + EDGE_LINES
+    n_fast = _assert_same_extraction(lines)
+    assert 0 < n_fast < len(lines)  # both paths are exercised
+
+
+def test_positional_path_reads_as_the_patterns_corpus_and_mutations(corpus):
+    import random
+
+    lines: list[str] = []
+    for p in sorted((corpus / "strace").iterdir()):
+        lines += p.read_bytes().decode("utf-8", "backslashreplace").splitlines(keepends=True)
+    assert _assert_same_extraction(lines) > len(lines) // 2
+    rnd = random.Random(4)
+    pieces = [" <unfinished ...>", "<... read resumed>", " = ", ") = ", " <0.000123>", "--- ", "+++ ", "[pid ",
+              "12:00:00", ".123", " ENOENT (No such file)", "0x1f", "?", " = ?", "=", "<", ")", "(", " ", "\r", "9"]
+    mutated = []
+    for _ in range(6000):
+        s = rnd.choice(lines)
+        for _ in range(rnd.randint(1, 3)):
+            p = rnd.randint(0, len(s))
+            op = rnd.random()
+            if op < 0.6:
+                s = s[:p] + rnd.choice(pieces) + s[p:]
+            elif op < 0.8:
+                s = s[:p] + s[rnd.randint(p, len(s)):]
+            else:
+                s = s[:p]
+        mutated.append(s)
+    assert _assert_same_extraction(mutated) > 1000
