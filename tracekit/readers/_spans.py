@@ -359,7 +359,7 @@ def _ranges(shift: np.ndarray, lens: np.ndarray, total: int) -> np.ndarray:
         return out
     some = lens > 0
     v = shift[some]
-    first = np.cumsum(lens[some][:-1])  # where segments 2, 3, … start
+    first = np.cumsum(lens[some][:-1], dtype=shift.dtype)  # where segments 2, 3, … start (< total)
     out[0] = v[0]
     out[first] = np.diff(v) + 1
     np.cumsum(out, out=out)
