@@ -885,18 +885,18 @@ def _changes_arrow(obs: _Obs, rule: Rule, ts: np.ndarray, seq: np.ndarray) -> di
         return out
 
     # rows of a timeline are in (ts, seq) order, so position order is time order: the entity
-    # order is computed while the rows' ts and seq are gathered, then checked against them
+    # order is computed while the rows' ts are gathered, then checked against them
     tord = None
     if np.all(pos[1:] >= pos[:-1]):
-        (tp, sq), frm_code = _side_by_side(lambda: (ts[pos], seq[pos]), lambda: from_codes(None))
+        tp, frm_code = _side_by_side(lambda: ts[pos], lambda: from_codes(None))
         if not np.all(tp[1:] >= tp[:-1]):  # not a sorted timeline after all
-            tord = np.lexsort((sq, tp))
+            tord = np.lexsort((seq[pos], tp))
     else:
-        tp, sq = ts[pos], seq[pos]
+        tp = ts[pos]
         tord = np.argsort(pos, kind="stable")
         t = tp[tord]
         if not np.all(t[1:] >= t[:-1]):
-            tord = np.lexsort((sq, tp))
+            tord = np.lexsort((seq[pos], tp))
     if tord is not None:
         frm_code = from_codes(tord)
     keep = frm_code != -1
@@ -919,7 +919,8 @@ def _changes_arrow(obs: _Obs, rule: Rule, ts: np.ndarray, seq: np.ndarray) -> di
         frm = st.dictionary.take(pa.array(fr, mask=none) if none.any() else pa.array(fr))
         if explicit is not None:
             frm = pc.if_else(pa.array(explicit[rows]), obs.from_state.take(idx), frm)
-        return frm, pos[rows], tp[rows], sq[rows]
+        p = pos[rows]
+        return frm, p, tp[rows], seq[p]
 
     (entity, to_state), (frm, p, t, sq) = _side_by_side(entity_to, from_rest)
     return {"pos": p, "t": t, "seq": sq, "entity": entity, "from_state": frm, "to_state": to_state,
