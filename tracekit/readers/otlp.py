@@ -622,7 +622,7 @@ def _read(inp: Input) -> ReadResult:
     nd = len(docs)
     dline = dline if dline is not None else np.full(nd, -1, np.int64)
     doff = doff if doff is not None else np.full(nd, -1, np.int64)
-    tables: list[pa.Table] = []
+    pending: list[list[Kind]] = []
     rejects = [rej_docs]
     meta_extra: dict[str, Any] = {}
     hosts: set[str] = set()
@@ -633,10 +633,10 @@ def _read(inp: Input) -> ReadResult:
         res = _read_kind(inp, docs, dline, doff, kind, mid, scope, records - n_bad_docs)
         if res is None:
             continue
-        tabs, rej, n_rec, n_ok, info = res
+        kinds, rej, n_rec, n_ok, info = res
         if mid.startswith("instrumentationLibrary") and n_rec:
             notes.append(f"pre-1.0 OTLP ({mid}/{scope}) read as scopes")
-        tables.extend(tabs)
+        pending.extend(kinds)
         rejects.append(rej)
         records += n_rec
         emitted += n_ok
@@ -645,20 +645,27 @@ def _read(inp: Input) -> ReadResult:
         meta_extra.update(info)
     if b64:
         notes.append(f"{b64} ids were base64 (converted to hex)")
+    # the rows are built once the parsed documents are gone: what the rows still need of them
+    # (names, attribute keys) is referenced, the rest (raw ids, times, values…) is freed first
+    del docs, res
+    kinds = None
+    tables = []
+    while pending:
+        tables.append(build_rows(pending.pop(0)))
     events = pa.concat_tables(tables) if tables else conform({"ts_src": pa.array([], pa.int64())})
     meta: dict[str, Any] = {"clock": "realtime", "assumed": {}, "extra": meta_extra}
     if len(hosts) == 1:
         meta["host"] = next(iter(hosts))
     if notes:
         meta["note"] = "; ".join(notes)
-    del docs
     if records >= 1 << 16:  # a big file: its parsed documents and the build's scratch are freed
         release_memory()
     return ReadResult(events=events, records=records, emitted=emitted, rejects=concat_rejects(rejects), meta=meta)
 
 
-#: what _spans/_logs return: tables, rejects, records, emitted, counts for the source metadata
-_KindResult = tuple[list[pa.Table], "pa.Table | None", int, int, dict[str, Any]]
+#: what _spans/_logs return: the rows to build (one list of kinds per table), rejects, records,
+#: emitted, counts for the source metadata
+_KindResult = tuple[list[list[Kind]], "pa.Table | None", int, int, dict[str, Any]]
 
 
 #: (records, scope list, scope key): OTLP 1.0 names, and the pre-1.0 ``instrumentationLibrary``
@@ -818,7 +825,7 @@ def _spans(inp: Input, sp: pa.Array, n: int, base: dict[str, Any], common_parts:
                       sp) if len(bad) else None
     info = {"spans": int(len(keep)), "span_events": n_ev, "links": n_lk, "loss_rows": n_loss,
             "base64_ids": c1 + c2 + c3, "hosts": hosts}
-    return [build_rows(kinds)], rej, n, int(len(keep)), info
+    return [kinds], rej, n, int(len(keep)), info
 
 
 def _logs(inp: Input, lr: pa.Array, n: int, base: dict[str, Any], common_parts: list[Part],
@@ -871,7 +878,7 @@ def _logs(inp: Input, lr: pa.Array, n: int, base: dict[str, Any], common_parts: 
     bad = np.flatnonzero(~ok)
     rej = rejects_for(inp, bad, np.where(line < 0, 0, line), off,
                       "log record without timeUnixNano or observedTimeUnixNano", lr) if len(bad) else None
-    return [build_rows(kinds)], rej, n, int(len(keep)), {"logs": int(len(keep)), "base64_ids": c1 + c2, "hosts": hosts}
+    return [kinds], rej, n, int(len(keep)), {"logs": int(len(keep)), "base64_ids": c1 + c2, "hosts": hosts}
 
 
 # --------------------------------------------------------------------------- sniffing
