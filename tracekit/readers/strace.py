@@ -124,10 +124,11 @@ _FAST_RE = (
 #: one byte (a one-pass pattern: its groups cost little). Two-digit hours are checked after.
 _TFRAC = r"(?:\.[0-9]+|:[0-9][0-9]:[0-9][0-9](?:\.[0-9]+)?)"
 _TIME1 = r"[0-9](?:\.[0-9]+|[0-9](?::[0-9][0-9]:[0-9][0-9](?:\.[0-9]+)?|[0-9]*\.[0-9]+))"
-_HEAD_RE = (
-    r"^(?:(?P<a>[0-9]+)(?: +(?:(?P<b>" + _TIME1 + r") +)?|(?P<c>" + _TFRAC + r") +)| +(?P<d>" + _TIME1 + r") +)?"
-    r"(?:<\.\.\. (?P<nr>[A-Za-z_?][A-Za-z0-9_?]*) resumed>|(?P<ns>[A-Za-z_?][A-Za-z0-9_?]*)\()"
-)
+_HEAD_ALT = r"(?P<a>[0-9]+)(?: +(?:(?P<b>" + _TIME1 + r") +)?|(?P<c>" + _TFRAC + r") +)| +(?P<d>" + _TIME1 + r") +"
+_HEAD_NAME = r"(?:<\.\.\. (?P<nr>[A-Za-z_?][A-Za-z0-9_?]*) resumed>|(?P<ns>[A-Za-z_?][A-Za-z0-9_?]*)\()"
+_HEAD_RE = r"^(?:" + _HEAD_ALT + r")?" + _HEAD_NAME
+#: the same with ``[pid  N] `` (``strace -f`` to stderr), for chunks that have such lines
+_HEAD_PID_RE = (r"^(?:\[pid +(?P<e>[0-9]+)\] +(?:(?P<f>" + _TIME1 + r") +)?|" + _HEAD_ALT + r")?" + _HEAD_NAME)
 #: the end of a common line with a result (no ``=`` or ``<`` in the result)
 _TAIL_RE = r"\) += [^=<\r\n]*(?: <[0-9]+\.[0-9]+>)?\r?\n?$"
 #: the same, with the result (and the space before a duration) and the duration's parts
@@ -247,7 +248,7 @@ def _fast(s: pl.Series) -> pl.DataFrame:
     (the line is one of them; elsewhere the other columns are meaningless) and ``rx`` (a
     result that is not a plain number: :data:`_RET_RE` reads it).
 
-    A common line is ASCII and starts with :data:`_HEAD_RE` (pid, time, ``name(`` or
+    A common line is ASCII and starts with :data:`_HEAD_RE` (pid or ``[pid N]``, time, ``name(`` or
     ``<... name resumed>``; written so that each byte decides the next step, which the regex
     engine captures in one pass), then either ends with :data:`_TAIL_RE` (``) = ret <dur>``
     with no ``=`` or ``<`` in the result, so the ``) =`` found is the last one in the line,
@@ -259,9 +260,10 @@ def _fast(s: pl.Series) -> pl.DataFrame:
     r = pl.col("r")
     tp = pl.col("tp").cast(pl.Int64)
     uf = pl.col("uf").cast(pl.Int64)
+    bracket = bool(s.str.starts_with("[pid ").any())
     # the searches over whole lines
     g = pl.LazyFrame({"s": s}).with_columns(
-        h=c.str.extract_groups(_HEAD_RE),
+        h=c.str.extract_groups(_HEAD_PID_RE if bracket else _HEAD_RE),
         r=c.str.extract_groups(_TAILG_RE),
         pe=c.str.find("(", literal=True),
         rs=c.str.find(" resumed>", literal=True),
@@ -280,10 +282,14 @@ def _fast(s: pl.Series) -> pl.DataFrame:
     res = h.struct.field("nr").is_not_null()
     hd = h.struct.field("c")
     # the time: after the pid, or the whole first token (split in two there), or after spaces
-    t = pl.coalesce(h.struct.field("b"), h.struct.field("d"))
+    times = [h.struct.field("b"), h.struct.field("d")]
     if first_time:
-        t = pl.coalesce(h.struct.field("b"), pl.when(hd.is_not_null()).then(pl.concat_str([h.struct.field("a"), hd])),
-                        h.struct.field("d"))
+        times.insert(1, pl.when(hd.is_not_null()).then(pl.concat_str([h.struct.field("a"), hd])))
+    pid = pl.when(hd.is_null()).then(h.struct.field("a"))
+    if bracket:
+        times.insert(0, h.struct.field("f"))
+        pid = pl.coalesce(h.struct.field("e"), pid)
+    t = pl.coalesce(*times)
     hl = pl.col("pe").cast(pl.Int64) + 1
     if resumed:
         hl = pl.when(res).then(pl.col("rs").cast(pl.Int64) + 9).otherwise(hl)
@@ -310,7 +316,7 @@ def _fast(s: pl.Series) -> pl.DataFrame:
                   & (hd.is_null() | hd.str.starts_with(".") | (h.struct.field("a").str.len_bytes() == 2))
                   & ok_end).fill_null(False),
             typ=pl.when(res).then(RESUMED).when(tp.is_not_null()).then(SYSCALL).otherwise(UNFIN).cast(pl.Int8),
-            pid=pl.when(hd.is_null()).then(h.struct.field("a")).str.to_integer(strict=False).fill_null(-1),
+            pid=pid.str.to_integer(strict=False).fill_null(-1),
             **_time_fast(pl.col("t"), pl.col("dot"), pl.col("frac")),
             hasdur=ds.is_not_null(),
             det=det,
