@@ -58,3 +58,28 @@ def test_build_map_chunked_keys_and_rows():
     one = Part(np.array([0, 1, 2, 3]), "z", pa.array(["1", "2", None]), np.array([2, -1, 0]))
     got = build_map(3, [attrs, one]).to_pylist()
     assert got == [[("k", "v"), ("z", "null")], [], [("a", "w"), ("b", "x"), ("z", "1")]]
+
+
+def test_small_pages_restores_the_process_setting():
+    from tracekit.readers import _spans
+
+    if _spans._PRCTL is None:  # not Linux: a no-op
+        with _spans.small_pages():
+            pass
+        return
+    get = lambda: _spans._PRCTL(_spans._PR_GET_THP_DISABLE, 0, 0, 0, 0)  # noqa: E731
+    before = get()
+    with _spans.small_pages():
+        assert get() == 1
+        with _spans.small_pages():  # nested (or concurrent) reads
+            assert get() == 1
+        assert get() == 1  # the outer read still runs
+    assert get() == before
+    # a process that had huge pages off keeps them off
+    _spans._PRCTL(_spans._PR_SET_THP_DISABLE, 1, 0, 0, 0)
+    try:
+        with _spans.small_pages():
+            assert get() == 1
+        assert get() == 1
+    finally:
+        _spans._PRCTL(_spans._PR_SET_THP_DISABLE, before, 0, 0, 0)

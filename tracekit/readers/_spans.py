@@ -633,6 +633,61 @@ def json_text(v: Any) -> str:
     return orjson.dumps(v).decode()
 
 
+_THP_LOCK = threading.Lock()
+_THP_USERS = 0  # reads inside small_pages() right now
+_THP_WAS_OFF = True  # whether huge pages were off for the process before the first of them
+
+
+@contextmanager
+def small_pages() -> Iterator[None]:
+    """Fresh memory in 4 KiB pages, not transparent huge pages, while a big file is read
+    (Linux ``prctl(PR_SET_THP_DISABLE)``; the process's setting is restored when the last
+    such read ends; a no-op elsewhere).
+
+    A read allocates and frees its scratch memory several times over, and huge pages are
+    zeroed 2 MiB at a time however little of them is used: on the 1M-span OTLP workload, huge
+    pages cost 0.4-0.8 s more kernel time and ~60 MB more peak RSS than small ones, for the
+    same user time. Memory faulted before or after (the loader's join) is not affected."""
+    global _THP_USERS, _THP_WAS_OFF
+    if _PRCTL is None:
+        yield
+        return
+    with _THP_LOCK:
+        if _THP_USERS == 0:
+            _THP_WAS_OFF = _PRCTL(_PR_GET_THP_DISABLE, 0, 0, 0, 0) != 0  # -1 (unknown): leave it
+            if not _THP_WAS_OFF:
+                _PRCTL(_PR_SET_THP_DISABLE, 1, 0, 0, 0)
+        _THP_USERS += 1
+    try:
+        yield
+    finally:
+        with _THP_LOCK:
+            _THP_USERS -= 1
+            if _THP_USERS == 0 and not _THP_WAS_OFF:
+                _PRCTL(_PR_SET_THP_DISABLE, 0, 0, 0, 0)
+
+
+_PR_SET_THP_DISABLE, _PR_GET_THP_DISABLE = 41, 42
+
+
+def _prctl() -> Any:
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        f = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    f.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    f.restype = ctypes.c_int
+    return f
+
+
+_PRCTL = _prctl()
+
+
 def release_memory() -> None:
     """Hand freed memory back to the OS after a big read (Arrow's pool), so that the next
     file, or the loader's concatenation, does not stack on top of pages nobody uses any more.

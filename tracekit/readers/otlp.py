@@ -100,6 +100,7 @@ from ._spans import (
     rejects_for,
     release_memory,
     scalar_part,
+    small_pages,
     split_documents,
     valid,
 )
@@ -614,6 +615,13 @@ def _sev_number(num: pa.Array) -> pa.Array:
 
 
 def _read(inp: Input) -> ReadResult:
+    if (inp.size or 0) > 2 * _BLOCK:  # a big file: its scratch in small pages (see small_pages)
+        with small_pages():
+            return _read_all(inp)
+    return _read_all(inp)
+
+
+def _read_all(inp: Input) -> ReadResult:
     docs, dline, doff, rej_docs, notes = _parse(inp)
     # the bytes are parsed: unmap them. The parser's scratch stays with the allocator until the
     # file is built (release_memory below): handing it back here made the build and the next
