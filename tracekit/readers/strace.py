@@ -61,8 +61,12 @@ a syscall line that strace split (``clone(...SIGCHLDstrace: Process 2370 attache
 lines); a message spliced into a syscall line becomes its own marker row. Anything else that is
 not an strace line is a reject.
 
-Vectorised: one regex over all lines with polars ``str.extract_groups`` (chunks on two threads),
-pairing by a sort on (pid, syscall, line); no Python loop per line.
+Vectorised (polars, chunks of lines on two threads; no Python loop per line): the common lines
+(a syscall with its result, a resumed call with its result, an unfinished call) are read by
+position: a short one-pass pattern for the pid/time/name head, an end-anchored one for the
+result and duration, the arguments the slice between (:func:`_fast`); the other lines (signals,
+exits, strace messages, odd lines) by the full line patterns, which read the common lines the
+same way (tests compare the two). Pairing by a sort on (pid, syscall, line).
 
 Example::
 
