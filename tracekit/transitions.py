@@ -309,11 +309,11 @@ def _valid_rows_of_kind(tl: Timeline, name: str, kind: str) -> np.ndarray:
     hit = np.asarray(pc.is_in(kcol.dictionary, pa.array([kind], pa.string())).to_numpy(zero_copy_only=False))
     if not hit.any():
         return np.zeros(0, np.int64)
-    codes = kcol.indices.to_numpy(zero_copy_only=False)
+    codes = kcol.indices
 
     def part(lo: int, hi: int) -> np.ndarray:
         rows = _valid_in(col, lo, hi)
-        return rows[hit[codes[rows]]]
+        return rows[hit[codes.take(pa.array(rows)).to_numpy(zero_copy_only=False)]]
 
     got = _halves(len(col), part)
     return got[0] if len(got) == 1 else np.concatenate(got)
@@ -847,22 +847,28 @@ def _stable_order(codes: np.ndarray, bound: int | None = None) -> np.ndarray:
 def _changes_arrow(obs: _Obs, rule: Rule, ts: np.ndarray, seq: np.ndarray) -> dict | None:
     """:func:`_changes` for Arrow observations: entities and states as dictionary codes, one
     stable sort by (entity, ts, seq), neighbours compared in numpy; the kept rows come back in
-    time order, with their ts and seq."""
+    time order, with their ts and seq. Gathers and the sort are Arrow kernels where they can be
+    (faster than numpy's here, and their memory stays with Arrow's allocator between calls
+    instead of being paged in afresh)."""
     pos = obs.pos
     m = len(pos)
     if pa.types.is_dictionary(obs.entity.type) and pa.types.is_dictionary(obs.state.type):
         ent, st = obs.entity, obs.state
     else:
         ent, st = _encoded(lambda: obs.entity, lambda: obs.state)
-    ecode = ent.indices.to_numpy(zero_copy_only=False)
-    scode = st.indices.to_numpy(zero_copy_only=False)
+    eidx, sidx = ent.indices, st.indices
     nent = len(ent.dictionary)
 
     def from_codes(tord: np.ndarray | None) -> np.ndarray:
         """Per observation (row order), the state code it changed from: -1 no transition, -2
         one from nothing. Computed in (entity, time) order and placed back with one scatter."""
-        o = _stable_order(ecode, nent) if tord is None else tord[_stable_order(ecode[tord], nent)]
-        e, c = ecode[o], scode[o]
+        if tord is None and eidx.null_count == 0:
+            oa = pc.sort_indices(eidx)  # stable: equal entities stay in time order
+            o, e, c = oa.to_numpy(), eidx.take(oa).to_numpy(), sidx.take(oa).to_numpy(zero_copy_only=False)
+        else:
+            ecode = eidx.to_numpy(zero_copy_only=False)
+            o = _stable_order(ecode, nent) if tord is None else tord[_stable_order(ecode[tord], nent)]
+            e, c = ecode[o], sidx.to_numpy(zero_copy_only=False)[o]
         same = np.zeros(m, bool)
         same[1:] = e[1:] == e[:-1]  # the row has a predecessor in its entity
         differs = np.ones(m, bool)
@@ -874,7 +880,7 @@ def _changes_arrow(obs: _Obs, rule: Rule, ts: np.ndarray, seq: np.ndarray) -> di
             prev_len = np.zeros(m, np.int64)
             prev_len[1:] = np.where(same[1:], run_len[:-1], 0)
             changed &= prev_len >= rule.min_run
-        f = np.empty_like(c)
+        f = np.empty(m, np.int32)
         f[0] = -1
         f[1:] = c[:-1]
         f[~changed] = -1
@@ -886,17 +892,19 @@ def _changes_arrow(obs: _Obs, rule: Rule, ts: np.ndarray, seq: np.ndarray) -> di
 
     # rows of a timeline are in (ts, seq) order, so position order is time order: the entity
     # order is computed while the rows' ts are gathered, then checked against them
+    pos_a, ts_a = pa.array(pos), pa.array(ts)
     tord = None
     if np.all(pos[1:] >= pos[:-1]):
-        tp, frm_code = _side_by_side(lambda: ts[pos], lambda: from_codes(None))
-        if not np.all(tp[1:] >= tp[:-1]):  # not a sorted timeline after all
-            tord = np.lexsort((seq[pos], tp))
+        tp, frm_code = _side_by_side(lambda: ts_a.take(pos_a), lambda: from_codes(None))
+        t = tp.to_numpy()
+        if not np.all(t[1:] >= t[:-1]):  # not a sorted timeline after all
+            tord = np.lexsort((seq[pos], t))
     else:
-        tp = ts[pos]
+        tp = ts_a.take(pos_a)
         tord = np.argsort(pos, kind="stable")
-        t = tp[tord]
+        t = tp.to_numpy()[tord]
         if not np.all(t[1:] >= t[:-1]):
-            tord = np.lexsort((seq[pos], tp))
+            tord = np.lexsort((seq[pos], tp.to_numpy()))
     if tord is not None:
         frm_code = from_codes(tord)
     keep = frm_code != -1
@@ -904,27 +912,28 @@ def _changes_arrow(obs: _Obs, rule: Rule, ts: np.ndarray, seq: np.ndarray) -> di
                 else pc.is_valid(obs.from_state).to_numpy(zero_copy_only=False))
     if explicit is not None:
         keep |= explicit
-    rows = np.flatnonzero(keep) if tord is None else tord[keep[tord]]
+    rows = pc.indices_nonzero(pa.array(keep)) if tord is None else pa.array(tord[keep[tord]])
     if not len(rows):
         return None
-    idx = pa.array(rows)
 
     # the output strings, two gathers from a dictionary on the helper thread, one here
     def entity_to() -> tuple[pa.Array, pa.Array]:
-        return ent.dictionary.take(pa.array(ecode[rows])), st.dictionary.take(pa.array(scode[rows]))
+        return ent.dictionary.take(eidx.take(rows)), st.dictionary.take(sidx.take(rows))
 
-    def from_rest() -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray]:
-        fr = frm_code[rows]
-        none = fr < 0
-        frm = st.dictionary.take(pa.array(fr, mask=none) if none.any() else pa.array(fr))
+    def from_rest() -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
+        fr = pa.array(frm_code).take(rows)
+        if pc.min(fr).as_py() < 0:  # transitions from nothing
+            fr = pc.if_else(pc.less(fr, 0), pa.scalar(None, pa.int32()), fr)
+        frm = st.dictionary.take(fr)
         if explicit is not None:
-            frm = pc.if_else(pa.array(explicit[rows]), obs.from_state.take(idx), frm)
-        p = pos[rows]
-        return frm, p, tp[rows], seq[p]
+            frm = pc.if_else(pa.array(explicit).take(rows), obs.from_state.take(rows), frm)
+        p = pos_a.take(rows)
+        return frm, p, tp.take(rows), pa.array(seq).take(p)
 
     (entity, to_state), (frm, p, t, sq) = _side_by_side(entity_to, from_rest)
-    return {"pos": p, "t": t, "seq": sq, "entity": entity, "from_state": frm, "to_state": to_state,
-            "detail": obs.detail.take(idx) if obs.detail is not None else None, "rule": rule.name}
+    return {"pos": p.to_numpy(), "t": t.to_numpy(), "seq": sq.to_numpy(), "entity": entity, "from_state": frm,
+            "to_state": to_state, "detail": obs.detail.take(rows) if obs.detail is not None else None,
+            "rule": rule.name}
 
 
 def _strings(col: pd.Series) -> pa.Array:
@@ -983,12 +992,8 @@ def _time_order(parts: list[dict], t: np.ndarray, seq: np.ndarray, entity: pa.Ar
 
 
 def _repeated(value: str, n: int) -> pa.Array:
-    """A string array of ``n`` times ``value``, built from its buffers."""
-    b = value.encode()
-    if not b or n * len(b) >= 1 << 31:
-        return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([value])).cast(pa.string())
-    offsets = np.arange(0, (n + 1) * len(b), len(b), dtype=np.int32)
-    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(b * n)])
+    """A string array of ``n`` times ``value`` (no per-row gather; Arrow's memory)."""
+    return pa.repeat(pa.scalar(value, pa.string()), n)
 
 
 def _decoded(codes: np.ndarray, dictionary: pa.Array) -> pa.Array:
