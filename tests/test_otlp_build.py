@@ -6,11 +6,14 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from tracekit.readers import _spans
 from tracekit.readers._spans import Part, _encode, _ranges, build_map, lower_ids
 
 
 @pytest.mark.parametrize("seed", range(20))
-def test_ranges_is_repeat_plus_arange(seed):
+@pytest.mark.parametrize("scan", [1 << 20, 7])  # the arange added in one step, or in many
+def test_ranges_is_repeat_plus_arange(seed, scan, monkeypatch):
+    monkeypatch.setattr(_spans, "_SCAN", scan)
     rng = np.random.default_rng(seed)
     k = int(rng.integers(1, 200))
     lens = rng.integers(0, 5, k).astype(np.int32)
@@ -61,8 +64,6 @@ def test_build_map_chunked_keys_and_rows():
 
 
 def test_small_pages_restores_the_process_setting():
-    from tracekit.readers import _spans
-
     if _spans._PRCTL is None:  # not Linux: a no-op
         with _spans.small_pages():
             pass

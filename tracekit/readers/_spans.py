@@ -312,7 +312,7 @@ def build_map(n: int, parts: list[Part]) -> pa.Array:
             lens[:, j] = np.where(has, (off[1:] - off[:-1])[g], 0)
         base += len(p.vals)
         if isinstance(p.keys, str):
-            keys.append((pa.array([p.keys], pa.string()), np.zeros(len(p.vals), np.int32)))
+            keys.append((pa.array([p.keys], pa.string()), None))  # one key: index 0 for every entry
         else:
             keys.append(_encode(as_str(p.keys)))
         v = pc.fill_null(as_str(p.vals), "null")
@@ -332,8 +332,15 @@ def build_map(n: int, parts: list[Part]) -> pa.Array:
     del seg, ln
     # keys repeat: gather small dictionary indices, then decode from the (tiny) dictionaries
     kdict = pa.concat_arrays([d for d, _ in keys])
-    kbase = np.cumsum([0] + [len(d) for d, _ in keys[:-1]])
-    kidx = np.concatenate([i + np.int32(b) for (_, i), b in zip(keys, kbase)])
+    kidx = np.empty(base, np.int32)  # each pool entry's key, in the joined dictionary
+    at = kb = 0
+    for (d, i), m in zip(keys, (len(p.vals) for p in parts)):
+        if i is None:
+            kidx[at:at + m] = kb
+        else:
+            np.add(i, kb, out=kidx[at:at + m])
+        at += m
+        kb += len(d)
     pidx = pa.array(idx)
     del idx
     # the two gathers are independent and Arrow releases the GIL: keys on a second core
@@ -352,17 +359,14 @@ def build_map(n: int, parts: list[Part]) -> pa.Array:
 
 def _ranges(shift: np.ndarray, lens: np.ndarray, total: int) -> np.ndarray:
     """Entry ``e`` of segment ``k`` (segments of ``lens`` entries, one after another) → ``e +
-    shift[k]``: ``np.repeat(shift, lens) + arange`` as one running sum over a step array (no
-    repeat, no arange temporary)."""
-    out = np.ones(total, shift.dtype)
-    if total == 0:
-        return out
-    some = lens > 0
-    v = shift[some]
-    first = np.cumsum(lens[some][:-1], dtype=shift.dtype)  # where segments 2, 3, … start (< total)
-    out[0] = v[0]
-    out[first] = np.diff(v) + 1
-    np.cumsum(out, out=out)
+    shift[k]``: ``np.repeat(shift, lens) + arange(total)``, the arange added in steps of
+    :data:`_SCAN` (a small scratch, not a second array of ``total`` entries)."""
+    out = np.repeat(shift, lens)
+    step = np.arange(min(_SCAN, total), dtype=out.dtype)
+    for a in range(0, total, _SCAN):
+        part = out[a:a + _SCAN]
+        part += step[:len(part)]
+        part += a
     return out
 
 
