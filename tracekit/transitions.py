@@ -260,9 +260,10 @@ def _byte_lengths(col: pa.Array, rows: np.ndarray) -> np.ndarray | None:
     another type); null rows give whatever their offsets say."""
     if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)) or col.buffers()[1] is None:
         return None
-    w = np.dtype(np.int64 if pa.types.is_large_string(col.type) else np.int32)
-    o = np.frombuffer(col.buffers()[1], w, len(col) + 1, col.offset * w.itemsize)
-    return np.take(o, rows + 1) - np.take(o, rows)
+    offsets = pa.Array.from_buffers(pa.int64() if pa.types.is_large_string(col.type) else pa.int32(),
+                                    len(col) + 1, [None, col.buffers()[1]], offset=col.offset)
+    r = pa.array(rows)  # Arrow's gathers: faster here than numpy's, and no fresh pages
+    return pc.subtract(offsets.take(pc.add(r, 1)), offsets.take(r)).to_numpy()
 
 
 def _entity_rows(tl: Timeline) -> tuple[np.ndarray, np.ndarray | None]:
