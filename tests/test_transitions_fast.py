@@ -333,3 +333,29 @@ def test_state_rows_split_over_two_threads_equal_one_scan(split, monkeypatch):
         monkeypatch.setattr(transitions, "_SPLIT_ROWS", split)
         got = transitions._valid_rows_of_kind(t, "state", "state")
         assert got.tolist() == want.to_numpy().tolist() and len(got) > 1000
+
+
+def test_gathered_strings_equal_take_whether_viewed_or_copied():
+    """State/entity strings of the candidate rows: a view of the column when the selected
+    values adjoin in its data (the rows between hold nulls or empty strings), a copy otherwise;
+    either way the same array as ``take``."""
+    import pyarrow.compute as pc
+
+    from tracekit.transitions import _gathered
+
+    rng = np.random.default_rng(11)
+    seen = {"view": 0, "copy": 0}
+    for _ in range(500):
+        n = int(rng.integers(1, 60))
+        vals = rng.choice(np.array(["a", "bb", "", "ccc", None], dtype=object), n, p=[.2, .2, .1, .1, .4])
+        col = pa.array(vals.tolist(), pa.string()).slice(int(rng.integers(0, n)))
+        if not len(col):
+            continue
+        rows = np.sort(rng.choice(len(col), int(rng.integers(1, len(col) + 1)), replace=False))
+        got, want = _gathered(col, pa.array(rows.astype(np.int32))), col.take(pa.array(rows))
+        got.validate(full=True)
+        assert got.to_pylist() == want.to_pylist() and got.null_count == want.null_count
+        assert pc.dictionary_encode(got).equals(pc.dictionary_encode(want))
+        data = col.buffers()[2]
+        seen["view" if data is not None and got.buffers()[2].address == data.address else "copy"] += 1
+    assert seen["view"] > 50 and seen["copy"] > 50

@@ -346,6 +346,27 @@ def _indices(rows: np.ndarray) -> pa.Array:
     return pa.array(rows)
 
 
+def _gathered(col: pa.Array, idx: pa.Array) -> pa.Array:
+    """``col.take(idx)`` for ascending row positions; for a string column whose selected values
+    adjoin in its data (every row between two selected ones holds no bytes: null or empty, as
+    the other rows' state typically is), a view of the column: only the offsets are gathered,
+    no string is copied."""
+    if not pa.types.is_string(col.type) or len(idx) == 0 or col.buffers()[1] is None:
+        return col.take(idx)
+    offsets = pa.Array.from_buffers(pa.int32(), len(col) + 1, [None, col.buffers()[1]], offset=col.offset)
+    lo, hi = offsets.take(idx), offsets.take(pc.add(idx, 1))
+    a, b = lo.to_numpy(), hi.to_numpy()
+    if not np.array_equal(a[1:], b[:-1]):
+        return col.take(idx)
+    validity, nulls = None, 0
+    if col.null_count:
+        valid = pc.is_valid(col).take(idx)
+        nulls = len(valid) - pc.sum(valid).as_py()
+        validity = valid.buffers()[1] if nulls else None
+    own = pa.concat_arrays([lo, hi.slice(len(hi) - 1)])
+    return pa.Array.from_buffers(pa.string(), len(idx), [validity, own.buffers()[1], col.buffers()[2]], null_count=nulls)
+
+
 def _subset(tl: Timeline, rows: np.ndarray) -> Timeline | None:
     """The candidate rows as a small Timeline (with their positions in ``tl`` as ``_pos``),
     for the rules whose exact predicate and per-row work stay in SQL/pandas."""
@@ -610,7 +631,7 @@ def _state_column(tl: Timeline) -> pd.DataFrame:
     attrs = attrs.take(idx) if len(attrs.keys) else attrs.slice(0, 0)
     if not (len(attrs) and len(attrs.keys) and pc.any(pc.is_in(attrs.keys, pa.array(_SOCKET_KEYS))).as_py()):
         # no socket attrs: entity and state gathered and encoded side by side
-        ent, st = _encoded(lambda: _col(tl, "entity").take(idx), lambda: _col(tl, "state").take(idx))
+        ent, st = _encoded(lambda: _gathered(_col(tl, "entity"), idx), lambda: _gathered(_col(tl, "state"), idx))
         if ent.null_count == 0:
             return _Obs(rows, ent, st)
         keep = pa.array(_nonzero(pc.is_valid(ent)))
