@@ -51,7 +51,10 @@ resource list (each piece must parse as one object with that one key, else the d
 parsed whole). Nested lists are flattened with Arrow compute (chunk by chunk, no joined
 copy), and the rows of all kinds (spans, events, links, losses) are built in time order with
 the attrs maps gathered once straight into that order, so ``tk.load`` finds a file in time
-order already sorted (``seq`` then numbers the rows in time order). The pre-1.0 names
+order already sorted (``seq`` then numbers the rows in time order). The rows are built once
+the parsed documents are freed, and a big file is read with transparent huge pages off
+(``_spans.small_pages``: its scratch is allocated and freed several times, and huge
+pages are zeroed 2 MiB at a time). The pre-1.0 names
 (``instrumentationLibrarySpans``…) are read too. Files pyarrow refuses (numbers written as
 strings or the other way round, enum names such as ``SPAN_KIND_SERVER``, a bad line, invalid
 UTF-8, nesting deeper than Arrow's kernels should recurse) go through DuckDB's lenient
