@@ -704,7 +704,9 @@ def _cron(tl: Timeline) -> pd.DataFrame:
 
 def _format_sources(tl: Timeline, names: Iterable[str]) -> list[str]:
     """The loaded sources of the given formats."""
-    return [r["source"] for r in tl.sources.to_pylist() if r["format"] in set(names) and r["status"] == "loaded"]
+    src, want = tl.sources, set(names)
+    return [s for s, f, st in zip(src.column("source").to_pylist(), src.column("format").to_pylist(),
+                                  src.column("status").to_pylist()) if f in want and st == "loaded"]
 
 
 def _formats(tl: Timeline, names: Iterable[str]) -> str:
@@ -1151,11 +1153,21 @@ def _isna(x: Any) -> bool:
 
 def _source_uncertainty(tl: Timeline) -> tuple[dict[str, int], dict[str, int]]:
     """Per source, how far below/above ``ts`` the true time may lie from its clock interval."""
+    src = tl.sources
+
+    def ns(name: str) -> list[int | None]:  # the column in ns per source (a missing one: None)
+        if name not in src.column_names:
+            return [None] * src.num_rows
+        c = src.column(name)
+        if pa.types.is_integer(c.type) or (pa.types.is_duration(c.type) and c.type.unit == "ns"):
+            return c.cast(pa.int64()).to_pylist()
+        return [None if v is None else int(pd.Timedelta(v).value) for v in c.to_pylist()]
+
     lo, hi = {}, {}
-    for r in tl.sources.to_pylist():
-        off = int(pd.Timedelta(r["offset"]).value) if r.get("offset") is not None else 0
-        lo[r["source"]] = (int(pd.Timedelta(r["offset_lo"]).value) - off) if r.get("offset_lo") is not None else 0
-        hi[r["source"]] = (int(pd.Timedelta(r["offset_hi"]).value) - off) if r.get("offset_hi") is not None else 0
+    for s, off, a, b in zip(src.column("source").to_pylist(), ns("offset"), ns("offset_lo"), ns("offset_hi")):
+        off = off or 0
+        lo[s] = a - off if a is not None else 0
+        hi[s] = b - off if b is not None else 0
     return lo, hi
 
 
