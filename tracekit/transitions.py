@@ -209,21 +209,6 @@ def _nonzero(mask: pa.Array | pa.ChunkedArray | np.ndarray) -> np.ndarray:
     return _set_bits(mask.buffers()[1], mask.offset, len(mask))
 
 
-def _valid_rows(tl: Timeline, *names: str) -> np.ndarray:
-    """Positions of the rows where every named column is not null (one column: straight from
-    its validity bitmap)."""
-    cols = [_col(tl, n) for n in names]
-    if len(cols) == 1:
-        c = cols[0]
-        if c.null_count == len(c):
-            return np.zeros(0, np.int64)
-        return _set_bits(c.buffers()[0] if c.null_count else None, c.offset, len(c))
-    m = pc.is_valid(cols[0])
-    for c in cols[1:]:
-        m = pc.and_(m, pc.is_valid(c))
-    return _nonzero(m)
-
-
 def _per_call(tl: Timeline, key: str, fn: Callable[[], Any]) -> Any:
     """``fn()``, computed once per :func:`find_transitions` call for the rules that share it
     (nothing is kept after the call)."""
