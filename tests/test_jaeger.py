@@ -180,3 +180,18 @@ def test_sniff_does_not_claim_other_json():
     assert sniff(b'{"kind":"Event","apiVersion":"v1"}', "e.json") == 0.0
     assert sniff(b'[{"traceId":"ab","id":"cd","timestamp":1}]', "z.json") == 0.0  # zipkin
     assert sniff(b'{"resourceSpans":[]}', "o.json") == 0.0
+
+
+def test_tag_without_key_kept_under_the_empty_key(tmp_path):
+    # a hostile tag list: one tag has no "key" (a null key), the others are normal
+    spans = [_span(1, 1_700_000_000_000_000, tags=[{"type": "string", "value": "orphan"},
+                                                    {"key": "http.method", "type": "string", "value": "GET"}]),
+             _span(2, 1_700_000_000_000_001, tags=[{"key": "ok", "type": "bool", "value": True}])]
+    p = tmp_path / "t.json"
+    p.write_text(json.dumps(_trace(spans)))
+    tl = tk.load(p)
+    assert _counts(tl) == (2, 2, 0, 2)
+    assert_accounted(tl)
+    a1 = dict(_rows(tl, span_id="s1")[0]["attrs"])
+    assert a1[""] == "orphan" and a1["http.method"] == "GET"
+    assert dict(_rows(tl, span_id="s2")[0]["attrs"])["ok"] == "true"

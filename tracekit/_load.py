@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Mapping
@@ -11,7 +12,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import _inputs, _select
+from . import _inputs, _pages, _select
+from ._pages import small_pages
 from .errors import OptionError, ParseError, TracekitError, UnknownFormatError
 from .readers import get_reader, known, sniff
 from .readers._base import Input, Reader, ReadResult, empty_rejects
@@ -111,7 +113,13 @@ def load(
     """
     per_sel = dict(options or {})
     plans, single = plan_inputs(paths, format, reader_options)
+    size = sum(getattr(item, "size", 0) or 0 for item, reader, _ in plans if reader is not None)
+    with small_pages() if size > _pages.BIG else contextlib.nullcontext():
+        return _load(plans, single, per_sel, progress, host, paths, format, reader_options)
 
+
+def _load(plans: list, single: bool, per_sel: dict, progress: bool | None, host: Any, paths: Any,
+          format: str | None, reader_options: Mapping[str, Any]) -> Timeline:
     tables: list[pa.Table] = []
     rejects: list[pa.Table] = []
     srows: list[dict[str, Any]] = []

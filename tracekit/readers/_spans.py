@@ -32,6 +32,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .._pages import _PR_GET_THP_DISABLE, _PR_SET_THP_DISABLE, _PRCTL, small_pages  # noqa: F401 (re-exported)
 from ..schema import ATTRS_TYPE, EVENT_SCHEMA, conform
 from ._base import Input, make_rejects, split_lines
 
@@ -314,7 +315,10 @@ def build_map(n: int, parts: list[Part]) -> pa.Array:
         if isinstance(p.keys, str):
             keys.append((pa.array([p.keys], pa.string()), None))  # one key: index 0 for every entry
         else:
-            keys.append(_encode(as_str(p.keys)))
+            k = as_str(p.keys)
+            if k.null_count:  # a map key cannot be null: an attribute without a key gets the empty one
+                k = pc.fill_null(k, "")
+            keys.append(_encode(k))
         v = pc.fill_null(as_str(p.vals), "null")
         vals.extend(v.chunks if isinstance(v, pa.ChunkedArray) else [v])
     s = starts.ravel()
@@ -637,59 +641,8 @@ def json_text(v: Any) -> str:
     return orjson.dumps(v).decode()
 
 
-_THP_LOCK = threading.Lock()
-_THP_USERS = 0  # reads inside small_pages() right now
-_THP_WAS_OFF = True  # whether huge pages were off for the process before the first of them
 
 
-@contextmanager
-def small_pages() -> Iterator[None]:
-    """Fresh memory in 4 KiB pages, not transparent huge pages, while a big file is read
-    (Linux ``prctl(PR_SET_THP_DISABLE)``; the process's setting is restored when the last
-    such read ends; a no-op elsewhere).
-
-    A read allocates and frees its scratch memory several times over, and huge pages are
-    zeroed 2 MiB at a time however little of them is used: on the 1M-span OTLP workload, huge
-    pages cost 0.4-0.8 s more kernel time and ~60 MB more peak RSS than small ones, for the
-    same user time. Memory faulted before or after (the loader's join) is not affected."""
-    global _THP_USERS, _THP_WAS_OFF
-    if _PRCTL is None:
-        yield
-        return
-    with _THP_LOCK:
-        if _THP_USERS == 0:
-            _THP_WAS_OFF = _PRCTL(_PR_GET_THP_DISABLE, 0, 0, 0, 0) != 0  # -1 (unknown): leave it
-            if not _THP_WAS_OFF:
-                _PRCTL(_PR_SET_THP_DISABLE, 1, 0, 0, 0)
-        _THP_USERS += 1
-    try:
-        yield
-    finally:
-        with _THP_LOCK:
-            _THP_USERS -= 1
-            if _THP_USERS == 0 and not _THP_WAS_OFF:
-                _PRCTL(_PR_SET_THP_DISABLE, 0, 0, 0, 0)
-
-
-_PR_SET_THP_DISABLE, _PR_GET_THP_DISABLE = 41, 42
-
-
-def _prctl() -> Any:
-    import ctypes
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        f = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    f.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    f.restype = ctypes.c_int
-    return f
-
-
-_PRCTL = _prctl()
 
 
 def release_memory() -> None:
