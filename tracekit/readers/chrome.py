@@ -52,11 +52,15 @@ Vectorised: one chunked numpy pass finds the array's element boundaries outside 
 counts each element's keys, while DuckDB's JSON reader parses the whole array in one pass on
 another thread (both cores) into a struct of the usual keys plus the ``args`` map; only the
 elements with other keys are parsed again, as a map. When DuckDB refuses the array (an element
-that is not an object, invalid JSON, a trailing comma, a truncated array), the elements — zero-copy
-slices of the input — are parsed one by one instead, so a bad element costs only its own reject.
-Times are read from their digits by byte position (numpy). B/E, b/e and S/F are matched with a
-clamped-depth trick in numpy; phases, kinds and flow directions are integer codes throughout;
-attrs keys are integer codes into one small dictionary until the map is built.
+that is not an object, invalid JSON, invalid UTF-8, a trailing comma, a truncated array), the
+elements — zero-copy slices of the input — are parsed one by one instead, so a bad element costs
+only its own reject; their UTF-8 is checked only then (DuckDB checks every byte it reads).
+Times are read exactly from their text with Arrow kernels (the digits without the dot as one
+integer, scaled by the fraction's length). B/E, b/e and S/F are matched with a clamped-depth
+trick in numpy; phases, kinds and flow directions are integer codes throughout; attrs keys are
+integer codes into one small dictionary until the map is built. The rows come out sorted by
+(``ts``, element order), a counter's series together, so ``tk.load`` keeps them in place (no
+copy of the table) and ``seq`` numbers them in time order.
 """
 
 from __future__ import annotations
@@ -480,10 +484,11 @@ def _read_scanned(inp: Input, pbuf: pa.Buffer, buf: np.ndarray, first: int, c0: 
     ends = np.r_[seps, close_pos].astype(np.int64)
     offs = np.r_[starts, close_pos].astype(np.int64)
     count = len(starts)
-    raw = pa.LargeBinaryArray.from_buffers(pa.large_binary(), count, [None, pa.py_buffer(offs), pbuf])
-    text, bad = _decode(raw, 0, errors="tracekit_json_escape")
-    if len(bad):
-        notes.append(f"{len(bad)} elements with invalid UTF-8 (bytes kept as \\xNN escapes)")
+    # the elements' text, zero-copy and not yet checked: DuckDB's whole-array pass checks the
+    # UTF-8 of every byte it reads (a string with invalid UTF-8 makes it refuse the array), so
+    # the text is checked (and bad bytes escaped) only when the elements are parsed one by one
+    text = pa.LargeStringArray.from_buffers(count, pa.py_buffer(offs), pbuf)
+    note_at = len(notes)
     # element → opening-brace position (for line numbers); elements with no '{' use their start
     obr_m = (ch == ord("{")) & (dep == level) & inreg
     obr = pos[obr_m]
@@ -516,7 +521,7 @@ def _read_scanned(inp: Input, pbuf: pa.Buffer, buf: np.ndarray, first: int, c0: 
             split = g
     del pos, ch, dep, obr, eidx, seps, eid, inreg, is_sep, sel
     fast = None
-    if close_pos < n and len(bad) == 0 and count and bool(has_obj.all()) and not blank.any():
+    if close_pos < n and count and bool(has_obj.all()) and not blank.any():
         max_el = int((ends - starts).max())
         if job is not None and guess == (open_pos, close_pos, split):
             got = job.result()
@@ -532,6 +537,11 @@ def _read_scanned(inp: Input, pbuf: pa.Buffer, buf: np.ndarray, first: int, c0: 
     if fast is not None:
         res, extra = fast
     else:
+        raw = pa.LargeBinaryArray.from_buffers(pa.large_binary(), count, [None, pa.py_buffer(offs), pbuf])
+        text, bad = _decode(raw, 0, errors="tracekit_json_escape")
+        del raw
+        if len(bad):
+            notes.insert(note_at, f"{len(bad)} elements with invalid UTF-8 (bytes kept as \\xNN escapes)")
         res, extra = _parse_elements(inp, text, count, ncolon)
     res = res.set_column(res.schema.get_field_index("ok"), "ok",
                          pc.and_(pc.fill_null(res.column("ok"), False), pa.array(has_obj)))
@@ -736,64 +746,70 @@ def _finish_array(res: pa.Table, text: pa.Array, ncolon: np.ndarray, count: int)
     return res, extra
 
 
-_NUM_W = 26  # '-', 15 integer digits, '.', 9 fraction digits: the widest number read by the fast path
+_PLAIN = r"^-?[0-9]{1,15}(\.[0-9]{1,9})?$"  # the numbers read by the fast path
+_P10 = 10 ** np.arange(19, dtype=np.int64)
 
 
 def _epoch_us(values: pa.Array | pa.ChunkedArray) -> dict[str, np.ndarray]:
     """:func:`tracekit._time.parse_epoch` with ``unit="us"``, same results; plain decimals
-    (``-?\\d{1,15}(\\.\\d{1,9})?``) are read from byte positions (the strings padded to one
-    width form a 2-D byte array), anything else goes to ``parse_epoch``."""
+    (``-?\\d{1,15}(\\.\\d{1,9})?`` with at most 18 digits) are read by Arrow kernels: the digits
+    without the dot as one int64, scaled by the fraction's length; anything else goes to
+    ``parse_epoch``."""
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     n = len(values)
     out = {"ns": np.zeros(n, dtype=np.int64), "ok": np.zeros(n, dtype=bool), "prec": np.full(n, 1000, dtype=np.int64)}
     if n == 0 or values.null_count == n:
         return out
-    lens = _np(pc.fill_null(pc.binary_length(values), 0)).astype(np.int64)
-    cand = np.flatnonzero((lens >= 1) & (lens <= _NUM_W))
-    done = np.zeros(n, dtype=bool)
-    if len(cand):
-        sub = values if len(cand) == n else values.take(pa.array(cand))
-        L = lens[cand]
-        W = int(L.max())  # pad to the longest, not the widest possible
-        padded = pc.utf8_rpad(sub, W, " ")
-        offs = np.frombuffer(padded.buffers()[1], dtype=np.int32)[padded.offset : padded.offset + len(sub) + 1]
-        if np.all(np.diff(offs) == W):  # else non-ASCII somewhere: all to the general parser
-            m = np.frombuffer(padded.buffers()[2], dtype=np.uint8)[offs[0] : offs[-1]].reshape(len(sub), W)
-            neg = m[:, 0] == 45
-            start = neg.astype(np.int64)
-            isdot = m == 46
-            ndot = isdot.sum(axis=1)
-            dot = np.where(ndot > 0, np.argmax(isdot, axis=1), L)
-            iend = dot
-            flen = np.where(ndot > 0, L - dot - 1, 0)
-            g = (ndot <= 1) & (iend - start >= 1) & (iend - start <= 15) & ((ndot == 0) | ((flen >= 1) & (flen <= 9)))
-            ip = np.zeros(len(sub), dtype=np.int64)
-            fr = np.zeros(len(sub), dtype=np.int64)
-            for p in range(W):
-                c = m[:, p].astype(np.int64) - 48
-                digit = (c >= 0) & (c <= 9)
-                in_i = (p >= start) & (p < iend)
-                in_f = (p > dot) & (p < L)
-                g &= ~(in_i | in_f) | digit
-                ip = np.where(in_i, ip * 10 + c, ip)
-                fr = np.where(in_f, fr * 10 + c, fr)
-            fr = fr * 10 ** (9 - np.minimum(flen, 9))
-            ipv = np.where(neg, -ip, ip)
-            frac_ns = (fr * 1000) // 1_000_000_000
-            ns = ipv * 1000 + np.where(ipv < 0, -frac_ns, frac_ns)
-            prec = np.where(flen > 0, np.maximum(1000 // (10 ** np.minimum(flen, 9)), 1), 1000)
-            rows = cand[g]
-            out["ns"][rows] = ns[g]
-            out["ok"][rows] = True
-            out["prec"][rows] = prec[g]
-            done[rows] = True
-    rest = np.flatnonzero(~done & _np(values.is_valid()).astype(bool))
-    if len(rest):
-        r = _time.parse_epoch(values.take(pa.array(rest)), unit="us")
-        for k in out:
-            out[k][rest] = r[k]
+    values = values.cast(pa.string()) if values.type != pa.string() else values
+    if not values.null_count:
+        _epoch_dense(values, out, slice(None))
+    else:  # the values without their nulls (a null is not ok, 0 ns, precision 1 µs)
+        _epoch_dense(pc.drop_null(values), out, np.flatnonzero(_np(values.is_valid())))
     return out
+
+
+def _epoch_dense(values: pa.Array, out: dict[str, np.ndarray], at: slice | np.ndarray) -> None:
+    """:func:`_epoch_us` of string ``values`` without nulls, written to ``out[k][at]``."""
+    lens = _np(pc.binary_length(values)).astype(np.int64)
+    dot = _np(pc.find_substring(values, ".")).astype(np.int64)
+    flen = np.where(dot >= 0, lens - dot - 1, 0)
+    plain = _np(pc.match_substring_regex(values, _PLAIN))
+    neg = _np(pc.starts_with(values, "-"))
+    plain &= (lens - neg - (dot >= 0)) <= 18  # digits: the int64 below cannot overflow
+    every = bool(plain.all())
+    done = slice(None) if every else np.flatnonzero(plain)
+    if every or len(done):
+        sub = values if every else values.take(pa.array(done))
+        v = _np(pc.cast(pc.replace_substring(sub, ".", "", max_replacements=1), pa.int64()))
+        f = flen[done].astype(np.intp)
+        a = np.abs(v)
+        p = _P10.take(f)
+        # |ns| = integer part · 1000 + the fraction truncated to ns; the sign is the integer
+        # part's (as parse_epoch: "-0.5" gives +500)
+        if int(f.max()) <= 3:
+            mag = a * _P10.take(3 - f)
+        else:
+            mag = np.where(f <= 3, a * _P10.take(np.maximum(3 - f, 0)), a // _P10.take(np.maximum(f - 3, 0)))
+        ng = neg[done]
+        if ng.any():
+            mag = np.where(ng & (a >= p), -mag, mag)
+        prec = np.where(f > 0, np.maximum(1000 // p, 1), 1000)
+        if every and isinstance(at, slice):
+            out["ns"][:] = mag
+            out["ok"][:] = True
+            out["prec"][:] = prec
+        else:
+            rows = np.arange(len(values))[done] if isinstance(at, slice) else at[done]
+            out["ns"][rows] = mag
+            out["ok"][rows] = True
+            out["prec"][rows] = prec
+    if not every:
+        rest = np.flatnonzero(~plain)
+        r = _time.parse_epoch(values.take(pa.array(rest)), unit="us")
+        rows = rest if isinstance(at, slice) else at[rest]
+        for k in out:
+            out[k][rows] = r[k]
 
 
 def _build(inp: Input, held: list[pa.Table], extra: pa.Table | None, text: pa.Array, line: np.ndarray,
@@ -890,16 +906,22 @@ def _build(inp: Input, held: list[pa.Table], extra: pa.Table | None, text: pa.Ar
     reps = np.where(is_c, np.maximum(a_lens[ri], 1), 1)
     el = np.repeat(ri, reps)  # element index of each output row
     nrows = len(el)
-    tk_el = pa.array(el)
-    # the rows' columns: one table filter when no counter has several series, else a take
+    within = np.arange(nrows, dtype=np.int64) - np.repeat(np.cumsum(reps) - reps, reps)  # series of a C
+    # rows in (ts, element order): tk.load then finds them sorted and does not copy the table
+    order = np.argsort(ts_ns[el], kind="stable")
+    moved = not bool(np.all(order[1:] > order[:-1]))
+    if moved:
+        el = el[order]
+        within = within[order]
+    del order
+    # the rows' columns: one table filter when the rows are the elements in order, else a take
     need_cols = [c for c in res.column_names if c in _FIELDS and c != "ts"]
     sub = res.select(need_cols)
-    sub = sub.filter(pa.array(rows_mask)) if nrows == len(ri) else sub.take(tk_el)
+    sub = sub.filter(pa.array(rows_mask)) if nrows == len(ri) and not moved else sub.take(pa.array(el))
     R = {name: _col(sub, name) for name in sub.column_names}
     del sub, res
     col = {k: col[k] for k in ("name",)}  # the rest of the parsed columns are no longer needed
     rph = ph_code[el]
-    within = np.arange(nrows, dtype=np.int64) - np.repeat(np.cumsum(reps) - reps, reps)
     c_row = is_ph(rph, "C")
     has_series = c_row & (a_lens[el] > 0)
     none = pa.scalar(None, pa.string())
