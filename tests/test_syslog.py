@@ -462,3 +462,67 @@ def test_other_rsyslog_templates(tmp_path):
     assert ev[2]["ts_src"] == _ns("2026-07-01T10:00:00Z")  # CEST
     assert ev[3]["ts_src"] == _ns("2019-07-01T10:00:00Z") and ev[3]["message"] == "a year in the stamp"
     assert "tz" in dict(_src(tl)["assumed"]) and "year" not in dict(_src(tl)["assumed"])
+
+
+def _cron_mutations(count: int, seed: int) -> list[str]:
+    """Cron messages with parentheses, spaces (ASCII and Unicode), line breaks and other
+    characters inserted, deleted or appended at random."""
+    import random
+
+    rng = random.Random(seed)
+    base = ["(root) CMD ([123] /bin/sh -c 'x')", "(CRON) info (No MTA installed, discarding output)",
+            "(root) END (run-parts /etc/cron.hourly)", "(CRON) error (grandchild #2349 failed with exit status 1)",
+            "pam_unix(cron:session): session opened for user root by (uid=0)",
+            "pam_unix(cron:session): session closed for user röot", "pam_unix(cron:session): session opened for user root(uid=0)",
+            "(*system*) RELOAD (/etc/crontab)", "(root)  (x)", "(root) CMD (a ) \t "]
+    alpha = ["(", ")", " ", "\n", "\t", "\u2003", "\u00a0", "é", "x", "[", "]", "1", "\r", "  "]
+    out = []
+    for _ in range(count):
+        m = rng.choice(base)
+        for _ in range(rng.randint(0, 3)):
+            k = rng.randint(0, len(m))
+            op = rng.random()
+            if op < 0.6:
+                m = m[:k] + rng.choice(alpha) + m[k:]
+            elif op < 0.9:
+                m = m[:k] + m[k + 1:]
+            else:
+                m = m + rng.choice([" ", "\t", "\u2003", ") ", "\n"])
+        out.append(m)
+    return out
+
+
+def test_cron_split_equals_patterns():
+    """The cron lines are split by position where the cron patterns match: the same groups as
+    the patterns' own, on the usual lines and on 6000 mutations of them."""
+    import polars as pl
+
+    from tracekit.readers import syslog as sl
+
+    s = pl.Series(_cron_mutations(6000, 11))
+    want = s.str.extract_groups(sl._CRON_EV).struct.unnest()
+    assert 1000 < want["verb"].null_count() < 5000  # both kinds are there
+    assert sl._cron_ev(s).equals(want)
+    want = s.str.extract_groups(sl._CRON_PAM).struct.unnest()
+    assert 500 < want["act"].null_count() < 5500
+    assert sl._cron_pam(s).equals(want)
+    none = pl.Series(["x", "(y"])
+    assert sl._cron_ev(none).equals(none.str.extract_groups(sl._CRON_EV).struct.unnest())
+    assert sl._cron_pam(none).equals(none.str.extract_groups(sl._CRON_PAM).struct.unnest())
+
+
+def test_civil_days_table_equals_formula():
+    """The month table gives the days of the formula, for narrow and wide spans of years,
+    and 0 on the rows not valid."""
+    from tracekit._time import days_from_civil
+    from tracekit.readers._syslogish import civil_days
+
+    rng = np.random.default_rng(3)
+    for lo, hi in ((2023, 2026), (1, 9999), (1999, 2001)):
+        y = rng.integers(lo, hi + 1, 5000)
+        m = rng.integers(1, 13, 5000).astype(np.int8)
+        d = rng.integers(1, 29, 5000).astype(np.int8)
+        ok = rng.random(5000) < 0.9
+        got = civil_days(y, m, d, ok)
+        assert (got[ok] == days_from_civil(y[ok], m[ok], d[ok])).all()
+        assert (got[~ok] == 0).all()

@@ -50,30 +50,17 @@ def extract_chunks(text: pa.Array, pattern: str, reduce: Any, chunk: int = 1 << 
 
     Every slice of ``chunk`` lines is cut into one column per polars thread, so the extraction
     runs on every core (one expression per column in one ``select``); its groups (plus ``line``,
-    the slice's text, and ``start`` = ``str.contains(contains)`` when given) go to
-    ``reduce(DataFrame) -> DataFrame``, which keeps only compact columns, so the wide
-    intermediate of the regex never exists for the whole file.
+    the slice's text, and ``start`` = ``str.contains(contains)`` on the lines the pattern does
+    not match, false on the others) go to ``reduce(DataFrame) -> DataFrame``, which keeps only
+    compact columns, so the wide intermediate of the regex never exists for the whole file.
 
     ``fast``: a simpler pattern for the common lines, whose groups are a subset of
     ``pattern``'s and equal to them wherever it matches (a regex with fewer optional parts
-    extracts several times faster); ``pattern`` then runs only on the lines it misses.
+    extracts several times faster); ``pattern`` then runs only on the lines it misses. A slice
+    that ``fast`` reads whole reaches ``reduce`` without ``pattern``'s other groups (they would
+    be all null).
     """
-    if fast is not None:
-        names = re.findall(r"\(\?P<(\w+)>", pattern)
-
-        def reduce_fast(g: pl.DataFrame, _reduce=reduce, pattern=pattern) -> pl.DataFrame:
-            miss = g[g.columns[0]].is_null()
-            if miss.any():
-                pos = np.flatnonzero(miss.to_numpy())
-                full = g["line"].gather(pos).str.extract_groups(pattern).struct.unnest()
-                g = g.with_columns([pl.lit(None, pl.String).alias(c) for c in names if c not in g.columns])
-                idx = pl.Series(pos)
-                g = g.with_columns([g[c].scatter(idx, full[c]) for c in names])
-            else:
-                g = g.with_columns([pl.lit(None, pl.String).alias(c) for c in names if c not in g.columns])
-            return _reduce(g)
-
-        pattern, fast, reduce = fast, None, reduce_fast
+    names = re.findall(r"\(\?P<(\w+)>", pattern)
     k = max(1, min(pl.thread_pool_size(), 8))
     parts = []
     for i in range(0, max(len(text), 1), chunk):
@@ -89,15 +76,22 @@ def extract_chunks(text: pa.Array, pattern: str, reduce: Any, chunk: int = 1 << 
             cols[f"c{j}"] = c if len(c) == step else c.extend_constant(None, step - len(c))
         df = pl.DataFrame(cols)
         del cols
-        exprs = [pl.col(c).str.extract_groups(pattern) for c in df.columns]
-        if contains is not None:
-            exprs += [pl.col(c).str.contains(contains).alias(f"s{c}") for c in df.columns]
-        out = df.select(exprs)
+        out = df.select([pl.col(c).str.extract_groups(fast or pattern) for c in df.columns])
         g = pl.concat([out[c].struct.unnest() for c in df.columns], rechunk=False).slice(0, n)
-        g = g.with_columns(line=s)
-        if contains is not None:
-            g = g.with_columns(start=pl.concat([out[f"s{c}"] for c in df.columns], rechunk=False).slice(0, n))
         del out, df
+        miss = g[g.columns[0]].is_null()
+        start = np.zeros(n, dtype=bool)
+        if miss.any():
+            pos = np.flatnonzero(miss.to_numpy())
+            idx = pl.Series(pos)
+            if fast is not None:
+                full = s.gather(idx).str.extract_groups(pattern).struct.unnest()
+                g = g.with_columns([pl.lit(None, pl.String).alias(c) for c in names if c not in g.columns])
+                g = g.with_columns([g[c].scatter(idx, full[c]) for c in names])
+                pos = pos[full[names[0]].is_null().to_numpy()]
+            if contains is not None and len(pos):
+                start[pos] = s.gather(pl.Series(pos)).str.contains(contains).fill_null(False).to_numpy()
+        g = g.with_columns(line=s, start=pl.Series(start))
         parts.append(reduce(g))
         del g, s
     return pl.concat(parts, rechunk=False) if len(parts) > 1 else parts[0]
@@ -194,25 +188,20 @@ def infer_years(month: np.ndarray, day: np.ndarray, valid: np.ndarray, year: int
     A month that falls back by more than six (Dec → Jan) starts a new year. With ``year``
     given it is the first record's year; otherwise the last record's year is the file's
     modification year (the year before when its date is later than the mtime's), falling back
-    to the current year. Returns the per-row years and a note for ``meta["assumed"]``.
+    to the current year. Returns the per-row years (0 on the rows not ``valid``) and a note for
+    ``meta["assumed"]``.
     """
     n = len(month)
     years = np.zeros(n, dtype=np.int64)
-    if not valid.any():
+    vi = np.flatnonzero(valid)
+    if not len(vi):
         return years, ""
-    vm = np.where(valid, month, 0)
-    # forward-fill the previous valid month
-    pos = np.where(valid, np.arange(n), -1)
-    np.maximum.accumulate(pos, out=pos)
-    prev = np.empty(n, dtype=np.int64)
-    prev[0] = -1
-    prev[1:] = pos[:-1]
-    prev_m = np.where(prev >= 0, vm[np.maximum(prev, 0)], 0)
-    wrap = valid & (prev >= 0) & (prev_m - vm > 6)
-    cum = np.cumsum(wrap)
+    vm = month[vi].astype(np.int64)
+    cum = np.zeros(len(vi), dtype=np.int64)  # roll-overs up to each valid row
+    np.cumsum(vm[:-1] - vm[1:] > 6, out=cum[1:])
     total = int(cum[-1])
     if year is not None:
-        years = int(year) + cum
+        years[vi] = int(year) + cum
         return years, f"{int(year)} (given; {total} Dec→Jan roll-over(s))" if total else f"{int(year)} (given)"
     if mtime is not None:
         mt = _dt.datetime.fromtimestamp(float(mtime), tz if tz is not None else _dt.timezone.utc)
@@ -220,14 +209,41 @@ def infer_years(month: np.ndarray, day: np.ndarray, valid: np.ndarray, year: int
     else:
         mt = _dt.datetime.now(tz if tz is not None else _dt.timezone.utc)
         src = f"no file mtime; current date {mt.date().isoformat()}"
-    last = int(np.flatnonzero(valid)[-1])
+    last = int(vi[-1])
     last_year = mt.year
     if (int(month[last]), int(day[last])) > (mt.month, mt.day + 1):
         last_year -= 1
-    years = last_year - (total - cum)
-    first_year = int(years[np.flatnonzero(valid)[0]])
+    years[vi] = last_year - (total - cum)
+    first_year = int(years[vi[0]])
     rng = f"{first_year}" if first_year == last_year else f"{first_year}–{last_year}"
     return years, f"{rng} (inferred from {src}; pass year= to set the first record's year)"
+
+
+def civil_days(years: np.ndarray, month: np.ndarray, day: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of the ``valid`` rows' dates (int64, 0 elsewhere): a table of the
+    months' first days over the years present, looked up (:func:`tracekit._time.days_from_civil`
+    for a span of years too wide for a table)."""
+    from .._time import days_from_civil
+
+    out = np.zeros(len(years), dtype=np.int64)
+    if not valid.any():
+        return out
+    lo, hi = int(years[valid].min()), int(years[valid].max())
+    if hi - lo > 1000:
+        d = days_from_civil(np.where(valid, years, 1970), np.where(valid, month, 1), np.where(valid, day, 1))
+        return np.where(valid, d, out)
+    ys = np.repeat(np.arange(lo, hi + 1, dtype=np.int64), 13)
+    ms = np.tile(np.arange(13, dtype=np.int64), hi - lo + 1)
+    table = days_from_civil(ys, np.maximum(ms, 1), np.ones_like(ys)) - 1
+    np.copyto(out, years, where=valid)
+    np.copyto(out, lo, where=~valid)
+    out -= lo
+    out *= 13
+    out += np.where(valid, month, 0)
+    out = table[out]
+    out += np.where(valid, day, 0)
+    out[~valid] = 0
+    return out
 
 
 def attrs_map(n: int, parts: list[tuple[np.ndarray, str, Any]]) -> pa.Array:

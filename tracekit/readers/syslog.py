@@ -197,25 +197,31 @@ def _extract(text: pa.Array) -> pl.DataFrame:
 
 def _reduce(g: pl.DataFrame) -> pl.DataFrame:
     """One slice's regex groups → the compact columns the reader keeps."""
-    five = pl.col("v").is_not_null()
-    any5 = g["v"].null_count() < g.height
+    have = set(g.columns)
+
+    def col(c: str) -> pl.Expr:  # a group of LINE_RE (absent: a slice FAST_RE read whole)
+        return pl.col(c) if c in have else pl.lit(None, pl.String)
+
+    five = col("v").is_not_null()
+    any5 = "v" in have and g["v"].null_count() < g.height
     msg = pl.col("line").str.slice(pl.col("hdr").str.len_chars()).str.strip_chars_end("\r\n")
-    anyiso = g["iso"].null_count() < g.height
+    anyiso = "iso" in have and g["iso"].null_count() < g.height
     i64 = pl.Int64
+    hh, mi, ss = (pl.col(c).cast(i64, strict=False) for c in ("hh", "mi", "ss"))
+    flen = col("frac").str.len_chars().fill_null(0).cast(i64)
     exprs = [
         five.alias("is5"), pl.col("mon").is_not_null().alias("is3164"),
-        pl.col("iso").is_not_null().alias("isiso"), pl.col("start").fill_null(False),
+        col("iso").is_not_null().alias("isiso"), pl.col("start"),
         pl.col("pri").cast(pl.Int32, strict=False).fill_null(-1),
         pl.col("mon").replace_strict(sx.MONTHS, default=0, return_dtype=pl.Int8).alias("mon"),
         pl.col("day").cast(pl.Int8, strict=False).fill_null(0),
-        pl.col("yr").cast(pl.Int16, strict=False).fill_null(0),
-        (pl.col("hh").cast(i64, strict=False).fill_null(99) * 3600
-         + pl.col("mi").cast(i64, strict=False).fill_null(99) * 60
-         + pl.col("ss").cast(i64, strict=False).fill_null(99)).alias("sod"),
-        ((pl.col("hh").cast(i64, strict=False) <= 23) & (pl.col("mi").cast(i64, strict=False) <= 59)
-         & (pl.col("ss").cast(i64, strict=False) <= 60)).alias("hms_ok"),
-        pl.col("frac").str.pad_end(9, "0").str.slice(0, 9).cast(i64, strict=False).fill_null(0).alias("fns"),
-        pl.col("frac").str.len_chars().fill_null(0).cast(pl.Int8).alias("flen"),
+        col("yr").cast(pl.Int16, strict=False).fill_null(0).alias("yr"),
+        # the time of day in ns (where the stamp is valid: hms_ok)
+        ((hh.fill_null(99) * 3600 + mi.fill_null(99) * 60 + ss.fill_null(99)) * sx.NS
+         + col("frac").str.pad_end(9, "0").str.slice(0, 9).cast(i64, strict=False).fill_null(0)).alias("sodns"),
+        ((hh <= 23) & (mi <= 59) & (ss <= 60)).alias("hms_ok"),
+        # an RFC 3164 stamp's precision: its fraction's digits, else 1 s
+        pl.when(flen > 0).then(pl.lit(10, i64).pow(9 - flen.clip(0, 9))).otherwise(sx.NS).alias("prec3"),
     ]
     if any5:
         exprs += [
@@ -328,23 +334,26 @@ def read_lines(inp: Input, lines: Lines, year: int | None = None, tz: str | None
     bad_time = g["iso_bad"].to_numpy() & (is5 | isiso)
     local_mask = iso_ok & ~g["iso_tz"].to_numpy()
     if iso_ok.any():
-        ts = np.where(iso_ok, g["iso_ns"].to_numpy(), ts)
-        prec = np.where(iso_ok, g["iso_prec"].to_numpy(), prec)
+        np.copyto(ts, g["iso_ns"].to_numpy(), where=iso_ok)
+        np.copyto(prec, g["iso_prec"].to_numpy(), where=iso_ok)
     if is3164.any():
-        mon = g["mon"].to_numpy().astype(np.int64)
-        day = g["day"].to_numpy().astype(np.int64)
+        mon = g["mon"].to_numpy()
+        day = g["day"].to_numpy()
         ok3 = is3164 & (day >= 1) & (day <= 31) & g["hms_ok"].fill_null(False).to_numpy()
         bad_time |= is3164 & ~ok3
-        yr = g["yr"].to_numpy().astype(np.int64)  # a year written in the stamp (rare) wins
-        years, note = sx.infer_years(mon, day, ok3 & (yr == 0), year, inp.mtime, zi)
-        years = np.where(yr > 0, yr, years)
+        yr = g["yr"].to_numpy()  # a year written in the stamp (rare) wins
+        given = yr > 0
+        years, note = sx.infer_years(mon, day, ok3 & ~given, year, inp.mtime, zi)
+        if given.any():
+            years = np.where(given, yr, years)
         if note:
             assumed["year"] = note
-        days = _time.days_from_civil(np.where(ok3, years, 1970), np.where(ok3, mon, 1), np.where(ok3, day, 1))
-        loc = (days * 86400 + g["sod"].to_numpy()) * sx.NS + g["fns"].to_numpy()
-        ts = np.where(ok3, loc, ts)
-        flen = g["flen"].to_numpy().astype(np.int64)
-        prec = np.where(is3164 & (flen > 0), 10 ** (9 - np.minimum(flen, 9)), prec)
+        loc = sx.civil_days(years, mon, day, ok3)
+        loc *= sx.DAY_NS
+        loc += g["sodns"].to_numpy()
+        np.copyto(ts, loc, where=ok3)
+        del loc
+        np.copyto(prec, g["prec3"].to_numpy(), where=is3164)
         local_mask |= ok3
     if local_mask.any():
         utc, tz_info = sx.localize(ts, local_mask, zi)
@@ -355,7 +364,8 @@ def read_lines(inp: Input, lines: Lines, year: int | None = None, tz: str | None
                 raise Fallback("times in the repeated daylight-saving hour")
             state.local = True
             state.nonexistent += tz_info["nonexistent"]
-        ts = np.where(local_mask, utc, ts)
+        if utc is not ts:  # (UTC: the same array)
+            ts = np.where(local_mask, utc, ts)
         assumed["tz"] = (str(tz) if zi is not None else "UTC") + " (times written without a UTC offset)"
         if tz_info["ambiguous"]:
             assumed["tz"] += f"; {tz_info['ambiguous']} in the repeated DST hour, resolved by file order"
@@ -419,11 +429,10 @@ def read_lines(inp: Input, lines: Lines, year: int | None = None, tz: str | None
     tag = rf["tag"]
     is_cron = tag.is_in(CRON_TAGS).fill_null(False)
     if is_cron.any():
-        name, entity, st_col, value, cron_parts, kind_state = _cron(rf, is_cron, msg, state)
+        name, entity, st_col, value, cron_parts, kind_state, renamed = _cron(rf, is_cron, msg, state)
         parts.extend(cron_parts)
-        cname = (name != tag).fill_null(False).to_numpy()
-        if cname.any():
-            parts.append((idx_all[cname], "syslog.tag", tag.filter(pl.Series(cname))))
+        if len(renamed):
+            parts.append((renamed, "syslog.tag", tag.gather(renamed)))
 
     # kernel uptime stamps
     extra: dict[str, Any] = {"framing": framing, "forms": {
@@ -431,8 +440,8 @@ def read_lines(inp: Input, lines: Lines, year: int | None = None, tz: str | None
     is_k = (tag == "kernel").fill_null(False)
     if is_k.any():
         kpos = np.flatnonzero(is_k.to_numpy())
-        km = msg.filter(is_k)
-        ku = km.str.extract_groups(_KUPTIME).struct.unnest()
+        km = _compact_str(msg.filter(is_k))
+        ku = _where(km.str.starts_with("[").to_numpy(), km, _KUPTIME)
         kok = ku["us"].is_not_null().to_numpy()
         if kok.any():
             kp = kpos[kok]
@@ -501,7 +510,7 @@ def read_lines(inp: Input, lines: Lines, year: int | None = None, tz: str | None
         "offset": lines.offset[rows],
     }
     if entity is not None:
-        cols.update(entity=entity.to_arrow(), state=st_col.to_arrow(), value=value.to_arrow())
+        cols.update(entity=entity, state=st_col, value=value)
     nrec = int((~blank).sum())
     return ReadResult(events=cols, records=nrec, emitted=m, merged=int(merged_mask.sum()),
                       rejects=rejects, meta=meta)
@@ -636,10 +645,64 @@ class _Carry:
                              "cmd_of": pl.Series([h[2] for h in hit], dtype=pl.String)})
 
 
+def _compact_str(s: pl.Series) -> pl.Series:
+    """A string column (a subset of a larger one) with its bytes copied together: polars string
+    views keep pointing into the whole column's buffers, and the scattered reads of every
+    operation on the subset cost more than one copy (about 3x for a pattern test on the cron
+    lines of a 1M-line log)."""
+    return pl.from_arrow(s.to_arrow())
+
+
 def _compact(df: pl.DataFrame) -> pl.DataFrame:
     """A copy whose strings own their bytes (polars string views would keep the whole block's
     buffers alive for as long as the carried rows live)."""
     return pl.from_arrow(df.to_arrow())
+
+
+_PAM_START = "pam_unix(cron:session): session "
+
+
+def _where(mask: np.ndarray, s: pl.Series, pattern: str) -> pl.DataFrame:
+    """``s.str.extract_groups(pattern)`` unnested, run only where ``mask`` (null elsewhere: the
+    caller knows the pattern cannot match there)."""
+    if mask.all():
+        return s.str.extract_groups(pattern).struct.unnest()
+    return _spread(mask, s.filter(pl.Series(mask)).str.extract_groups(pattern).struct.unnest())
+
+
+def _spread(mask: np.ndarray, sub: pl.DataFrame) -> pl.DataFrame:
+    """The rows of ``sub`` (one per true cell of ``mask``) at those cells; nulls elsewhere."""
+    at = pl.from_arrow(pa.array(np.cumsum(mask, dtype=np.int64) - 1, mask=~mask))
+    return sub.select(pl.all().gather(at))
+
+
+def _cron_ev(cm: pl.Series) -> pl.DataFrame:
+    """The groups of :data:`_CRON_EV` (``user``, ``verb``, ``arg``), found by splitting the lines
+    the pattern matches (a match test is much cheaper than its groups): ``(user)`` ends at the
+    first ``)``; the verb holds no parenthesis, so it ends at the first ``(`` after it (less the
+    space before); the argument is the rest less the last ``)`` and the white space after it."""
+    ok = cm.str.contains(_CRON_EV).fill_null(False).to_numpy()
+    if not ok.any():
+        return pl.DataFrame({c: pl.Series([None] * len(cm), dtype=pl.String) for c in ("user", "verb", "arg")})
+    u = cm.filter(pl.Series(ok)).str.strip_prefix("(").str.splitn(")", 2).struct.unnest()
+    v = u["field_1"].str.slice(1).str.splitn("(", 2).struct.unnest()
+    sub = pl.DataFrame({"user": u["field_0"], "verb": v["field_0"].str.strip_suffix(" "),
+                        "arg": v["field_1"].str.strip_chars_end().str.strip_suffix(")")})
+    return sub if ok.all() else _spread(ok, sub)
+
+
+def _cron_pam(cm: pl.Series) -> pl.DataFrame:
+    """The groups of :data:`_CRON_PAM` (``act``, ``puser``) on the lines it matches, by
+    position after its fixed start (``opened``/``closed``, `` for user ``) and up to the first
+    white space or ``(``."""
+    ok = cm.str.contains(_CRON_PAM).fill_null(False).to_numpy()
+    if not ok.any():
+        return pl.DataFrame({c: pl.Series([None] * len(cm), dtype=pl.String) for c in ("act", "puser")})
+    t = cm.filter(pl.Series(ok))
+    k = len(_PAM_START)
+    sub = pl.DataFrame({"act": t.str.slice(k, 6),
+                        "puser": t.str.slice(k + 16).str.replace(r"(?s)[\s(].*", "")})
+    return sub if ok.all() else _spread(ok, sub)
 
 
 def _cron(rf: pl.DataFrame, is_cron: pl.Series, msg: pl.Series, state: BlockState | None = None):
@@ -647,13 +710,17 @@ def _cron(rf: pl.DataFrame, is_cron: pl.Series, msg: pl.Series, state: BlockStat
     CMD lines of earlier blocks, for the links; updated with this block's)."""
     m = rf.height
     pos = np.flatnonzero(is_cron.to_numpy())
-    cm = msg.filter(is_cron)
-    ev = cm.str.extract_groups(_CRON_EV).struct.unnest()
-    pam = cm.str.extract_groups(_CRON_PAM).struct.unnest()
-    arg = ev["arg"].str.extract_groups(_CRON_ARG).struct.unnest()
-    gr = ev["arg"].str.extract_groups(_CRON_GRAND).struct.unnest()
+    cm = _compact_str(msg.filter(is_cron))
+    # each pattern runs only on the lines that can match it (its literal start): the others
+    # give nulls, as the pattern would
+    ev = _cron_ev(cm)
+    pam = _cron_pam(cm)
+    a = ev["arg"]
+    arg = _where(a.str.starts_with("[").fill_null(False).to_numpy(), a, _CRON_ARG)
+    arg = arg.with_columns(pl.col("cmd").fill_null(a))  # no "[pid] ": the pattern's cmd is the whole arg
+    gr = _where(a.str.contains("grandchild #", literal=True).fill_null(False).to_numpy(), a, _CRON_GRAND)
     cdf = pl.DataFrame({
-        "i": pos, "host": rf["host"].filter(is_cron), "ppid": rf["pid"].filter(is_cron),
+        "i": pos, "host": _compact_str(rf["host"].filter(is_cron)), "ppid": _compact_str(rf["pid"].filter(is_cron)),
         "verb": ev["verb"].str.to_lowercase().str.replace_all(" ", "_"),
         "user": ev["user"], "act": pam["act"], "puser": pam["puser"],
         "cpid": arg["cpid"], "acmd": arg["cmd"], "grand": gr["gpid"], "status": gr["status"],
@@ -696,21 +763,22 @@ def _cron(rf: pl.DataFrame, is_cron: pl.Series, msg: pl.Series, state: BlockStat
         .when(pl.col("status").is_not_null()).then(pl.lit("failed")),
         value=pl.col("status").cast(pl.Float64, strict=False),
     )
-    ix = pl.Series(pos)
-    name = rf["tag"].scatter(ix, cdf["cname"].fill_null(rf["tag"].filter(is_cron)))
-
-    def spread(col: str, dtype: pl.DataType) -> pl.Series:
-        return pl.Series(col, [None], dtype=dtype).extend_constant(None, m - 1).scatter(ix, cdf[col]) \
-            if m else pl.Series(col, [], dtype=dtype)
-
-    full = {c: spread(c, t) for c, t in (("entity", pl.String), ("state", pl.String), ("value", pl.Float64))}
-    kind_state = full["state"].is_not_null().to_numpy() & full["entity"].is_not_null().to_numpy()
+    named = cdf["cname"].is_not_null().to_numpy()  # the rows renamed cron.<verb> (tags differ)
+    renamed = pos[named]
+    name = rf["tag"].scatter(pl.Series(renamed), cdf["cname"].filter(pl.Series(named))) if named.any() else rf["tag"]
+    # entity / state / value over all rows: an Arrow take with null indices off the cron rows
+    mask = np.zeros(m, dtype=bool)
+    mask[pos] = True
+    at = pa.array(np.cumsum(mask, dtype=np.int64) - 1, mask=~mask)
+    full = {c: cdf[c].to_arrow().take(at) for c in ("entity", "state", "value")}
+    kind_state = np.zeros(m, dtype=bool)
+    kind_state[pos] = (cdf["state"].is_not_null() & cdf["entity"].is_not_null()).to_numpy()
     parts = [
         (pos, "cron.user", cdf["user"]),
         (pos, "cron.command", cdf["cmd"]),
         (pos, "cron.child_pid", cdf.select(pl.coalesce("cpid", "grand")).to_series()),
     ]
-    return name, full["entity"], full["state"], full["value"], parts, kind_state
+    return name, full["entity"], full["state"], full["value"], parts, kind_state, renamed
 
 
 register(
