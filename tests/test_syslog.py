@@ -526,3 +526,52 @@ def test_civil_days_table_equals_formula():
         got = civil_days(y, m, d, ok)
         assert (got[ok] == days_from_civil(y[ok], m[ok], d[ok])).all()
         assert (got[~ok] == 0).all()
+
+
+def test_kernel_stamp_split_equals_pattern():
+    """Kernel uptime stamps split by position where the pattern matches: the pattern's groups,
+    the stamp as written and the message after it, on 6000 mutations of stamped lines."""
+    import random
+
+    import polars as pl
+
+    from tracekit.readers import syslog as sl
+
+    rng = random.Random(5)
+    base = ["[  12.345678] eth0: link up", "[177686.771693] EXT4-fs (vda1): re-mounted.", "[0.5]x",
+            "[ 1.1234567891] y", "[\u20031.25]  two spaces", "[12.]z", "no stamp [1.2] here"]
+    alpha = ["[", "]", " ", ".", "1", "٣", "\t", "\u2003", "x", "\n"]
+    msgs = []
+    for _ in range(6000):
+        m = rng.choice(base)
+        for _ in range(rng.randint(0, 2)):
+            k = rng.randint(0, len(m))
+            m = m[:k] + rng.choice(alpha) + m[k:] if rng.random() < 0.7 else m[:k] + m[k + 1:]
+        msgs.append(m)
+    s = pl.Series(msgs)
+    want = s.str.extract_groups(sl._KUPTIME).struct.unnest()
+    ok, got = sl._kernel_stamps(s)
+    assert (ok == want["us"].is_not_null().to_numpy()).all()
+    assert 1000 < ok.sum() < 5900
+    w = want.filter(pl.Series(ok))
+    assert got["us"].equals(w["us"]) and got["uf"].equals(w["uf"])
+    assert got["stamp"].equals(w["us"] + "." + w["uf"])
+    rest = pl.DataFrame({"m": s.filter(pl.Series(ok)), "h": w["h"]}).select(
+        pl.col("m").str.slice(pl.col("h").str.len_chars())).to_series()
+    assert got["rest"].equals(rest)
+
+
+def test_spread_arrow_places_values():
+    """Subset values spread over all rows: at their rows, null elsewhere (strings share bytes)."""
+    import polars as pl
+
+    from tracekit.readers.syslog import _spread_arrow
+
+    pos = np.array([1, 4, 5])
+    got = _spread_arrow(pl.Series(["a", None, "ccc"]), pos, 7)
+    assert got.to_pylist() == [None, "a", None, None, None, "ccc", None]
+    assert _spread_arrow(pl.Series([1.5, None, 2.0]), pos, 7).to_pylist() == [None, 1.5, None, None, None, 2.0, None]
+    assert _spread_arrow(pl.Series([None, None, None], dtype=pl.String), pos, 7).null_count == 7
+    assert _spread_arrow(pl.Series([], dtype=pl.String), np.array([], dtype=np.int64), 3).to_pylist() == [None] * 3
+    sub = pl.Series(["x", "yy", "zzz", "w"]).slice(1, 3)  # a slice: offsets not from 0
+    assert _spread_arrow(sub, pos, 6).to_pylist() == [None, "yy", None, None, "zzz", "w"]

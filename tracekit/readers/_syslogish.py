@@ -277,13 +277,27 @@ def attrs_map(n: int, parts: list[tuple[np.ndarray, str, Any]]) -> pa.Array:
     if not rows_l:
         offsets = pa.array(np.zeros(n + 1, dtype=np.int32))
         return pa.MapArray.from_arrays(offsets, pa.array([], pa.string()), pa.array([], pa.string()))
-    rows_all = np.concatenate(rows_l)
-    order = np.argsort(rows_all, kind="stable")
+    counts = np.zeros(n, dtype=np.int64)
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    if all(len(r) < 2 or (np.diff(r) > 0).all() for r in rows_l):
+        # each part has at most one entry a row: every entry's place from the running fill
+        # (parts in order within a row, as the stable sort below gives them)
+        for rows in rows_l:
+            counts[rows] += 1
+        np.cumsum(counts, out=offsets[1:])
+        fill = offsets[:-1].astype(np.int64)
+        order = np.empty(int(offsets[-1]), dtype=np.int64)
+        base = 0
+        for rows in rows_l:
+            order[fill[rows]] = base + np.arange(len(rows), dtype=np.int64)
+            fill[rows] += 1
+            base += len(rows)
+    else:
+        rows_all = np.concatenate(rows_l)
+        order = np.argsort(rows_all, kind="stable")
+        np.cumsum(np.bincount(rows_all, minlength=n), out=offsets[1:])
     keys = pa.concat_arrays(keys_l).take(pa.array(order))
     vals = pa.concat_arrays(vals_l).take(pa.array(order))
-    counts = np.bincount(rows_all, minlength=n)
-    offsets = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(counts, out=offsets[1:])
     return pa.MapArray.from_arrays(pa.array(offsets), keys, vals).cast(ATTRS_TYPE)
 
 

@@ -400,8 +400,9 @@ def read_lines(inp: Input, lines: Lines, year: int | None = None, tz: str | None
     keep = ["host", "tag", "pid", "msg"] + (["msgid", "sd"] if is5.any() else [])
     r = g.select(keep) if m == n else g.select(keep)[pl.Series(rows)]
     del g
-    r5 = is5[rows]
-    pri_r = pri[rows]
+    kept = (lambda a: a) if m == n else (lambda a: a[rows])  # (every line a record: no gathers)
+    r5 = kept(is5)
+    pri_r = kept(pri)
     nil = [c for c in ("host", "tag", "pid") if (r[c] == "-").any()]  # RFC 5424 NILVALUE
     rf = r.select("host", "tag", "pid", "msg").with_columns(pl.col(c).replace("-", None) for c in nil)
     msg = rf["msg"].fill_null("")
@@ -436,29 +437,25 @@ def read_lines(inp: Input, lines: Lines, year: int | None = None, tz: str | None
 
     # kernel uptime stamps
     extra: dict[str, Any] = {"framing": framing, "forms": {
-        "rfc5424": int(is5[rows].sum()), "rfc3164": int(is3164[rows].sum()), "rfc3339": int(isiso[rows].sum())}}
+        "rfc5424": int(r5.sum()), "rfc3164": int(kept(is3164).sum()), "rfc3339": int(kept(isiso).sum())}}
     is_k = (tag == "kernel").fill_null(False)
     if is_k.any():
         kpos = np.flatnonzero(is_k.to_numpy())
         km = _compact_str(msg.filter(is_k))
-        ku = _where(km.str.starts_with("[").to_numpy(), km, _KUPTIME)
-        kok = ku["us"].is_not_null().to_numpy()
+        kok, ku = _kernel_stamps(km)
         if kok.any():
             kp = kpos[kok]
-            kg = ku.filter(pl.Series(kok))
-            up_ns = sx.num(kg["us"]) * sx.NS + _time._frac_ns(kg["uf"])
-            rest = pl.DataFrame({"m": km.filter(pl.Series(kok)), "h": kg["h"]}).select(
-                pl.col("m").str.slice(pl.col("h").str.len_chars())).to_series()
-            msg = msg.scatter(pl.Series(kp), rest)
-            parts.append((kp, "kernel.uptime", kg["us"] + "." + kg["uf"]))
-            wall = ts[rows][kp]
+            up_ns = sx.num(ku["us"]) * sx.NS + _time._frac_ns(ku["uf"])
+            msg = msg.scatter(pl.Series(kp), ku["rest"])
+            parts.append((kp, "kernel.uptime", ku["stamp"]))
+            wall = ts[rows[kp]]
             if state is None:
                 extra["boot_anchors"] = sx.anchors_summary(rf["host"][pl.Series(kp)], up_ns, wall,
-                                                           prec[rows][kp])
+                                                           prec[rows[kp]])
             else:  # computed over the whole file at the end
-                state.kernel.add(rf["host"][pl.Series(kp)], up_ns, wall, prec[rows][kp])
+                state.kernel.add(rf["host"][pl.Series(kp)], up_ns, wall, prec[rows[kp]])
     # continuation lines last: CRON and kernel stamps are read from the header line alone
-    line_end = lines.line[rows].copy()
+    line_end = lines.line[rows] if m < n else lines.line.copy()
     if merged_mask.any():
         cont_idx = np.flatnonzero(merged_mask)
         own = owner[cont_idx]
@@ -469,7 +466,7 @@ def read_lines(inp: Input, lines: Lines, year: int | None = None, tz: str | None
         msg = msg.scatter(pl.Series(np.searchsorted(rows, o)), joined)
         last = np.zeros(n, dtype=np.int64)
         np.maximum.at(last, own, lines.line[cont_idx])
-        line_end = np.maximum(line_end, last[rows])
+        line_end = np.maximum(line_end, kept(last))
 
     kinds = pa.DictionaryArray.from_arrays(pa.array(kind_state.astype(np.int32)), pa.array(["log", "state"]))
     hosts = rf["host"].drop_nulls().unique()
@@ -495,8 +492,8 @@ def read_lines(inp: Input, lines: Lines, year: int | None = None, tz: str | None
     arrow["pid"] = pid_num.to_arrow()
     del name, rf, r, pid_num, pid_s, tag
     cols: dict[str, Any] = {
-        "ts_src": ts[rows],
-        "ts_prec": prec[rows],
+        "ts_src": kept(ts),
+        "ts_prec": kept(prec),
         "kind": kinds,
         "name": arrow["name"],
         "category": sx.facility_names(pri_r >> 3, fac_ok),
@@ -505,9 +502,9 @@ def read_lines(inp: Input, lines: Lines, year: int | None = None, tz: str | None
         "pid": arrow["pid"],
         "message": arrow["message"],
         "attrs": sx.attrs_map(m, parts),
-        "line": lines.line[rows],
+        "line": kept(lines.line),
         "line_end": line_end,
-        "offset": lines.offset[rows],
+        "offset": kept(lines.offset),
     }
     if entity is not None:
         cols.update(entity=entity, state=st_col, value=value)
@@ -645,6 +642,20 @@ class _Carry:
                              "cmd_of": pl.Series([h[2] for h in hit], dtype=pl.String)})
 
 
+def _kernel_stamps(km: pl.Series) -> tuple[np.ndarray, pl.DataFrame]:
+    """Kernel messages → which carry an uptime stamp (:data:`_KUPTIME`) and, for those, its
+    seconds ``us`` and fraction ``uf`` (the pattern's groups), the ``stamp`` as written
+    (``us.uf``) and the message ``rest`` after it (and one space). Split by position where the
+    pattern matches (a match test is much cheaper than its groups): the stamp ends at the first
+    ``]``, its digits follow the white space after ``[``."""
+    ok = km.str.contains(_KUPTIME).fill_null(False).to_numpy()
+    t = km.filter(pl.Series(ok)).str.strip_prefix("[").str.splitn("]", 2).struct.unnest()
+    stamp = t["field_0"].str.strip_chars_start()
+    p = stamp.str.splitn(".", 2).struct.unnest()
+    return ok, pl.DataFrame({"us": p["field_0"], "uf": p["field_1"], "stamp": stamp,
+                             "rest": t["field_1"].str.strip_prefix(" ")})
+
+
 def _compact_str(s: pl.Series) -> pl.Series:
     """A string column (a subset of a larger one) with its bytes copied together: polars string
     views keep pointing into the whole column's buffers, and the scattered reads of every
@@ -674,6 +685,32 @@ def _spread(mask: np.ndarray, sub: pl.DataFrame) -> pl.DataFrame:
     """The rows of ``sub`` (one per true cell of ``mask``) at those cells; nulls elsewhere."""
     at = pl.from_arrow(pa.array(np.cumsum(mask, dtype=np.int64) - 1, mask=~mask))
     return sub.select(pl.all().gather(at))
+
+
+def _spread_arrow(sub: pl.Series, pos: np.ndarray, m: int) -> pa.Array:
+    """The values of ``sub`` at rows ``pos`` (ascending) of an Arrow column of ``m`` rows, null
+    elsewhere (a float or large_string column; the strings' bytes are shared, only offsets
+    and validity are made)."""
+    a = sub.to_arrow()
+    if isinstance(a, pa.ChunkedArray):
+        a = a.combine_chunks()
+    valid = np.zeros(m, dtype=bool)
+    valid[pos] = np.asarray(a.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    if pa.types.is_floating(a.type):
+        vals = np.zeros(m, dtype=np.float64)
+        vals[pos] = a.fill_null(0).to_numpy()
+        return pa.array(vals, mask=~valid)
+    a = a.cast(pa.large_string())
+    offs = np.frombuffer(a.buffers()[1], dtype=np.int64)[a.offset:a.offset + len(a) + 1]
+    size = np.zeros(m, dtype=np.int64)
+    size[pos] = np.diff(offs)
+    out = np.empty(m + 1, dtype=np.int64)
+    out[0] = offs[0] if len(offs) else 0
+    np.cumsum(size, out=out[1:])
+    out[1:] += out[0]
+    data = a.buffers()[2] or pa.py_buffer(b"")
+    return pa.LargeStringArray.from_buffers(m, pa.py_buffer(out), data,
+                                            pa.py_buffer(np.packbits(valid, bitorder="little")))
 
 
 def _cron_ev(cm: pl.Series) -> pl.DataFrame:
@@ -766,11 +803,7 @@ def _cron(rf: pl.DataFrame, is_cron: pl.Series, msg: pl.Series, state: BlockStat
     named = cdf["cname"].is_not_null().to_numpy()  # the rows renamed cron.<verb> (tags differ)
     renamed = pos[named]
     name = rf["tag"].scatter(pl.Series(renamed), cdf["cname"].filter(pl.Series(named))) if named.any() else rf["tag"]
-    # entity / state / value over all rows: an Arrow take with null indices off the cron rows
-    mask = np.zeros(m, dtype=bool)
-    mask[pos] = True
-    at = pa.array(np.cumsum(mask, dtype=np.int64) - 1, mask=~mask)
-    full = {c: cdf[c].to_arrow().take(at) for c in ("entity", "state", "value")}
+    full = {c: _spread_arrow(cdf[c], pos, m) for c in ("entity", "state", "value")}
     kind_state = np.zeros(m, dtype=bool)
     kind_state[pos] = (cdf["state"].is_not_null() & cdf["entity"].is_not_null()).to_numpy()
     parts = [
