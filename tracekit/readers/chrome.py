@@ -157,9 +157,11 @@ def _scan(buf: np.ndarray, max_depth: int = 2) -> tuple[np.ndarray, np.ndarray, 
 
     String state is the parity of the running count of unescaped quotes (a uint8 cumsum keeps
     parity); depth is a cumsum over the structural characters only. Chunked: memory stays small.
-    Returns (positions, chars, depth_before, final depth, ends inside a string).
+    Returns (positions, chars, depth_before, final depth, ends inside a string); positions are
+    int32 below 2 GiB, depths int8 (clamped at -128: only depths up to max_depth + 1 are kept).
     """
     n = len(buf)
+    pdt = np.int32 if n < 2**31 else np.int64
     parity = 0
     depth = 0
     pos_l, ch_l, dep_l = [], [], []
@@ -171,19 +173,25 @@ def _scan(buf: np.ndarray, max_depth: int = 2) -> tuple[np.ndarray, np.ndarray, 
             continue
         c = b[ip]
         isq = c == 34
+        escaped = False
         if (b == 92).any():  # rare: quotes escaped by an odd run of backslashes are not quotes
             qi = np.flatnonzero(isq)
             real = _real_quotes(buf, ip[qi] + s) - s
             if len(real) != len(qi):
+                escaped = True
                 isq = np.zeros(len(ip), dtype=bool)
                 isq[np.searchsorted(ip, real)] = True
                 c = np.where((c == 34) & ~isq, 0, c).astype(np.uint8)
-        qc = np.cumsum(isq, dtype=np.uint8)  # wraps, but keeps the parity
-        outside = ((qc + parity) & 1) == 0
-        outside &= c != 34
-        outside &= c != 0
-        parity = int((int(qc[-1]) + parity) & 1)
-        sel = np.flatnonzero(outside)
+        # the real quotes before the k-th other character at index j are j - k: its parity says
+        # whether it is outside a string (no running sum over every character)
+        nonq = np.flatnonzero(~isq)
+        qb = nonq - np.arange(len(nonq), dtype=np.int64)
+        qb += parity
+        outside = (qb & 1) == 0
+        if escaped:
+            outside &= c[nonq] != 0
+        parity = (parity + len(c) - len(nonq)) & 1
+        sel = nonq[outside]
         if not len(sel):
             continue
         ch = c[sel]
@@ -194,12 +202,13 @@ def _scan(buf: np.ndarray, max_depth: int = 2) -> tuple[np.ndarray, np.ndarray, 
         depth = int(cum[-1])
         keep = (before <= max_depth) | ((ch == 58) & (before == max_depth + 1))  # + the elements' key colons
         kept = sel[keep]
-        pos_l.append(ip[kept] + s)
+        p = ip[kept]
+        p += s
+        pos_l.append(p.astype(pdt))
         ch_l.append(ch[keep])
-        dep_l.append(before[keep])
+        dep_l.append(np.maximum(before[keep], -128).astype(np.int8))
     if not pos_l:
-        z = np.zeros(0, np.int64)
-        return z, np.zeros(0, np.uint8), z, depth, bool(parity)
+        return np.zeros(0, pdt), np.zeros(0, np.uint8), np.zeros(0, np.int8), depth, bool(parity)
     return np.concatenate(pos_l), np.concatenate(ch_l), np.concatenate(dep_l), depth, bool(parity)
 
 
@@ -275,19 +284,19 @@ def _kv_parts(key: str, values: pa.Array | pa.ChunkedArray) -> Parts:
     """One (key, value) entry for each row whose value is not null."""
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
-    if values.null_count == len(values):
-        return np.zeros(len(values), dtype=np.int64), key, pa.array([], pa.string())
+    if values.null_count == len(values):  # no entries (the part is dropped)
+        return np.zeros(0, dtype=np.uint8), key, pa.array([], pa.string())
     values = values.cast(pa.string())
     if values.null_count == 0:
-        return np.ones(len(values), dtype=np.int64), key, values
+        return np.ones(len(values), dtype=np.uint8), key, values
     valid = _np(values.is_valid()).astype(bool)
-    return valid.astype(np.int64), key, (values, np.flatnonzero(valid))  # taken from in place, not copied
+    return valid.view(np.uint8), key, (values, np.flatnonzero(valid))  # taken from in place, not copied
 
 
 def _sparse_parts(key: str, n: int, rows: np.ndarray, values: pa.Array) -> Parts:
     """One (key, values[j]) entry for row rows[j] (rows ascending) where values[j] is not null."""
     valid = _np(values.is_valid()).astype(bool) if values.null_count else np.ones(len(values), dtype=bool)
-    lens = np.zeros(n, dtype=np.int64)
+    lens = np.zeros(n, dtype=np.uint8)
     lens[rows[valid]] = 1
     return lens, key, (values.cast(pa.string()), np.flatnonzero(valid))
 
@@ -297,7 +306,7 @@ def _dict_parts(key: str, dictionary: pa.Array, indices: pa.Array) -> Parts:
     stay in the (small) dictionary, gathered once by :func:`_concat_maps` (no per-row copy)."""
     idx = _np(pc.fill_null(indices, -1)).astype(np.int64)
     ok = np.r_[_np(dictionary.is_valid()).astype(bool), False][idx]  # index -1 (null): no entry
-    return ok.astype(np.int64), key, (dictionary.cast(pa.string()), idx[ok])
+    return ok.view(np.uint8), key, (dictionary.cast(pa.string()), idx[ok])
 
 
 def _concat_maps(n: int, parts: list[Parts]) -> pa.MapArray:
@@ -310,11 +319,15 @@ def _concat_maps(n: int, parts: list[Parts]) -> pa.MapArray:
     def size(p: Parts) -> int:
         return len(p[2][1]) if isinstance(p[2], tuple) else len(p[2])
 
-    parts = [p for p in parts if size(p)]
+    parts[:] = [p for p in parts if size(p)]  # the list is consumed: each part is freed once placed
     off = np.zeros(n + 1, dtype=np.int64)
     if not parts:
         return pa.MapArray.from_arrays(pa.array(off, pa.int32()), pa.array([], pa.string()), pa.array([], pa.string()))
-    np.cumsum(sum(p[0] for p in parts), out=off[1:])
+    per_row = np.zeros(n, dtype=np.int64)
+    for p in parts:
+        per_row += p[0]
+    np.cumsum(per_row, out=off[1:])
+    del per_row
     total = int(off[-1])
     if total >= 2**31:
         raise ParseError("too many attrs entries for one table")
@@ -326,7 +339,8 @@ def _concat_maps(n: int, parts: list[Parts]) -> pa.MapArray:
     nwords = 0
     used = off[:-1].copy()
     base = 0
-    for lens, keys, vals in parts:
+    while parts:
+        lens, keys, vals = parts.pop(0)
         src, vi = vals if isinstance(vals, tuple) else (vals, None)
         L = len(vi) if vi is not None else len(src)
         if isinstance(keys, str):
@@ -346,6 +360,7 @@ def _concat_maps(n: int, parts: list[Parts]) -> pa.MapArray:
             dest = used[rows]
             used[rows] += 1
         else:
+            lens = lens.astype(np.int64, copy=False)
             rows = np.repeat(np.arange(n, dtype=np.int64), lens)
             within = np.arange(L, dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens)
             dest = used[rows] + within
@@ -354,9 +369,13 @@ def _concat_maps(n: int, parts: list[Parts]) -> pa.MapArray:
         codes[dest] = kc
         srcs.append(src.cast(pa.string()))
         base += len(src)
+        del lens, keys, vals, src, vi, dest, kc
+    del used
     keys_out = pa.DictionaryArray.from_arrays(pa.array(codes), pa.concat_arrays(words)).cast(pa.string())
+    del codes
     # one take from the sources as chunks (no concatenated copy of them)
     vals_out = pa.chunked_array(srcs, pa.string()).take(pa.array(gather))
+    del srcs, gather
     vals_out = vals_out.chunk(0) if vals_out.num_chunks == 1 else vals_out.combine_chunks()
     return pa.MapArray.from_arrays(pa.array(off, pa.int32()), keys_out, vals_out)
 
@@ -467,7 +486,7 @@ def _read_scanned(inp: Input, pbuf: pa.Buffer, buf: np.ndarray, first: int, c0: 
     inreg = (pos > open_pos) & (pos < close_pos)
     is_sep = sel & (ch == ord(",")) & inreg
     seps = pos[is_sep]
-    eid = np.cumsum(is_sep)  # element index of every position in the array (seps before it)
+    eid = np.cumsum(is_sep, dtype=pos.dtype)  # element index of every position in the array (seps before it)
     if close_pos == n:
         notes.append("array not closed (truncated trace; allowed by the format)")
     if form == "object":
@@ -493,13 +512,24 @@ def _read_scanned(inp: Input, pbuf: pa.Buffer, buf: np.ndarray, first: int, c0: 
     obr_m = (ch == ord("{")) & (dep == level) & inreg
     obr = pos[obr_m]
     eidx = eid[obr_m]
+    del obr_m
+    # top-level keys per element (one colon each), to tell which elements have keys beyond _FIELDS
+    ncolon = np.bincount(eid[(ch == 58) & (dep == level + 1) & inreg], minlength=count)[:count]
+    # the guessed split must be an element separator; else split at the middle one
+    split = int(seps[len(seps) // 2]) if len(seps) >= _SPLIT_MIN else None
+    if guess is not None and guess[:2] == (open_pos, close_pos):
+        g = guess[2]
+        if g is None or (len(seps) and seps[min(np.searchsorted(seps, g), len(seps) - 1)] == g):
+            split = g
+    del pos, ch, dep, seps, eid, inreg, is_sep, sel  # the structure scan's arrays: all used
     anchor = starts.copy()
     firsto = np.r_[True, eidx[1:] != eidx[:-1]] if len(eidx) else np.zeros(0, bool)
     anchor[eidx[firsto]] = obr[firsto]
     has_obj = np.zeros(count, dtype=bool)
     has_obj[eidx] = True
-    nl = _newlines(buf)
-    line = np.searchsorted(nl, anchor) + 1
+    del obr, eidx, firsto
+    line = np.searchsorted(_newlines(buf), anchor) + 1
+    del anchor
     # white-space-only elements (a trailing comma, '[]') are not records
     short = np.flatnonzero(~has_obj & ((ends - starts) < 64))
     blank = np.zeros(count, dtype=bool)
@@ -510,16 +540,7 @@ def _read_scanned(inp: Input, pbuf: pa.Buffer, buf: np.ndarray, first: int, c0: 
         notes.append(f"{int(blank[:-1].sum())} empty array elements (',,') ignored")
     if blank[-1:].any() and count > 1:
         notes.append("trailing comma after the last element")
-
-    # top-level keys per element (one colon each), to tell which elements have keys beyond _FIELDS
-    ncolon = np.bincount(eid[(ch == 58) & (dep == level + 1) & inreg], minlength=count)[:count]
-    # the guessed split must be an element separator; else split at the middle one
-    split = int(seps[len(seps) // 2]) if len(seps) >= _SPLIT_MIN else None
-    if guess is not None and guess[:2] == (open_pos, close_pos):
-        g = guess[2]
-        if g is None or (len(seps) and seps[min(np.searchsorted(seps, g), len(seps) - 1)] == g):
-            split = g
-    del pos, ch, dep, obr, eidx, seps, eid, inreg, is_sep, sel
+    del short
     fast = None
     if close_pos < n and count and bool(has_obj.all()) and not blank.any():
         max_el = int((ends - starts).max())
@@ -534,6 +555,7 @@ def _read_scanned(inp: Input, pbuf: pa.Buffer, buf: np.ndarray, first: int, c0: 
         if got is not None and got.num_rows == count:
             fast = _finish_array(got, text, ncolon, count)
         del got
+    del starts, ends
     if fast is not None:
         res, extra = fast
     else:
@@ -543,10 +565,12 @@ def _read_scanned(inp: Input, pbuf: pa.Buffer, buf: np.ndarray, first: int, c0: 
         if len(bad):
             notes.insert(note_at, f"{len(bad)} elements with invalid UTF-8 (bytes kept as \\xNN escapes)")
         res, extra = _parse_elements(inp, text, count, ncolon)
+    del ncolon
     res = res.set_column(res.schema.get_field_index("ok"), "ok",
                          pc.and_(pc.fill_null(res.column("ok"), False), pa.array(has_obj)))
     if fast is not None:  # parsed from the file: the mapped input's pages may go (only rejects re-read some)
         _PageDropper(inp, text)(0, 1 << 62)
+    del has_obj
     held = [res]
     del res, fast
     return _build(inp, held, extra, text, line, blank, form, top, meta_extra, notes)
@@ -959,15 +983,14 @@ def _build(inp: Input, held: list[pa.Table], extra: pa.Table | None, text: pa.Ar
     # pid / tid: few distinct values, so each is decided once per value (dictionary) and taken
     enc = {k: pc.dictionary_encode(R[k]) for k in ("pid", "tid")}
 
-    def ids(name: str) -> tuple[pa.Array, pa.Array]:
-        d = enc[name]
+    def ids(d: pa.DictionaryArray) -> tuple[pa.Array, pa.Array]:
         v = d.dictionary
         numeric = pc.fill_null(pc.match_substring_regex(v, r"^-?\d{1,18}$"), False)
         ints, other = pc.cast(pc.if_else(numeric, v, none), pa.int64()), pc.if_else(numeric, none, v)
         return ints.take(d.indices), other.take(d.indices)
 
-    pid_i, pid_o = ids("pid")
-    tid_i, tid_o = ids("tid")
+    pid_i, pid_o = ids(enc["pid"])
+    tid_i, tid_o = ids(enc["tid"])
 
     # flows: v1 phases; v2 bind_id (or id) with flow_in / flow_out
     fdir = np.full(nrows, -1, dtype=np.int32)  # index into _DIRS, -1 = none
@@ -1063,7 +1086,7 @@ def _build(inp: Input, held: list[pa.Table], extra: pa.Table | None, text: pa.Ar
         "tid": tid_i,
         "flow_id": flow_id,
         "flow_dir": pa.DictionaryArray.from_arrays(pa.array(np.maximum(fdir, 0), mask=fdir < 0), pa.array(_DIRS)),
-        "attrs": _concat_maps(nrows, parts),
+        "attrs": None,  # built last, below
         "line": line[el],
         "line_end": line_end,
         "offset": el,
@@ -1095,8 +1118,18 @@ def _build(inp: Input, held: list[pa.Table], extra: pa.Table | None, text: pa.Ar
     meta["assumed"] = {"ts_unit": "us (displayTimeUnit is a display hint only)"}
     if notes:
         meta["note"] = "; ".join(notes)
-    return ReadResult(events=cols, records=int(rec.sum()), emitted=int(rows_mask.sum()),
-                      merged=int(merged_mask.sum()), metadata=int(meta_rows.sum()), rejects=rej, meta=meta)
+    counts = {"records": int(rec.sum()), "emitted": int(rows_mask.sum()), "merged": int(merged_mask.sum()),
+              "metadata": int(meta_rows.sum())}
+    # the attrs map is built last, once everything else is freed: only its parts (and the
+    # output columns) are held while it is gathered
+    del (ok, phd, ph_code, has_ph, is_m, tsr, ts_ok, bad_ts, ts_ns, rec, reason, rej_mask, good, meta_rows, ev,
+         a_map, partner, merged_mask, unmatched, local, rows_mask, ri, is_c, a_off, a_lens, a_first, reps, within,
+         R, col, rph, c_row, has_series, srows, sgi, series_k, series_v, value_s, notnum, v_ok, v_np, v_null,
+         value, kind, ts_rows, dur_s, dur_r, dur_valid, rp, has_partner, pidx, dur_np, line_end, enc, pid_i,
+         pid_o, tid_i, tid_o, fdir, fid, fin, fout, v1, v2, flow_id, v2a, name_rows, end_name, end_attrs, not_c,
+         lens_r, first_r, gidx, ucode, unm, ets, rj, a_keys, a_vals, line, text, extra)
+    cols["attrs"] = _concat_maps(nrows, parts)
+    return ReadResult(events=cols, rejects=rej, meta=meta, **counts)
 
 
 _UNM = ("", "B", "E", "b", "e", "S", "F")
