@@ -698,3 +698,14 @@ def test_positional_path_reads_as_the_patterns_corpus_and_mutations(corpus):
                 s = s[:p]
         mutated.append(s)
     assert _assert_same_extraction(mutated) > 1000
+
+
+def test_stable_order_equals_argsort():
+    """The radix order of the pids' ranks is numpy's stable argsort (few or many distinct
+    values, unknown pids -1, short columns)."""
+    from tracekit.readers.strace import _stable_order
+
+    rng = np.random.default_rng(2)
+    for n, hi in ((60000, 50), (80000, 70000), (1000, 5), (60000, 2)):
+        v = rng.integers(-1, hi, n)
+        assert (_stable_order(v) == np.argsort(v, kind="stable")).all()

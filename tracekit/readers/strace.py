@@ -478,15 +478,12 @@ class _Str:
 
     def get(self, rows: np.ndarray) -> pa.Array:
         pos = rows if self._idx is None else self._idx[rows]
-        nb = len(self.base)
         if not self.extras:
             return self.base.take(pa.array(pos))
-        late = pos >= nb
-        out = self.base.take(pa.array(np.where(late, 0, pos)))
-        if not late.any():
-            return out
-        extra = pa.concat_arrays(self.extras).take(pa.array(pos[late] - nb))
-        return pc.replace_with_mask(out, pa.array(late), extra)
+        # one take over the base and the added values as chunks (no copy of the base, no
+        # second pass to put the added values in)
+        out = pa.chunked_array([self.base, *self.extras]).take(pa.array(pos))
+        return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
 
 
 def _prec(flen: np.ndarray) -> np.ndarray:
@@ -1063,6 +1060,19 @@ def read_lines(inp: Input, lines: Lines, date: Any = None, tz: str = "UTC", pid:
                       metadata=n_meta, rejects=rejects, meta=meta)
 
 
+def _stable_order(v: np.ndarray) -> np.ndarray:
+    """``np.argsort(v, kind="stable")`` for an int column with few distinct values (pids): their
+    ranks (a hash factorisation with sorted uniques) as int16 sort by radix, 3x faster at 1M."""
+    if len(v) < 50000:
+        return np.argsort(v, kind="stable")
+    import pandas as pd
+
+    codes, uniq = pd.factorize(v, sort=True)
+    if len(uniq) >= 1 << 15:
+        return np.argsort(v, kind="stable")
+    return np.argsort(codes.astype(np.int16), kind="stable")
+
+
 def _entities(pid: np.ndarray, ts: np.ndarray, exit_row: np.ndarray, host: str | None,
               carry: dict | None = None) -> pa.Array:
     """``proc/<host>/<pid>@<start>`` per row (null where the pid is unknown), dictionary-encoded:
@@ -1078,7 +1088,7 @@ def _entities(pid: np.ndarray, ts: np.ndarray, exit_row: np.ndarray, host: str |
     m = len(pid)
     if m == 0:
         return pa.array([], pa.string())
-    order = np.argsort(pid, kind="stable")
+    order = _stable_order(pid)
     ps = pid[order]
     ex = exit_row[order].astype(np.int64)
     new_grp = np.empty(m, dtype=bool)

@@ -63,6 +63,7 @@ Example::
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -428,32 +429,35 @@ def read_lines(inp: Input, lines: Lines, year: int | None = None, tz: str | None
     kind_state = np.zeros(m, dtype=bool)
     entity = st_col = value = None
     tag = rf["tag"]
+    # kernel uptime stamps, on another thread while the cron lines are read (disjoint rows;
+    # polars releases the GIL): the message column is only read there, the stamps put in after
+    is_k = (tag == "kernel").fill_null(False)
+    pool = ThreadPoolExecutor(max_workers=1) if is_k.any() else None
+    kjob = pool.submit(_kernel, msg, is_k) if pool is not None else None
     is_cron = tag.is_in(CRON_TAGS).fill_null(False)
-    if is_cron.any():
-        name, entity, st_col, value, cron_parts, kind_state, renamed = _cron(rf, is_cron, msg, state)
-        parts.extend(cron_parts)
-        if len(renamed):
-            parts.append((renamed, "syslog.tag", tag.gather(renamed)))
+    try:
+        if is_cron.any():
+            name, entity, st_col, value, cron_parts, kind_state, renamed = _cron(rf, is_cron, msg, state)
+            parts.extend(cron_parts)
+            if len(renamed):
+                parts.append((renamed, "syslog.tag", tag.gather(renamed)))
+        kres = kjob.result() if kjob is not None else None
+    finally:
+        if pool is not None:
+            pool.shutdown()
 
-    # kernel uptime stamps
     extra: dict[str, Any] = {"framing": framing, "forms": {
         "rfc5424": int(r5.sum()), "rfc3164": int(kept(is3164).sum()), "rfc3339": int(kept(isiso).sum())}}
-    is_k = (tag == "kernel").fill_null(False)
-    if is_k.any():
-        kpos = np.flatnonzero(is_k.to_numpy())
-        km = _compact_str(msg.filter(is_k))
-        kok, ku = _kernel_stamps(km)
-        if kok.any():
-            kp = kpos[kok]
-            up_ns = sx.num(ku["us"]) * sx.NS + _time._frac_ns(ku["uf"])
-            msg = msg.scatter(pl.Series(kp), ku["rest"])
-            parts.append((kp, "kernel.uptime", ku["stamp"]))
-            wall = ts[rows[kp]]
-            if state is None:
-                extra["boot_anchors"] = sx.anchors_summary(rf["host"][pl.Series(kp)], up_ns, wall,
-                                                           prec[rows[kp]])
-            else:  # computed over the whole file at the end
-                state.kernel.add(rf["host"][pl.Series(kp)], up_ns, wall, prec[rows[kp]])
+    if kres is not None:
+        kp, ku, up_ns = kres
+        msg = msg.scatter(pl.Series(kp), ku["rest"])
+        parts.append((kp, "kernel.uptime", ku["stamp"]))
+        wall = ts[rows[kp]]
+        if state is None:
+            extra["boot_anchors"] = sx.anchors_summary(rf["host"][pl.Series(kp)], up_ns, wall,
+                                                       prec[rows[kp]])
+        else:  # computed over the whole file at the end
+            state.kernel.add(rf["host"][pl.Series(kp)], up_ns, wall, prec[rows[kp]])
     # continuation lines last: CRON and kernel stamps are read from the header line alone
     line_end = lines.line[rows] if m < n else lines.line.copy()
     if merged_mask.any():
@@ -642,6 +646,17 @@ class _Carry:
                              "cmd_of": pl.Series([h[2] for h in hit], dtype=pl.String)})
 
 
+def _kernel(msg: pl.Series, is_k: pl.Series) -> tuple[np.ndarray, pl.DataFrame, np.ndarray] | None:
+    """The kernel lines' uptime stamps: their rows, :func:`_kernel_stamps`'s columns and the
+    uptimes in ns (None: no stamps)."""
+    kpos = np.flatnonzero(is_k.to_numpy())
+    km = _compact_str(msg.filter(is_k))
+    kok, ku = _kernel_stamps(km)
+    if not kok.any():
+        return None
+    return kpos[kok], ku, sx.num(ku["us"]) * sx.NS + _time._frac_ns(ku["uf"])
+
+
 def _kernel_stamps(km: pl.Series) -> tuple[np.ndarray, pl.DataFrame]:
     """Kernel messages → which carry an uptime stamp (:data:`_KUPTIME`) and, for those, its
     seconds ``us`` and fraction ``uf`` (the pattern's groups), the ``stamp`` as written
@@ -649,8 +664,8 @@ def _kernel_stamps(km: pl.Series) -> tuple[np.ndarray, pl.DataFrame]:
     pattern matches (a match test is much cheaper than its groups): the stamp ends at the first
     ``]``, its digits follow the white space after ``[``."""
     ok = km.str.contains(_KUPTIME).fill_null(False).to_numpy()
-    t = km.filter(pl.Series(ok)).str.strip_prefix("[").str.splitn("]", 2).struct.unnest()
-    stamp = t["field_0"].str.strip_chars_start()
+    t = km.filter(pl.Series(ok)).str.splitn("]", 2).struct.unnest()
+    stamp = t["field_0"].str.strip_prefix("[").str.strip_chars_start()
     p = stamp.str.splitn(".", 2).struct.unnest()
     return ok, pl.DataFrame({"us": p["field_0"], "uf": p["field_1"], "stamp": stamp,
                              "rest": t["field_1"].str.strip_prefix(" ")})
