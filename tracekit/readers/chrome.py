@@ -68,6 +68,7 @@ from __future__ import annotations
 import codecs
 import os
 import re
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -78,7 +79,7 @@ import pyarrow.compute as pc
 
 from .. import _time
 from ..errors import ParseError
-from ._base import Input, Reader, ReadResult, _decode, _newlines, make_rejects, register
+from ._base import Input, Reader, ReadResult, _decode, make_rejects, register
 from .jsonl import _PageDropper
 
 _CHUNK = 1 << 22
@@ -151,7 +152,8 @@ def _real_quotes(buf: np.ndarray, q: np.ndarray) -> np.ndarray:
     return q[keep]
 
 
-def _scan(buf: np.ndarray, max_depth: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, bool]:
+def _scan(buf: np.ndarray, max_depth: int = 2, newlines: list[np.ndarray] | None = None,
+          done: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, bool]:
     """Structural characters outside strings whose nesting depth before them is ≤ max_depth,
     and the colons one level deeper (one per key of each element).
 
@@ -159,6 +161,9 @@ def _scan(buf: np.ndarray, max_depth: int = 2) -> tuple[np.ndarray, np.ndarray, 
     parity); depth is a cumsum over the structural characters only. Chunked: memory stays small.
     Returns (positions, chars, depth_before, final depth, ends inside a string); positions are
     int32 below 2 GiB, depths int8 (clamped at -128: only depths up to max_depth + 1 are kept).
+    The positions of b'\\n' are appended to ``newlines`` chunk by chunk (while the chunk is in
+    cache), and ``done(lo, hi)`` is called once bytes ``lo:hi`` are scanned (the mapped input's
+    pages may go then).
     """
     n = len(buf)
     pdt = np.int32 if n < 2**31 else np.int64
@@ -166,7 +171,11 @@ def _scan(buf: np.ndarray, max_depth: int = 2) -> tuple[np.ndarray, np.ndarray, 
     depth = 0
     pos_l, ch_l, dep_l = [], [], []
     for s in range(0, n, _CHUNK):
+        if done is not None and s:
+            done(s - _CHUNK, s)
         b = buf[s : s + _CHUNK]
+        if newlines is not None:
+            newlines.append(np.flatnonzero(b == 10) + s)
         im = (b == 34) | (b == 44) | (b == 123) | (b == 125) | (b == 91) | (b == 93) | (b == 58)
         ip = np.flatnonzero(im)
         if not len(ip):
@@ -207,6 +216,8 @@ def _scan(buf: np.ndarray, max_depth: int = 2) -> tuple[np.ndarray, np.ndarray, 
         pos_l.append(p.astype(pdt))
         ch_l.append(ch[keep])
         dep_l.append(np.maximum(before[keep], -128).astype(np.int8))
+    if done is not None and n:
+        done((n - 1) // _CHUNK * _CHUNK, n)
     if not pos_l:
         return np.zeros(0, pdt), np.zeros(0, np.uint8), np.zeros(0, np.int8), depth, bool(parity)
     return np.concatenate(pos_l), np.concatenate(ch_l), np.concatenate(dep_l), depth, bool(parity)
@@ -412,6 +423,27 @@ def _np(a: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return a.to_numpy(zero_copy_only=False)
 
 
+_TRIM_FN: list[Any] = []
+
+
+def _give_back() -> None:
+    """Hand freed memory back to the system: Arrow's pool's unused pages, and the C heap's free
+    pages (numpy's temporaries; glibc keeps them otherwise, as the peak of a later phase)."""
+    pa.default_memory_pool().release_unused()
+    if not _TRIM_FN:
+        fn = None
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+
+                fn = ctypes.CDLL(None).malloc_trim
+            except (OSError, AttributeError):
+                fn = None
+        _TRIM_FN.append(fn)
+    if _TRIM_FN[0] is not None:
+        _TRIM_FN[0](0)
+
+
 def _top_level(data: bytes, where: str) -> dict[str, Any]:
     try:
         obj = orjson.loads(data)
@@ -447,9 +479,12 @@ def _read(inp: Input) -> ReadResult:
     if guess is not None:
         guess = (*guess, _guess_split(buf, *guess))
     ex = ThreadPoolExecutor(1)
-    job = ex.submit(_read_array, inp, pbuf, *guess) if guess is not None else None
+    # the parsed table is handed over in a box, not as the future's result: the future lives
+    # until the read ends and would hold the table (the whole parse) that long
+    box: list[pa.Table | None] = []
+    job = ex.submit(lambda: box.append(_read_array(inp, pbuf, *guess))) if guess is not None else None
     try:
-        return _read_scanned(inp, pbuf, buf, first, c0, guess, job)
+        return _read_scanned(inp, pbuf, buf, first, c0, guess, job, box)
     finally:
         if job is not None:
             job.cancel()
@@ -457,10 +492,16 @@ def _read(inp: Input) -> ReadResult:
 
 
 def _read_scanned(inp: Input, pbuf: pa.Buffer, buf: np.ndarray, first: int, c0: int,
-                  guess: tuple[int, int, int | None] | None, job: Any) -> ReadResult:
+                  guess: tuple[int, int, int | None] | None, job: Any, box: list) -> ReadResult:
     n = len(buf)
-    # elements sit at depth 1 (array form) or 2 (object form): nothing deeper is kept
-    pos, ch, dep, end_depth, in_str = _scan(buf, max_depth=1 if c0 == ord("[") else 2)
+    # elements sit at depth 1 (array form) or 2 (object form): nothing deeper is kept. The
+    # mapped input's pages go as soon as they are scanned (the few bytes read again later, and
+    # all of them if the elements are parsed one by one, come back from the page cache)
+    whole = pa.LargeBinaryArray.from_buffers(pa.large_binary(), 1, [None, pa.py_buffer(np.array([0, n], np.int64)), pbuf])
+    drop = _PageDropper(inp, whole)
+    nl_l: list[np.ndarray] = []
+    pos, ch, dep, end_depth, in_str = _scan(buf, max_depth=1 if c0 == ord("[") else 2, newlines=nl_l, done=drop)
+    del whole
     meta_extra: dict[str, Any] = {}
     top: dict[str, Any] = {}
     notes: list[str] = []
@@ -528,7 +569,8 @@ def _read_scanned(inp: Input, pbuf: pa.Buffer, buf: np.ndarray, first: int, c0: 
     has_obj = np.zeros(count, dtype=bool)
     has_obj[eidx] = True
     del obr, eidx, firsto
-    line = np.searchsorted(_newlines(buf), anchor) + 1
+    line = np.searchsorted(np.concatenate(nl_l) if nl_l else np.zeros(0, np.int64), anchor) + 1
+    del nl_l
     del anchor
     # white-space-only elements (a trailing comma, '[]') are not records
     short = np.flatnonzero(~has_obj & ((ends - starts) < 64))
@@ -541,11 +583,13 @@ def _read_scanned(inp: Input, pbuf: pa.Buffer, buf: np.ndarray, first: int, c0: 
     if blank[-1:].any() and count > 1:
         notes.append("trailing comma after the last element")
     del short
+    _give_back()  # the scan's scratch, before DuckDB's result joins it
     fast = None
     if close_pos < n and count and bool(has_obj.all()) and not blank.any():
         max_el = int((ends - starts).max())
         if job is not None and guess == (open_pos, close_pos, split):
-            got = job.result()
+            job.result()
+            got = box.pop()
             if got is None and max_el >= _DUCK_OBJ:  # refused for an element larger than its buffer
                 got = _read_array(inp, pbuf, open_pos, close_pos, split, max_el)
         else:
@@ -678,6 +722,7 @@ def _guess_split(buf: np.ndarray, open_pos: int, close_pos: int) -> int | None:
     return None
 
 
+_BATCH = 1 << 17  # rows per Arrow batch streamed out of DuckDB
 _DUCK_OBJ = (1 << 24) - 64  # elements up to DuckDB's default maximum_object_size (larger: its buffers grow)
 
 
@@ -697,8 +742,9 @@ def _read_array(inp: Input, pbuf: pa.Buffer, open_pos: int, close_pos: int,
     def part(path: str) -> pa.Table:
         con = duckdb.connect()
         try:
+            # streamed into Arrow batches: DuckDB does not hold the whole result besides them
             return con.sql(f"SELECT {sel} FROM read_json({_lit(path)}, format='array', "
-                           f"columns={cols}{mos})").to_arrow_table()
+                           f"columns={cols}{mos})").to_arrow_reader(_BATCH).read_all()
         finally:
             con.close()
 
@@ -723,7 +769,13 @@ def _read_array(inp: Input, pbuf: pa.Buffer, open_pos: int, close_pos: int,
             res = part(inp.fs_path)  # the file is the array
         else:
             res = part(write(mv[open_pos : close_pos + 1]))
-        return pa.Table.from_arrays([c.combine_chunks() for c in res.columns], names=res.column_names)
+        # one array per column, joined column by column (each column's batches freed once
+        # joined): never two copies of the parse at once
+        names, joined = res.column_names, res.columns
+        del res
+        for i in range(len(joined)):
+            joined[i] = joined[i].combine_chunks()
+        return pa.Table.from_arrays(joined, names=names)
     except (duckdb.Error, OSError):
         return None
     finally:
@@ -866,6 +918,7 @@ def _build(inp: Input, held: list[pa.Table], extra: pa.Table | None, text: pa.Ar
         tsr["ns"] = np.where(fix, np.round(fv * 1000.0), tsr["ns"]).astype(np.int64)
         ts_ok = ts_ok | fix
     ts_ns = tsr["ns"]
+    _give_back()
     rec = ~blank
     reason = np.zeros(count, dtype=np.int8)
     reason[rec & ~ok] = 1
@@ -979,6 +1032,7 @@ def _build(inp: Input, held: list[pa.Table], extra: pa.Table | None, text: pa.Ar
     dur_np = np.where(has_partner, ts_ns[pidx] - ts_rows, np.where(dur_valid, dur_r["ns"], 0))
     dur_valid = dur_valid | has_partner
     line_end = pa.array(np.where(has_partner, line[pidx], 0), pa.int64(), mask=~has_partner)
+    _give_back()
 
     # pid / tid: few distinct values, so each is decided once per value (dictionary) and taken
     enc = {k: pc.dictionary_encode(R[k]) for k in ("pid", "tid")}
@@ -1128,6 +1182,7 @@ def _build(inp: Input, held: list[pa.Table], extra: pa.Table | None, text: pa.Ar
          value, kind, ts_rows, dur_s, dur_r, dur_valid, rp, has_partner, pidx, dur_np, line_end, enc, pid_i,
          pid_o, tid_i, tid_o, fdir, fid, fin, fout, v1, v2, flow_id, v2a, name_rows, end_name, end_attrs, not_c,
          lens_r, first_r, gidx, ucode, unm, ets, rj, a_keys, a_vals, line, text, extra)
+    _give_back()
     cols["attrs"] = _concat_maps(nrows, parts)
     return ReadResult(events=cols, rejects=rej, meta=meta, **counts)
 
