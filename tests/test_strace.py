@@ -701,11 +701,13 @@ def test_positional_path_reads_as_the_patterns_corpus_and_mutations(corpus):
 
 
 def test_stable_order_equals_argsort():
-    """The radix order of the pids' ranks is numpy's stable argsort (few or many distinct
-    values, unknown pids -1, short columns)."""
+    """The radix order of the pids' ranks is numpy's stable argsort, and with syscall codes the
+    pairing's lexsort (few or many distinct values, unknown pids -1, short columns)."""
     from tracekit.readers.strace import _stable_order
 
     rng = np.random.default_rng(2)
     for n, hi in ((60000, 50), (80000, 70000), (1000, 5), (60000, 2)):
         v = rng.integers(-1, hi, n)
         assert (_stable_order(v) == np.argsort(v, kind="stable")).all()
+        minor = rng.integers(0, 40, n)
+        assert (_stable_order(v, minor) == np.lexsort((np.arange(n), minor, v))).all()

@@ -847,7 +847,7 @@ def read_lines(inp: Input, lines: Lines, date: Any = None, tz: str = "UTC", pid:
     if is_u.any() and is_r.any():
         cand = np.flatnonzero(is_u | is_r)
         codes = pc.dictionary_encode(strs["name"].get(cand)).indices.to_numpy(zero_copy_only=False)
-        order = np.lexsort((cand, codes, pid_i[cand]))
+        order = _stable_order(pid_i[cand], codes)  # = np.lexsort((cand, codes, pid)): cand ascends
         cs, nm = cand[order], codes[order]
         pp = pid_i[cs]
         ok = is_u[cs[:-1]] & is_r[cs[1:]] & (pp[:-1] == pp[1:]) & (nm[:-1] == nm[1:])
@@ -1060,17 +1060,23 @@ def read_lines(inp: Input, lines: Lines, date: Any = None, tz: str = "UTC", pid:
                       metadata=n_meta, rejects=rejects, meta=meta)
 
 
-def _stable_order(v: np.ndarray) -> np.ndarray:
-    """``np.argsort(v, kind="stable")`` for an int column with few distinct values (pids): their
-    ranks (a hash factorisation with sorted uniques) as int16 sort by radix, 3x faster at 1M."""
+def _stable_order(v: np.ndarray, minor: np.ndarray | None = None) -> np.ndarray:
+    """``np.argsort(v, kind="stable")`` for an int column with few distinct values (pids), or
+    with ``minor`` (small non-negative ints, e.g. syscall codes) the stable order by ``(v,
+    minor)``: the ranks of ``v`` (a hash factorisation with sorted uniques), combined with
+    ``minor``, as int16 sort by radix, 3x faster than a stable argsort at 1M (and than
+    ``np.lexsort``)."""
     if len(v) < 50000:
-        return np.argsort(v, kind="stable")
+        return np.argsort(v, kind="stable") if minor is None else np.lexsort((minor, v))
     import pandas as pd
 
     codes, uniq = pd.factorize(v, sort=True)
-    if len(uniq) >= 1 << 15:
-        return np.argsort(v, kind="stable")
-    return np.argsort(codes.astype(np.int16), kind="stable")
+    key = codes.astype(np.int64)
+    if minor is not None:
+        key = key * (int(minor.max()) + 1) + minor
+    if int(key.max()) >= 1 << 15:
+        return np.argsort(v, kind="stable") if minor is None else np.lexsort((minor, v))
+    return np.argsort(key.astype(np.int16), kind="stable")
 
 
 def _entities(pid: np.ndarray, ts: np.ndarray, exit_row: np.ndarray, host: str | None,
