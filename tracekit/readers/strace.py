@@ -987,62 +987,69 @@ def read_lines(inp: Input, lines: Lines, date: Any = None, tz: str = "UTC", pid:
     pidk = pid_i[rows]
     # entity: proc/<host>/<pid>@<first ts of that pid>; a pid seen again after its exit restarts
     ex_own = (state_code[rows] >= 2) & (pidk == tid_i[rows])
-    # the host: tk.load(host=...) fills the "?"
-    entity = _entities(pidk, tsk, ex_own, None, None if state is None else state.ent_start)
+    # the host: tk.load(host=...) fills the "?". The entities and the message column are made
+    # on two more threads while the other columns are (numpy, pandas, Arrow and polars release
+    # the GIL); nothing below changes what they read
+    pool = ThreadPoolExecutor(max_workers=2)
+    ent_job = pool.submit(_entities, pidk, tsk, ex_own, None, None if state is None else state.ent_start)
+    msg_job = pool.submit(strs["args"].get, rows)
+    try:
+        kind_code = np.where(is_msg[rows], 2, np.where(dur_known[rows], 0, 1)).astype(np.int32)
+        st = state_code[rows]
+        durk = dur_known[rows]
+        prec_ok = use[rows] if mode else np.zeros(m, bool)
 
-    kind_code = np.where(is_msg[rows], 2, np.where(dur_known[rows], 0, 1)).astype(np.int32)
-    st = state_code[rows]
-    durk = dur_known[rows]
-    prec_ok = use[rows] if mode else np.zeros(m, bool)
+        # attrs (row indices below are positions in the kept rows)
+        pos_of = np.full(n, -1, dtype=np.int64)
+        pos_of[rows] = np.arange(m)
+        sysrows = rows[(typ[rows] == SYSCALL) | has_p[rows] | orphan_r[rows]]
+        attr_cols: dict[str, tuple[np.ndarray, pa.Array] | None] = {}
+        attr_cols["retval"] = _present(pos_of[sysrows], strs["ret"].get(sysrows))
+        err_rows = sysrows
+        attr_cols["errno"] = _present(pos_of[err_rows], strs["errno"].get(err_rows))
+        attr_cols["errno_text"] = _present(pos_of[err_rows], strs["etext"].get(err_rows))
+        for k, (r_, v_) in attr_extra.items():
+            attr_cols[k] = (pos_of[r_], v_)
+        orow = np.flatnonzero(orphan_r & has_dur)
+        if len(orow):
+            attr_cols["duration"] = (pos_of[orow], pa.array([f"{d / NS:.6f}" for d in dur_ns[orow]]))
+        un = np.flatnonzero(unmatched_u | orphan_r | detached_u)
+        if len(un):
+            attr_cols["tk.unmatched"] = (pos_of[un], pa.array(
+                np.where(unmatched_u[un], "unfinished", np.where(orphan_r[un], "resumed", "detached")).tolist(),
+                pa.large_string()))
+        pn = np.flatnonzero(keep & ((pid_src == 1) | (pid_src == 2)))
+        if len(pn):
+            attr_cols["tk.pid"] = (pos_of[pn], pa.array(
+                np.where(pid_src[pn] == 1, "file name", "inferred").tolist(), pa.large_string()))
+        if len(msg_idx) and mode:
+            mk = msg_idx[keep[msg_idx]]
+            attr_cols["tk.ts"] = _const(pos_of[mk], "inherited")
 
-    # attrs (row indices below are positions in the kept rows)
-    pos_of = np.full(n, -1, dtype=np.int64)
-    pos_of[rows] = np.arange(m)
-    sysrows = rows[(typ[rows] == SYSCALL) | has_p[rows] | orphan_r[rows]]
-    attr_cols: dict[str, tuple[np.ndarray, pa.Array] | None] = {}
-    attr_cols["retval"] = _present(pos_of[sysrows], strs["ret"].get(sysrows))
-    err_rows = sysrows
-    attr_cols["errno"] = _present(pos_of[err_rows], strs["errno"].get(err_rows))
-    attr_cols["errno_text"] = _present(pos_of[err_rows], strs["etext"].get(err_rows))
-    for k, (r_, v_) in attr_extra.items():
-        attr_cols[k] = (pos_of[r_], v_)
-    orow = np.flatnonzero(orphan_r & has_dur)
-    if len(orow):
-        attr_cols["duration"] = (pos_of[orow], pa.array([f"{d / NS:.6f}" for d in dur_ns[orow]]))
-    un = np.flatnonzero(unmatched_u | orphan_r | detached_u)
-    if len(un):
-        attr_cols["tk.unmatched"] = (pos_of[un], pa.array(
-            np.where(unmatched_u[un], "unfinished", np.where(orphan_r[un], "resumed", "detached")).tolist(),
-            pa.large_string()))
-    pn = np.flatnonzero(keep & ((pid_src == 1) | (pid_src == 2)))
-    if len(pn):
-        attr_cols["tk.pid"] = (pos_of[pn], pa.array(
-            np.where(pid_src[pn] == 1, "file name", "inferred").tolist(), pa.large_string()))
-    if len(msg_idx) and mode:
-        mk = msg_idx[keep[msg_idx]]
-        attr_cols["tk.ts"] = _const(pos_of[mk], "inherited")
-
-    out = {
-        "ts_src": pa.array(tsk),
-        "ts_prec": pa.array(_prec(flen[rows]), mask=~prec_ok).view(pa.duration("ns")),
-        "dur": pa.array(np.where(durk, dur_ns[rows], 0), mask=~durk).view(pa.duration("ns")),
-        "kind": pa.DictionaryArray.from_arrays(pa.array(kind_code), pa.array(["span", "instant", "marker"])),
-        "category": pa.DictionaryArray.from_arrays(
-            pa.array(np.select([is_msg[rows], typ[rows] == SIGNAL, typ[rows] == EXIT], [3, 1, 2], 0)
-                     .astype(np.int32)), pa.array(["syscall", "signal", "process", "strace"])),
-        "name": strs["name"].get(rows),
-        "value": pa.array(value[rows], mask=np.isnan(value[rows])),
-        "pid": pa.array(pidk, mask=pidk < 0),
-        "tid": pa.array(tid_i[rows], mask=tid_i[rows] < 0),
-        "entity": entity,
-        "state": pa.DictionaryArray.from_arrays(pa.array(st.astype(np.int32), mask=st == 0),
-                                                pa.array(["", "exec", "exit", "exit"])),
-        "message": strs["args"].get(rows),
-        "attrs": _attrs(attr_cols, m),
-        "line": pa.array(lno[rows]),
-        "line_end": pa.array(line_end[rows]),
-        "offset": pa.array(offs[rows]),
-    }
+        out = {
+            "ts_src": pa.array(tsk),
+            "ts_prec": pa.array(_prec(flen[rows]), mask=~prec_ok).view(pa.duration("ns")),
+            "dur": pa.array(np.where(durk, dur_ns[rows], 0), mask=~durk).view(pa.duration("ns")),
+            "kind": pa.DictionaryArray.from_arrays(pa.array(kind_code), pa.array(["span", "instant", "marker"])),
+            "category": pa.DictionaryArray.from_arrays(
+                pa.array(np.select([is_msg[rows], typ[rows] == SIGNAL, typ[rows] == EXIT], [3, 1, 2], 0)
+                         .astype(np.int32)), pa.array(["syscall", "signal", "process", "strace"])),
+            "name": strs["name"].get(rows),
+            "value": pa.array(value[rows], mask=np.isnan(value[rows])),
+            "pid": pa.array(pidk, mask=pidk < 0),
+            "tid": pa.array(tid_i[rows], mask=tid_i[rows] < 0),
+            "entity": ent_job.result(),
+            "state": pa.DictionaryArray.from_arrays(pa.array(st.astype(np.int32), mask=st == 0),
+                                                    pa.array(["", "exec", "exit", "exit"])),
+            "message": msg_job.result(),
+            "attrs": _attrs(attr_cols, m),
+            "line": pa.array(lno[rows]),
+            "line_end": pa.array(line_end[rows]),
+            "offset": pa.array(offs[rows]),
+        }
+    finally:
+        pool.shutdown()
+    entity = out["entity"]
     markers = None
     if spliced is not None and len(spliced[0]):
         markers = _markers(spliced, ts, lno, mode, entity_of=(pidk, tsk, entity))
