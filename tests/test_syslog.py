@@ -575,3 +575,22 @@ def test_spread_arrow_places_values():
     assert _spread_arrow(pl.Series([], dtype=pl.String), np.array([], dtype=np.int64), 3).to_pylist() == [None] * 3
     sub = pl.Series(["x", "yy", "zzz", "w"]).slice(1, 3)  # a slice: offsets not from 0
     assert _spread_arrow(sub, pos, 6).to_pylist() == [None, "yy", None, None, "zzz", "w"]
+
+
+def test_infer_years_all_valid_equals_subset():
+    """Years counted over all rows (no gathers) equal those counted over a valid subset, at the
+    valid rows; a Dec → Jan fall starts the next year, a year given is the first record's."""
+    from tracekit.readers._syslogish import infer_years
+
+    mon = np.array([11, 12, 12, 1, 3, 12, 1, 2], dtype=np.int8)
+    day = np.full(8, 5, dtype=np.int8)
+    ok = np.ones(8, dtype=bool)
+    y_all, note = infer_years(mon, day, ok, 2020, None, None)
+    assert y_all.tolist() == [2020, 2020, 2020, 2021, 2021, 2021, 2022, 2022] and "2 Dec→Jan" in note
+    some = ok.copy()
+    some[[2, 6]] = False
+    y_some, _ = infer_years(mon, day, some, 2020, None, None)
+    assert y_some[some].tolist() == [2020, 2020, 2021, 2021, 2021, 2022] and (y_some[~some] == 0).all()
+    mtime = dt.datetime(2024, 3, 1, tzinfo=dt.timezone.utc).timestamp()
+    y_m, note = infer_years(mon, day, ok, None, mtime, None)
+    assert y_m[-1] == 2024 and y_m[0] == 2022 and "2022–2024" in note

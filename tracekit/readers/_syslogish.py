@@ -193,15 +193,25 @@ def infer_years(month: np.ndarray, day: np.ndarray, valid: np.ndarray, year: int
     """
     n = len(month)
     years = np.zeros(n, dtype=np.int64)
-    vi = np.flatnonzero(valid)
-    if not len(vi):
+    whole = bool(valid.all())  # (then no gathers by the valid rows)
+    vi = None if whole else np.flatnonzero(valid)
+    if n == 0 or (vi is not None and not len(vi)):
         return years, ""
-    vm = month[vi].astype(np.int64)
-    cum = np.zeros(len(vi), dtype=np.int64)  # roll-overs up to each valid row
-    np.cumsum(vm[:-1] - vm[1:] > 6, out=cum[1:])
+    vm = (month if whole else month[vi]).astype(np.int16, copy=False)
+    cum = np.zeros(len(vm), dtype=np.int64)  # roll-overs up to each valid row
+    np.cumsum(vm[:-1] > vm[1:] + 6, out=cum[1:])
     total = int(cum[-1])
+    first, last = (0, n - 1) if whole else (int(vi[0]), int(vi[-1]))
+
+    def at_valid(base: int) -> np.ndarray:  # the valid rows' years: base + roll-overs before
+        cum[...] += base
+        if whole:
+            return cum
+        years[vi] = cum
+        return years
+
     if year is not None:
-        years[vi] = int(year) + cum
+        years = at_valid(int(year))
         return years, f"{int(year)} (given; {total} Dec→Jan roll-over(s))" if total else f"{int(year)} (given)"
     if mtime is not None:
         mt = _dt.datetime.fromtimestamp(float(mtime), tz if tz is not None else _dt.timezone.utc)
@@ -209,12 +219,11 @@ def infer_years(month: np.ndarray, day: np.ndarray, valid: np.ndarray, year: int
     else:
         mt = _dt.datetime.now(tz if tz is not None else _dt.timezone.utc)
         src = f"no file mtime; current date {mt.date().isoformat()}"
-    last = int(vi[-1])
     last_year = mt.year
     if (int(month[last]), int(day[last])) > (mt.month, mt.day + 1):
         last_year -= 1
-    years[vi] = last_year - (total - cum)
-    first_year = int(years[vi[0]])
+    years = at_valid(last_year - total)
+    first_year = int(years[first])
     rng = f"{first_year}" if first_year == last_year else f"{first_year}–{last_year}"
     return years, f"{rng} (inferred from {src}; pass year= to set the first record's year)"
 
@@ -228,21 +237,26 @@ def civil_days(years: np.ndarray, month: np.ndarray, day: np.ndarray, valid: np.
     out = np.zeros(len(years), dtype=np.int64)
     if not valid.any():
         return out
-    lo, hi = int(years[valid].min()), int(years[valid].max())
+    whole = bool(valid.all())
+    lo, hi = (int(years.min()), int(years.max())) if whole else (int(years[valid].min()), int(years[valid].max()))
     if hi - lo > 1000:
         d = days_from_civil(np.where(valid, years, 1970), np.where(valid, month, 1), np.where(valid, day, 1))
         return np.where(valid, d, out)
     ys = np.repeat(np.arange(lo, hi + 1, dtype=np.int64), 13)
     ms = np.tile(np.arange(13, dtype=np.int64), hi - lo + 1)
     table = days_from_civil(ys, np.maximum(ms, 1), np.ones_like(ys)) - 1
-    np.copyto(out, years, where=valid)
-    np.copyto(out, lo, where=~valid)
-    out -= lo
+    if whole:
+        np.subtract(years, lo, out=out)
+    else:
+        np.copyto(out, years, where=valid)
+        np.copyto(out, lo, where=~valid)
+        out -= lo
     out *= 13
-    out += np.where(valid, month, 0)
+    out += month if whole else np.where(valid, month, 0)
     out = table[out]
-    out += np.where(valid, day, 0)
-    out[~valid] = 0
+    out += day if whole else np.where(valid, day, 0)
+    if not whole:
+        out[~valid] = 0
     return out
 
 

@@ -376,24 +376,30 @@ def read_lines(inp: Input, lines: Lines, year: int | None = None, tz: str | None
     good = parsed & ~bad_pri & ~bad_time & ~nil_time
     head = good | starts | (parsed & ~good)
     cont = ~head & ~blank
-    owner = sx.group_continuations(head, cont)
-    orphan = cont & (owner < 0)
-    cont_of_bad = cont & (owner >= 0) & ~good[np.maximum(owner, 0)]
-    merged_mask = cont & (owner >= 0) & good[np.maximum(owner, 0)]
+    if cont.any():
+        owner = sx.group_continuations(head, cont)
+        orphan = cont & (owner < 0)
+        cont_of_bad = cont & (owner >= 0) & ~good[np.maximum(owner, 0)]
+        merged_mask = cont & (owner >= 0) & good[np.maximum(owner, 0)]
+    else:  # (every line starts a record)
+        owner = None
+        orphan = cont_of_bad = merged_mask = cont
 
-    # ---- rejects
-    reasons = np.full(n, None, dtype=object)
-    reasons[head & ~parsed] = "malformed syslog header (a timestamp or <PRI> but not a full header)"
-    reasons[bad_pri] = "PRI over 191 (not a syslog priority)"
-    reasons[bad_time & ~bad_pri] = "invalid date or time in the header"
-    reasons[nil_time & ~bad_pri] = "RFC 5424 TIMESTAMP is nil (-): the record carries no time"
-    reasons[orphan] = "continuation line with no syslog record before it"
-    reasons[cont_of_bad] = "continuation of a rejected line"
-    rej_idx = np.flatnonzero(reasons != None)  # noqa: E711
+    # ---- rejects (a later reason wins)
+    why = [(head & ~parsed, "malformed syslog header (a timestamp or <PRI> but not a full header)"),
+           (bad_pri, "PRI over 191 (not a syslog priority)"),
+           (bad_time & ~bad_pri, "invalid date or time in the header"),
+           (nil_time & ~bad_pri, "RFC 5424 TIMESTAMP is nil (-): the record carries no time"),
+           (orphan, "continuation line with no syslog record before it"),
+           (cont_of_bad, "continuation of a rejected line")]
+    rej_idx = np.flatnonzero(np.logical_or.reduce([mask for mask, _ in why]))
     rejects = None
     if len(rej_idx):
+        reasons = np.full(len(rej_idx), None, dtype=object)
+        for mask, reason in why:
+            reasons[mask[rej_idx]] = reason
         rejects = make_rejects(inp.name, inp.path, lines.line[rej_idx], lines.offset[rej_idx],
-                               list(reasons[rej_idx]), _stripped(text, rej_idx))
+                               list(reasons), _stripped(text, rej_idx))
 
     # ---- records
     rows = np.flatnonzero(good)
@@ -406,9 +412,7 @@ def read_lines(inp: Input, lines: Lines, year: int | None = None, tz: str | None
     pri_r = kept(pri)
     nil = [c for c in ("host", "tag", "pid") if (r[c] == "-").any()]  # RFC 5424 NILVALUE
     rf = r.select("host", "tag", "pid", "msg").with_columns(pl.col(c).replace("-", None) for c in nil)
-    msg = rf["msg"].fill_null("")
-    if msg.str.ends_with("\r").any():  # CRLF files
-        msg = msg.str.strip_suffix("\r")
+    msg = rf["msg"].fill_null("")  # (no CR at its end: _reduce strips the line's terminator)
     pid_s = rf["pid"]
     pid_num = pid_s.cast(pl.Int64, strict=False)
     parts: list[tuple[np.ndarray, str, Any]] = []
