@@ -485,6 +485,15 @@ class _Str:
         out = pa.chunked_array([self.base, *self.extras]).take(pa.array(pos))
         return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
 
+    def present(self, rows: np.ndarray) -> tuple[np.ndarray, pa.Array]:
+        """The ``rows`` whose value is not null, and those values (the non-null cells of
+        :meth:`get`, without taking the nulls of a mostly null column)."""
+        pos = rows if self._idx is None else self._idx[rows]
+        valid = np.concatenate([np.asarray(a.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+                                for a in (self.base, *self.extras)])
+        ok = valid[pos]
+        return rows[ok], self.get(rows[ok])
+
 
 def _prec(flen: np.ndarray) -> np.ndarray:
     f = np.minimum(flen.astype(np.int64), 9)
@@ -586,17 +595,6 @@ def _attrs(cols: dict[str, tuple[np.ndarray, pa.Array] | None], n: int) -> pa.Ar
 
 def _const(rows: np.ndarray, value: str) -> tuple[np.ndarray, pa.Array]:
     return rows, pa.repeat(pa.scalar(value, pa.large_string()), len(rows))
-
-
-def _present(rows: np.ndarray, arr: pa.Array) -> tuple[np.ndarray, pa.Array]:
-    """(rows, values) for the non-null cells of ``arr`` (aligned with ``rows``)."""
-    ok = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-    if ok.all():
-        return rows, arr
-    return rows[ok], arr.filter(pa.array(ok))
-
-
-# --------------------------------------------------------------------------- read
 
 
 def _read(
@@ -1004,10 +1002,9 @@ def read_lines(inp: Input, lines: Lines, date: Any = None, tz: str = "UTC", pid:
         pos_of[rows] = np.arange(m)
         sysrows = rows[(typ[rows] == SYSCALL) | has_p[rows] | orphan_r[rows]]
         attr_cols: dict[str, tuple[np.ndarray, pa.Array] | None] = {}
-        attr_cols["retval"] = _present(pos_of[sysrows], strs["ret"].get(sysrows))
-        err_rows = sysrows
-        attr_cols["errno"] = _present(pos_of[err_rows], strs["errno"].get(err_rows))
-        attr_cols["errno_text"] = _present(pos_of[err_rows], strs["etext"].get(err_rows))
+        for key, col in (("retval", "ret"), ("errno", "errno"), ("errno_text", "etext")):
+            at, vals = strs[col].present(sysrows)
+            attr_cols[key] = (pos_of[at], vals)
         for k, (r_, v_) in attr_extra.items():
             attr_cols[k] = (pos_of[r_], v_)
         orow = np.flatnonzero(orphan_r & has_dur)
