@@ -69,6 +69,7 @@ import codecs
 import os
 import re
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -382,12 +383,14 @@ def _concat_maps(n: int, parts: list[Parts]) -> pa.MapArray:
         base += len(src)
         del lens, keys, vals, src, vi, dest, kc
     del used
-    keys_out = pa.DictionaryArray.from_arrays(pa.array(codes), pa.concat_arrays(words)).cast(pa.string())
+    keys_side = _Side(lambda c, w: pa.DictionaryArray.from_arrays(pa.array(c), pa.concat_arrays(w)).cast(pa.string()),
+                      codes, words)  # the keys decoded on the other core
     del codes
     # one take from the sources as chunks (no concatenated copy of them)
     vals_out = pa.chunked_array(srcs, pa.string()).take(pa.array(gather))
     del srcs, gather
     vals_out = vals_out.chunk(0) if vals_out.num_chunks == 1 else vals_out.combine_chunks()
+    keys_out = keys_side.result()
     return pa.MapArray.from_arrays(pa.array(off, pa.int32()), keys_out, vals_out)
 
 
@@ -421,6 +424,30 @@ def _col(t: pa.Table, name: str) -> pa.Array:
 
 def _np(a: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return a.to_numpy(zero_copy_only=False)
+
+
+class _Side:
+    """``fn(*args)`` run on a thread of its own while the caller goes on (numpy and Arrow
+    kernels release the GIL, so the other core works); :meth:`result` waits for it."""
+
+    def __init__(self, fn: Any, *args: Any) -> None:
+        self._out: Any = None
+        self._err: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn, args), daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Any, args: tuple) -> None:
+        try:
+            self._out = fn(*args)
+        except BaseException as e:  # handed to the caller by result()
+            self._err = e
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._err is not None:
+            raise self._err
+        out, self._out = self._out, None
+        return out
 
 
 _TRIM_FN: list[Any] = []
@@ -762,9 +789,10 @@ def _read_array(inp: Input, pbuf: pa.Buffer, open_pos: int, close_pos: int,
     mv = memoryview(pbuf)
     try:
         if split is not None:  # DuckDB reads one array on one thread: two halves, two threads
-            paths = [write(mv[open_pos:split], b"]"), write(b"[", mv[split + 1 : close_pos + 1])]
-            with ThreadPoolExecutor(2) as ex:
-                res = pa.concat_tables(list(ex.map(part, paths)))
+            halves = [(mv[open_pos:split], b"]"), (b"[", mv[split + 1 : close_pos + 1])]
+            with ThreadPoolExecutor(2) as ex:  # each half written and parsed on its own thread
+                res = pa.concat_tables(list(ex.map(lambda half: part(write(*half)), halves)))
+            del halves
         elif inp.fs_path is not None and open_pos == 0 and not bytes(mv[close_pos + 1 :]).strip(_WS):
             res = part(inp.fs_path)  # the file is the array
         else:
@@ -888,6 +916,13 @@ def _epoch_dense(values: pa.Array, out: dict[str, np.ndarray], at: slice | np.nd
             out[k][rows] = r[k]
 
 
+def _rows_of(t: pa.Table, rows: pa.Array, names: list[str]) -> dict[str, pa.Array]:
+    """Columns ``names`` of ``t`` at ``rows`` (a mask: filtered; else indices: taken)."""
+    sub = t.select(names)
+    sub = sub.filter(rows) if rows.type == pa.bool_() else sub.take(rows)
+    return {name: _col(sub, name) for name in names}
+
+
 def _build(inp: Input, held: list[pa.Table], extra: pa.Table | None, text: pa.Array, line: np.ndarray,
            blank: np.ndarray, form: str, top: dict[str, Any], meta_extra: dict[str, Any],
            notes: list[str]) -> ReadResult:
@@ -908,6 +943,7 @@ def _build(inp: Input, held: list[pa.Table], extra: pa.Table | None, text: pa.Ar
 
     has_ph = ~is_ph(ph_code, "")
     is_m = is_ph(ph_code, "M")
+    dur_side = _Side(_epoch_us, col["dur"])  # every element's dur, read beside ts
     tsr = _epoch_us(col["ts"])
     ts_ok = tsr["ok"] & _np(col["ts"].is_valid()).astype(bool)
     bad_ts = ~ts_ok & _np(col["ts"].is_valid()).astype(bool)
@@ -992,11 +1028,13 @@ def _build(inp: Input, held: list[pa.Table], extra: pa.Table | None, text: pa.Ar
         within = within[order]
     del order
     # the rows' columns: one table filter when the rows are the elements in order, else a take
-    need_cols = [c for c in res.column_names if c in _FIELDS and c != "ts"]
-    sub = res.select(need_cols)
-    sub = sub.filter(pa.array(rows_mask)) if nrows == len(ri) and not moved else sub.take(pa.array(el))
-    R = {name: _col(sub, name) for name in sub.column_names}
-    del sub, res
+    need_cols = [c for c in res.column_names if c in _FIELDS and c not in ("ts", "dur")]
+    rows_sel = pa.array(rows_mask) if nrows == len(ri) and not moved else pa.array(el)
+    big = [c for c in ("name", "cat") if c in need_cols]  # the largest, on the other core
+    side = _Side(_rows_of, res, rows_sel, big)
+    R = _rows_of(res, rows_sel, [c for c in need_cols if c not in big])
+    R.update(side.result())
+    del side, rows_sel, res
     col = {k: col[k] for k in ("name",)}  # the rest of the parsed columns are no longer needed
     rph = ph_code[el]
     c_row = is_ph(rph, "C")
@@ -1023,9 +1061,10 @@ def _build(inp: Input, held: list[pa.Table], extra: pa.Table | None, text: pa.Ar
     kind[is_ph(rph, "P")] = _KINDS.index("sample")
 
     ts_rows = ts_ns[el]
-    dur_s = R["dur"]
-    dur_r = _epoch_us(dur_s)
-    dur_valid = dur_r["ok"] & _np(dur_s.is_valid()).astype(bool)
+    dur_all = dur_side.result()
+    dur_r = {k: dur_all[k][el] for k in ("ns", "ok")}
+    del dur_all, dur_side
+    dur_valid = dur_r["ok"]  # ok only for a non-null, readable dur
     rp = partner[el]
     has_partner = rp >= 0
     pidx = np.maximum(rp, 0)
@@ -1179,7 +1218,7 @@ def _build(inp: Input, held: list[pa.Table], extra: pa.Table | None, text: pa.Ar
     del (ok, phd, ph_code, has_ph, is_m, tsr, ts_ok, bad_ts, ts_ns, rec, reason, rej_mask, good, meta_rows, ev,
          a_map, partner, merged_mask, unmatched, local, rows_mask, ri, is_c, a_off, a_lens, a_first, reps, within,
          R, col, rph, c_row, has_series, srows, sgi, series_k, series_v, value_s, notnum, v_ok, v_np, v_null,
-         value, kind, ts_rows, dur_s, dur_r, dur_valid, rp, has_partner, pidx, dur_np, line_end, enc, pid_i,
+         value, kind, ts_rows, dur_r, dur_valid, rp, has_partner, pidx, dur_np, line_end, enc, pid_i,
          pid_o, tid_i, tid_o, fdir, fid, fin, fout, v1, v2, flow_id, v2a, name_rows, end_name, end_attrs, not_c,
          lens_r, first_r, gidx, ucode, unm, ets, rj, a_keys, a_vals, line, text, extra)
     _give_back()
