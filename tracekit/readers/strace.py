@@ -66,7 +66,9 @@ Vectorised (polars, chunks of lines on two threads; no Python loop per line): th
 position: a short one-pass pattern for the pid/time/name head, an end-anchored one for the
 result and duration, the arguments the slice between (:func:`_fast`); the other lines (signals,
 exits, strace messages, odd lines) by the full line patterns, which read the common lines the
-same way (tests compare the two). Pairing by a sort on (pid, syscall, line).
+same way (tests compare the two). Pairing by a sort on (pid, syscall, line) (a radix sort of
+the pids' ranks and syscall codes). The entities and the message column are made on two more
+threads while the other output columns are.
 
 Example::
 
