@@ -48,10 +48,11 @@ Kineto's ``baseTimeNanoseconds``; otherwise ``monotonic`` (counted from boot or 
 unaligned). Top-level keys other than ``traceEvents`` (DevTools ``metadata.startTime``,
 ``otherData``, …) go to ``meta["extra"]`` (large ones only by size).
 
-Vectorised: one chunked numpy pass finds the array's element boundaries outside strings and
-counts each element's keys, while DuckDB's JSON reader parses the whole array in one pass on
-another thread (both cores) into a struct of the usual keys plus the ``args`` map; only the
-elements with other keys are parsed again, as a map. When DuckDB refuses the array (an element
+Vectorised: one chunked numpy pass finds the array's element boundaries outside strings,
+counts each element's keys and notes the newlines, while DuckDB's JSON reader parses the whole
+array on other threads (a big array as two halves, one thread each) into a struct of the usual
+keys plus the ``args`` map, streamed out in Arrow batches; only the elements with other keys are
+parsed again, as a map. When DuckDB refuses the array (an element
 that is not an object, invalid JSON, invalid UTF-8, a trailing comma, a truncated array), the
 elements — zero-copy slices of the input — are parsed one by one instead, so a bad element costs
 only its own reject; their UTF-8 is checked only then (DuckDB checks every byte it reads).
@@ -60,7 +61,14 @@ integer, scaled by the fraction's length). B/E, b/e and S/F are matched with a c
 trick in numpy; phases, kinds and flow directions are integer codes throughout; attrs keys are
 integer codes into one small dictionary until the map is built. The rows come out sorted by
 (``ts``, element order), a counter's series together, so ``tk.load`` keeps them in place (no
-copy of the table) and ``seq`` numbers them in time order.
+copy of the table) and ``seq`` numbers them in time order. The build uses the second core for
+the independent parts (the dur parse, the rows' largest columns, the attrs keys).
+
+Memory: the mapped input's pages are released as the scan passes them (the few bytes read
+again later come back from the page cache), the scan keeps only int32 positions and int8
+depths, DuckDB's batches are joined column by column, and the attrs map is gathered last, after
+every intermediate is freed; freed memory is handed back to the system (Arrow's pool and the C
+heap) between the phases.
 """
 
 from __future__ import annotations
@@ -326,7 +334,8 @@ def _concat_maps(n: int, parts: list[Parts]) -> pa.MapArray:
 
     A part's keys are one key for all its entries, an array, or (codes, dictionary); its values
     an array or (source array, index into it). Keys are gathered as integer codes into one small
-    dictionary and decoded once; values are gathered from their sources with one ``take``."""
+    dictionary and decoded once; values are gathered from their sources with one ``take``.
+    The list ``parts`` is consumed (emptied): each part is freed once it is placed."""
 
     def size(p: Parts) -> int:
         return len(p[2][1]) if isinstance(p[2], tuple) else len(p[2])
