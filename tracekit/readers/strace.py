@@ -245,7 +245,7 @@ def _time_fast(t: pl.Expr, dot: pl.Expr, frac: pl.Expr) -> dict[str, pl.Expr]:
 def _frac9(digits: pl.Expr) -> pl.Expr:
     """:func:`_frac_expr` for a string of ASCII digits (or null): the first nine as ns."""
     n = digits.str.len_bytes().cast(pl.Int64).clip(0, 9)
-    mult = pl.lit(10.0).pow(9 - n).cast(pl.Int64)
+    mult = pl.lit(10, pl.Int64).pow(9 - n)  # (integer powers: no float pass)
     return (digits.str.slice(0, 9).str.to_integer(strict=False) * mult).fill_null(0)
 
 
