@@ -162,14 +162,18 @@ def _real_quotes(buf: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 def _scan(buf: np.ndarray, max_depth: int = 2, newlines: list[np.ndarray] | None = None,
-          done: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, bool]:
+          done: Any = None, count_colons: bool = False
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, bool, np.ndarray | None]:
     """Structural characters outside strings whose nesting depth before them is ≤ max_depth,
     and the colons one level deeper (one per key of each element).
 
-    String state is the parity of the running count of unescaped quotes (a uint8 cumsum keeps
-    parity); depth is a cumsum over the structural characters only. Chunked: memory stays small.
-    Returns (positions, chars, depth_before, final depth, ends inside a string); positions are
-    int32 below 2 GiB, depths int8 (clamped at -128: only depths up to max_depth + 1 are kept).
+    String state is the parity of the unescaped quotes before a character: among the structural
+    characters, its index minus its index among the non-quotes. Depth is a cumsum over the
+    structural characters only. Chunked: memory stays small. Returns (positions, chars,
+    depth_before, final depth, ends inside a string, colons_before); positions are int32 below
+    2 GiB, depths int8 (clamped at -128: only depths up to max_depth + 1 are kept). With
+    ``count_colons`` the deeper colons are counted instead of kept: ``colons_before[i]`` is the
+    number of them before character ``i`` (one more entry at the end: all of them); else None.
     The positions of b'\\n' are appended to ``newlines`` chunk by chunk (while the chunk is in
     cache), and ``done(lo, hi)`` is called once bytes ``lo:hi`` are scanned (the mapped input's
     pages may go then).
@@ -178,7 +182,8 @@ def _scan(buf: np.ndarray, max_depth: int = 2, newlines: list[np.ndarray] | None
     pdt = np.int32 if n < 2**31 else np.int64
     parity = 0
     depth = 0
-    pos_l, ch_l, dep_l = [], [], []
+    ncol = 0
+    pos_l, ch_l, dep_l, col_l = [], [], [], []
     for s in range(0, n, _CHUNK):
         if done is not None and s:
             done(s - _CHUNK, s)
@@ -218,7 +223,15 @@ def _scan(buf: np.ndarray, max_depth: int = 2, newlines: list[np.ndarray] | None
         cum += depth
         before = cum - delta
         depth = int(cum[-1])
-        keep = (before <= max_depth) | ((ch == 58) & (before == max_depth + 1))  # + the elements' key colons
+        deeper = (ch == 58) & (before == max_depth + 1)  # the elements' key colons
+        if count_colons:
+            keep = before <= max_depth
+            cb = np.cumsum(deeper, dtype=np.int64)
+            cb += ncol
+            ncol = int(cb[-1])
+            col_l.append(cb[keep])  # a kept character is no colon: the count is of those before it
+        else:
+            keep = (before <= max_depth) | deeper
         kept = sel[keep]
         p = ip[kept]
         p += s
@@ -227,9 +240,11 @@ def _scan(buf: np.ndarray, max_depth: int = 2, newlines: list[np.ndarray] | None
         dep_l.append(np.maximum(before[keep], -128).astype(np.int8))
     if done is not None and n:
         done((n - 1) // _CHUNK * _CHUNK, n)
+    colons = np.concatenate([*col_l, np.array([ncol], np.int64)]) if count_colons else None
     if not pos_l:
-        return np.zeros(0, pdt), np.zeros(0, np.uint8), np.zeros(0, np.int8), depth, bool(parity)
-    return np.concatenate(pos_l), np.concatenate(ch_l), np.concatenate(dep_l), depth, bool(parity)
+        return np.zeros(0, pdt), np.zeros(0, np.uint8), np.zeros(0, np.int8), depth, bool(parity), colons
+    return (np.concatenate(pos_l), np.concatenate(ch_l), np.concatenate(dep_l), depth, bool(parity),
+            colons)
 
 
 # --------------------------------------------------------------------------- matching
@@ -536,7 +551,8 @@ def _read_scanned(inp: Input, pbuf: pa.Buffer, buf: np.ndarray, first: int, c0: 
     whole = pa.LargeBinaryArray.from_buffers(pa.large_binary(), 1, [None, pa.py_buffer(np.array([0, n], np.int64)), pbuf])
     drop = _PageDropper(inp, whole)
     nl_l: list[np.ndarray] = []
-    pos, ch, dep, end_depth, in_str = _scan(buf, max_depth=1 if c0 == ord("[") else 2, newlines=nl_l, done=drop)
+    pos, ch, dep, end_depth, in_str, colons = _scan(buf, max_depth=1 if c0 == ord("[") else 2, newlines=nl_l,
+                                                    done=drop, count_colons=True)
     del whole
     meta_extra: dict[str, Any] = {}
     top: dict[str, Any] = {}
@@ -590,8 +606,14 @@ def _read_scanned(inp: Input, pbuf: pa.Buffer, buf: np.ndarray, first: int, c0: 
     obr = pos[obr_m]
     eidx = eid[obr_m]
     del obr_m
-    # top-level keys per element (one colon each), to tell which elements have keys beyond _FIELDS
-    ncolon = np.bincount(eid[(ch == 58) & (dep == level + 1) & inreg], minlength=count)[:count]
+    # top-level keys per element (one colon each), to tell which elements have keys beyond
+    # _FIELDS: the colons counted between the element's bounds (the array's '[', its separators,
+    # its ']' or the end)
+    bounds = np.flatnonzero(is_sep)
+    cb = colons[np.r_[np.searchsorted(pos, open_pos), bounds, np.searchsorted(pos, close_pos) if close_pos < n
+                      else len(pos)]]
+    ncolon = np.diff(cb)
+    del bounds, cb, colons
     # the guessed split must be an element separator; else split at the middle one
     split = int(seps[len(seps) // 2]) if len(seps) >= _SPLIT_MIN else None
     if guess is not None and guess[:2] == (open_pos, close_pos):
