@@ -101,3 +101,52 @@ def test_valid_text_is_what_the_fast_path_sees(tmp_path, monkeypatch):
     assert fast.events.equals(slow.events)
     assert fast.sources.drop_columns(["seconds"]).equals(slow.sources.drop_columns(["seconds"]))
     assert dict(fast.events.column("attrs")[0].as_py())["zz"] == "ü"
+
+
+@pytest.mark.parametrize("form", ["object", "array", "truncated"])
+def test_key_counts_per_element(tmp_path, monkeypatch, form):
+    """The structure scan's count of each element's top-level keys (which tells the elements
+    with keys outside the struct) equals the keys json.loads sees, whatever the nesting, the
+    strings and the chunk boundaries."""
+    monkeypatch.setattr(chrome, "_CHUNK", 64)
+    rnd = random.Random(11)
+    evs = []
+    for i in range(300):
+        e = {"ph": "i", "ts": i, "name": "".join(rnd.choice('ab"\\{}[],: ') for _ in range(rnd.randint(0, 12)))}
+        for k in rnd.sample(["pid", "tid", "zz", "cat", "args", "deep"], rnd.randint(0, 6)):
+            e[k] = {"args": {"a": {"b": [1, {"c": ":"}]}}, "deep": [{"x": 1}, {"y": {"z": 2}}]}.get(k, rnd.randint(0, 9))
+        evs.append(e)
+    text = json.dumps({"traceEvents": evs, "otherData": {"k": {"n": 1}}} if form == "object" else evs)
+    if form == "truncated":
+        text = text[: text.rindex("},") + 1]
+        evs = json.loads(text + "]")
+    seen = {}
+    real = chrome._finish_array
+
+    def spy(res, text_, ncolon, count):
+        seen["n"] = ncolon.copy()
+        return real(res, text_, ncolon, count)
+
+    monkeypatch.setattr(chrome, "_finish_array", spy)
+    monkeypatch.setattr(chrome, "_parse_elements", lambda inp, t, count, ncolon: seen.update(n=ncolon.copy())
+                        or _PARSE(inp, t, count, ncolon))
+    tl = tk.load(_write(tmp_path, text.encode()), format="chrome")
+    assert_accounted(tl)
+    assert seen["n"].tolist() == [len(e) for e in evs]
+
+
+_PARSE = chrome._parse_elements
+
+
+def test_escaped_quote_across_a_chunk_boundary(tmp_path, monkeypatch):
+    """A backslash ending one scan chunk escapes the quote that starts the next (the chunk
+    without a backslash of its own must still look at the byte before it)."""
+    monkeypatch.setattr(chrome, "_CHUNK", 32)
+    for pad in range(32):
+        evs = [{"ph": "i", "ts": 1, "name": "p" * pad + 'q"r', "pid": 1, "tid": 1},
+               {"ph": "i", "ts": 2, "name": "s,{", "pid": 1, "tid": 1}]
+        p = _write(tmp_path, json.dumps(evs, separators=(",", ":")).encode(), f"t{pad}.json")
+        tl = tk.load(p, format="chrome")
+        assert_accounted(tl)
+        assert sorted(tl.events.column("name").to_pylist()) == sorted(e["name"] for e in evs), pad
+        assert tl.rejects.num_rows == 0, pad

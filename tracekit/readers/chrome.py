@@ -197,7 +197,9 @@ def _scan(buf: np.ndarray, max_depth: int = 2, newlines: list[np.ndarray] | None
         c = b[ip]
         isq = c == 34
         escaped = False
-        if (b == 92).any():  # rare: quotes escaped by an odd run of backslashes are not quotes
+        # rare: quotes escaped by an odd run of backslashes are not quotes (the run may start
+        # in the chunk before)
+        if (b == 92).any() or (s and buf[s - 1] == 92):
             qi = np.flatnonzero(isq)
             real = _real_quotes(buf, ip[qi] + s) - s
             if len(real) != len(qi):
