@@ -67,8 +67,8 @@ position: a short one-pass pattern for the pid/time/name head, an end-anchored o
 result and duration, the arguments the slice between (:func:`_fast`); the other lines (signals,
 exits, strace messages, odd lines) by the full line patterns, which read the common lines the
 same way (tests compare the two). Pairing by a sort on (pid, syscall, line) (a radix sort of
-the pids' ranks and syscall codes). The entities and the message column are made on two more
-threads while the other output columns are.
+the pids' ranks and syscall codes). The message column is taken on another thread while the
+other output columns are made.
 
 Example::
 
@@ -987,13 +987,13 @@ def read_lines(inp: Input, lines: Lines, date: Any = None, tz: str = "UTC", pid:
     pidk = pid_i[rows]
     # entity: proc/<host>/<pid>@<first ts of that pid>; a pid seen again after its exit restarts
     ex_own = (state_code[rows] >= 2) & (pidk == tid_i[rows])
-    # the host: tk.load(host=...) fills the "?". The entities and the message column are made
-    # on two more threads while the other columns are (numpy, pandas, Arrow and polars release
-    # the GIL); nothing below changes what they read
-    pool = ThreadPoolExecutor(max_workers=2)
-    ent_job = pool.submit(_entities, pidk, tsk, ex_own, None, None if state is None else state.ent_start)
+    # the host: tk.load(host=...) fills the "?". The message column is taken on another thread
+    # meanwhile (Arrow releases the GIL; nothing below changes what it reads; the entities' and
+    # attrs' temporaries stay on this one: both on threads cost ~60 MB more peak RSS at 1M)
+    pool = ThreadPoolExecutor(max_workers=1)
     msg_job = pool.submit(strs["args"].get, rows)
     try:
+        entity = _entities(pidk, tsk, ex_own, None, None if state is None else state.ent_start)
         kind_code = np.where(is_msg[rows], 2, np.where(dur_known[rows], 0, 1)).astype(np.int32)
         st = state_code[rows]
         durk = dur_known[rows]
@@ -1037,7 +1037,7 @@ def read_lines(inp: Input, lines: Lines, date: Any = None, tz: str = "UTC", pid:
             "value": pa.array(value[rows], mask=np.isnan(value[rows])),
             "pid": pa.array(pidk, mask=pidk < 0),
             "tid": pa.array(tid_i[rows], mask=tid_i[rows] < 0),
-            "entity": ent_job.result(),
+            "entity": entity,
             "state": pa.DictionaryArray.from_arrays(pa.array(st.astype(np.int32), mask=st == 0),
                                                     pa.array(["", "exec", "exit", "exit"])),
             "message": msg_job.result(),
