@@ -711,8 +711,8 @@ def _spread(mask: np.ndarray, sub: pl.DataFrame) -> pl.DataFrame:
 
 def _spread_arrow(sub: pl.Series, pos: np.ndarray, m: int) -> pa.Array:
     """The values of ``sub`` at rows ``pos`` (ascending) of an Arrow column of ``m`` rows, null
-    elsewhere (a float or large_string column; the strings' bytes are shared, only offsets
-    and validity are made)."""
+    elsewhere (a float or string column, large_string past 2 GiB; the strings' bytes are
+    shared, only offsets and validity are made)."""
     a = sub.to_arrow()
     if isinstance(a, pa.ChunkedArray):
         a = a.combine_chunks()
@@ -724,15 +724,16 @@ def _spread_arrow(sub: pl.Series, pos: np.ndarray, m: int) -> pa.Array:
         return pa.array(vals, mask=~valid)
     a = a.cast(pa.large_string())
     offs = np.frombuffer(a.buffers()[1], dtype=np.int64)[a.offset:a.offset + len(a) + 1]
-    size = np.zeros(m, dtype=np.int64)
+    small = len(offs) == 0 or int(offs[-1]) < 1 << 31  # (then the canonical string type: int32 offsets)
+    size = np.zeros(m, dtype=np.int32 if small else np.int64)
     size[pos] = np.diff(offs)
-    out = np.empty(m + 1, dtype=np.int64)
+    out = np.empty(m + 1, dtype=size.dtype)
     out[0] = offs[0] if len(offs) else 0
     np.cumsum(size, out=out[1:])
     out[1:] += out[0]
     data = a.buffers()[2] or pa.py_buffer(b"")
-    return pa.LargeStringArray.from_buffers(m, pa.py_buffer(out), data,
-                                            pa.py_buffer(np.packbits(valid, bitorder="little")))
+    cls = pa.StringArray if small else pa.LargeStringArray
+    return cls.from_buffers(m, pa.py_buffer(out), data, pa.py_buffer(np.packbits(valid, bitorder="little")))
 
 
 def _cron_ev(cm: pl.Series) -> pl.DataFrame:
