@@ -496,10 +496,10 @@ def read_lines(inp: Input, lines: Lines, year: int | None = None, tz: str | None
         meta["note"] = f"{lines.bad_utf8.size} lines with invalid UTF-8 (kept, bytes escaped as \\xNN)"
     fac_ok = (pri_r >= 0) & (pri_r <= 191)
     # to Arrow one column at a time, dropping the polars copies as we go (peak memory)
-    arrow = {"message": msg.to_arrow()}
+    arrow = {"message": _arrow_str(msg)}
     del msg
-    arrow["name"] = name.to_arrow()
-    arrow["host"] = rf["host"].to_arrow()
+    arrow["name"] = _arrow_str(name)
+    arrow["host"] = _arrow_str(rf["host"])
     arrow["pid"] = pid_num.to_arrow()
     del name, rf, r, pid_num, pid_s, tag
     cols: dict[str, Any] = {
@@ -676,6 +676,15 @@ def _kernel_stamps(km: pl.Series) -> tuple[np.ndarray, pl.DataFrame]:
     p = stamp.str.splitn(".", 2).struct.unnest()
     return ok, pl.DataFrame({"us": p["field_0"], "uf": p["field_1"], "stamp": stamp,
                              "rest": t["field_1"].str.strip_prefix(" ")})
+
+
+def _arrow_str(s: pl.Series) -> pa.Array:
+    """A polars string column as an Arrow ``string`` array: handed over as string views (no
+    copy) and cast by Arrow, about 4x faster than polars' own conversion to ``large_string``."""
+    a = s.to_arrow(compat_level=pl.CompatLevel.newest())
+    if isinstance(a, pa.ChunkedArray):
+        a = a.combine_chunks()
+    return a.cast(pa.string())
 
 
 def _compact_str(s: pl.Series) -> pl.Series:
