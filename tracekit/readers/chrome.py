@@ -832,10 +832,18 @@ def _read_array(inp: Input, pbuf: pa.Buffer, open_pos: int, close_pos: int,
             res = part(write(mv[open_pos : close_pos + 1]))
         # one array per column, joined column by column (each column's batches freed once
         # joined): never two copies of the parse at once
+        # (a key no element has — most of the rarer ones — becomes one shared array of nulls)
         names, joined = res.column_names, res.columns
         del res
+        nulls = None
         for i in range(len(joined)):
-            joined[i] = joined[i].combine_chunks()
+            c = joined[i]
+            if len(c) and c.null_count == len(c) and c.type == pa.string():
+                nulls = pa.nulls(len(c), pa.string()) if nulls is None else nulls
+                joined[i] = nulls
+            else:
+                joined[i] = c.combine_chunks()
+            del c
         return pa.Table.from_arrays(joined, names=names)
     except (duckdb.Error, OSError):
         return None
@@ -1156,6 +1164,7 @@ def _build(inp: Input, held: list[pa.Table], extra: pa.Table | None, text: pa.Ar
             if texts else pa.nulls(nrows, pa.string())
 
     # attrs: verbatim keys, args.*, keys outside the struct, then reader-made tk.* keys
+    _give_back()
     parts: list[Parts] = [_kv_parts(k, R[k]) for k in _VERBATIM]
     for k in ("bind_id", "flow_in", "flow_out"):
         parts.append(_kv_parts(k, pc.if_else(v2a, none, R[k])))
@@ -1256,6 +1265,7 @@ def _build(inp: Input, held: list[pa.Table], extra: pa.Table | None, text: pa.Ar
          lens_r, first_r, gidx, ucode, unm, ets, rj, a_keys, a_vals, line, text, extra)
     _give_back()
     cols["attrs"] = _concat_maps(nrows, parts)
+    _give_back()  # the map's scratch, before tk.load conforms the columns
     return ReadResult(events=cols, rejects=rej, meta=meta, **counts)
 
 
