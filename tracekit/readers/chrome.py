@@ -403,7 +403,7 @@ def _concat_maps(n: int, parts: list[Parts]) -> pa.MapArray:
             within = np.arange(L, dtype=np.int64) - np.repeat(np.cumsum(lens) - lens, lens)
             dest = used[rows] + within
             used += lens
-        gather[dest] = base + (vi if vi is not None else np.arange(L, dtype=np.int64))
+        gather[dest] = base + (vi.astype(np.int64, copy=False) if vi is not None else np.arange(L, dtype=np.int64))
         codes[dest] = kc
         srcs.append(src.cast(pa.string()))
         base += len(src)
@@ -1173,7 +1173,13 @@ def _build(inp: Input, held: list[pa.Table], extra: pa.Table | None, text: pa.Ar
     not_c = ~c_row
     lens_r = np.where(not_c, a_lens[el], 0)
     first_r = a_first[el]
-    gidx = np.repeat(first_r - (np.cumsum(lens_r) - lens_r), lens_r) + np.arange(int(lens_r.sum()), dtype=np.int64)
+    start_r = np.cumsum(lens_r)
+    start_r -= lens_r
+    np.subtract(first_r, start_r, out=start_r)
+    idt = np.int32 if len(a_keys) < 2**31 else np.int64  # entry indices: half the memory
+    gidx = np.repeat(start_r.astype(idt), lens_r)
+    gidx += np.arange(len(gidx), dtype=idt)
+    del start_r
     if len(gidx):
         akc, akd = _codes(a_keys)
         parts.append((lens_r, (akc[gidx], pc.binary_join_element_wise("args.", akd, "")),
