@@ -281,6 +281,32 @@ def test_fast_iso_agrees_with_general_parser():
     np.testing.assert_array_equal(got["tz"][ref["ok"]], ref["tz"][ref["ok"]])
 
 
+def test_fast_iso_one_length_in_runs_agrees_with_general_parser():
+    """One byte length for every row (read in place, in runs of rows), with a bad row, a
+    null and another length mixed in: the same as the general parser either way."""
+    from tracekit import _time
+
+    rng = np.random.default_rng(11)
+    n = jsonl._ISO_RUN * 2 + 123
+    secs = rng.integers(-(10**9), 4 * 10**9, n)
+    fr = rng.integers(0, 10**6, n)
+    zones = ["+00:00", "-07:30", "+14:00", "+05:45"]
+    out = [np.datetime64(s, "s").astype(str) + "." + str(f).zfill(6) + zones[i % 4]
+           for i, (s, f) in enumerate(zip(secs.tolist(), fr.tolist()))]
+    assert {len(v) for v in out} == {32}
+    for vals, bad in ((out, 0), (out[:5] + ["2024-13-01T00:00:00.000000+00:00"] + out[6:], 1),
+                      (out[:7] + [None, "2024-03-14T09:00:00Z"] + out[9:], 1)):
+        arr = pa.array(vals, pa.string())
+        got = jsonl._parse_times(arr, None)
+        ref = _time.parse_iso8601(arr)
+        np.testing.assert_array_equal(got["ok"], ref["ok"])
+        np.testing.assert_array_equal(got["ns"][ref["ok"]], ref["ns"][ref["ok"]])
+        np.testing.assert_array_equal(got["prec"][ref["ok"]], ref["prec"][ref["ok"]])
+        np.testing.assert_array_equal(got["tz"][ref["ok"]], ref["tz"][ref["ok"]])
+        assert got["ok"].sum() == len(vals) - bad
+        assert got["prec"][0] == 1000
+
+
 def test_time_unit_option(tmp_path):
     p = _write(tmp_path, '{"ts":1710406800123,"msg":"a"}\n')
     assert tk.load(p, time_unit="ms").events.column("ts_src").to_pylist() == [T0 + 123 * 10**6]

@@ -78,6 +78,9 @@ _REASON_JSON = "not a JSON object (invalid or truncated JSON)"
 _FIRST_KEY = re.compile(rb'^\{\s*"([^"\\]{1,40})"\s*:')
 _LOG_FIRST_KEYS = set(TIME_KEYS + LEVEL_KEYS + MESSAGE_KEYS)
 _ISO_W = 35  # the longest ISO layout read by the fast path (9 fraction digits, ±HH:MM)
+_ISO_RUN = 8192  # rows per step of the fast ISO path
+#: ns precision by the length of an ISO fraction with its separator ('.123' -> 4 -> 1 ms); 0: seconds
+_FRAC_PREC = np.array([10**9, 10**9] + [10 ** (9 - d) for d in range(1, 10)], dtype=np.int64)
 _WS = np.array([0x20, 0x09, 0x0A, 0x0D, 0x0B, 0x0C], dtype=np.uint8)
 
 
@@ -726,32 +729,58 @@ def _parse_times(col: pa.Array | None, unit: str | None) -> dict[str, np.ndarray
 def _fast_iso(col: pa.Array, ns: np.ndarray, ok: np.ndarray, tz: np.ndarray, prec: np.ndarray) -> np.ndarray:
     """``YYYY-MM-DD[T ]HH:MM:SS[.f{1,9}][Z|±HH:MM|±HHMM]`` read from byte positions.
 
-    The candidate strings are padded to one width so their bytes form a 2-D array (no index
-    arrays, no per-length groups). Fills the outputs where it matched and returns that mask;
-    the rest goes to the general parser (same rules: mo 1–12, d 1–31, hh ≤ 24, mm ≤ 59,
-    ss ≤ 60).
+    The candidate strings are grouped by byte length (logs usually have one or two), so each
+    group's bytes form a 2-D array with every field, the zone included, at a fixed column: no
+    index arrays, no padding, and no copy at all when every row has the same length. Fills the
+    outputs where it matched and returns that mask; the rest goes to the general parser (same
+    rules: mo 1–12, d 1–31, hh ≤ 24, mm ≤ 59, ss ≤ 60).
     """
     n = len(col)
     done = np.zeros(n, dtype=bool)
     if n == 0 or col.null_count == n:
         return done
     lens = pc.fill_null(pc.binary_length(col), 0).to_numpy(zero_copy_only=False).astype(np.int64)
-    ascii_ = np.asarray(pc.fill_null(pc.string_is_ascii(col), False).to_numpy(zero_copy_only=False), dtype=bool)
-    cand = np.flatnonzero((lens >= 19) & (lens <= _ISO_W) & ascii_)
-    if cand.size == 0:
+    fits = (lens >= 19) & (lens <= _ISO_W)
+    if not fits.any():
         return done
-    sub = col if cand.size == n else col.take(pa.array(cand))
-    padded = pc.ascii_rpad(sub, _ISO_W, " ")
-    offs = np.frombuffer(padded.buffers()[1], dtype=np.int32)[padded.offset : padded.offset + len(sub) + 1]
-    if not np.all(np.diff(offs) == _ISO_W):
-        return done  # non-ASCII bytes: leave it all to the general parser
-    m = np.frombuffer(padded.buffers()[2], dtype=np.uint8)[offs[0] : offs[-1]].reshape(len(sub), _ISO_W)
-    L = lens[cand]
-    r = np.arange(len(sub))
+    ascii_ = np.asarray(pc.fill_null(pc.string_is_ascii(col), False).to_numpy(zero_copy_only=False), dtype=bool)
+    fits &= ascii_
+    widths = np.flatnonzero(np.bincount(lens[fits], minlength=_ISO_W + 1)).tolist()
+    every = len(widths) == 1 and bool(fits.all())  # every row fits, all of one length
+    for width in widths:
+        rows = None if every else np.flatnonzero(fits & (lens == width))
+        sub = col if rows is None else col.take(pa.array(rows))
+        offs = np.frombuffer(sub.buffers()[1], dtype=np.int32)[sub.offset : sub.offset + len(sub) + 1]
+        m = np.frombuffer(sub.buffers()[2], dtype=np.uint8)[offs[0] : offs[-1]].reshape(len(sub), width)
+        # in runs of rows whose temporaries stay in the cache and in malloc's heap (at a block's
+        # full length each int64 temporary is a fresh mmap: page faults cost as much as the math)
+        parts = [_iso_fixed(m[i : i + _ISO_RUN], width) for i in range(0, len(m), _ISO_RUN)]
+        g, val, zoned, fl = (np.concatenate(x) for x in zip(*parts)) if len(parts) > 1 else parts[0]
+        # precision from the fraction's length (separator included; 0: none, whole seconds)
+        p = _FRAC_PREC[np.clip(fl, 0, 10)]
+        if rows is None and g.all():  # the usual case: every row read, no index arrays
+            ns[:], ok[:], tz[:], prec[:], done[:] = val, True, zoned, p, True
+            continue
+        if rows is None:
+            rows = np.flatnonzero(g)
+        else:
+            rows = rows[g]
+        ns[rows] = val[g]
+        ok[rows] = True
+        tz[rows] = zoned[g]
+        prec[rows] = p[g]
+        done[rows] = True
+    return done
+
+
+def _iso_fixed(m: np.ndarray, L: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The ISO layouts of :func:`_fast_iso` over rows of ``L`` bytes each (``m``: rows × L):
+    (matched, ns, has a zone, fraction length incl. the separator)."""
+    k = len(m)
 
     def num(*pos: int) -> tuple[np.ndarray, np.ndarray]:
-        v = np.zeros(len(sub), dtype=np.int64)
-        g = np.ones(len(sub), dtype=bool)
+        v = np.zeros(k, dtype=np.int64)
+        g = np.ones(k, dtype=bool)
         for p in pos:
             c = m[:, p].astype(np.int64) - 48
             g &= (c >= 0) & (c <= 9)
@@ -767,42 +796,42 @@ def _fast_iso(col: pa.Array, ns: np.ndarray, ok: np.ndarray, tz: np.ndarray, pre
     ss, g6 = num(17, 18)
     g &= g1 & g2 & g3 & g4 & g5 & g6
     g &= (mo >= 1) & (mo <= 12) & (day >= 1) & (day <= 31) & (hh <= 24) & (mi <= 59) & (ss <= 60)
-    # the zone: 'Z' (1), '±HH:MM' (6), '±HHMM' (5) or none (0)
-    at = lambda k: m[r, np.maximum(L - k, 0)]  # noqa: E731
+    # the zone: 'Z' (1), '±HH:MM' (6), '±HHMM' (5) or none (0); its bytes end the row
+    at = lambda j: m[:, L - j]  # noqa: E731
     tzlen = np.where(at(1) == 90, 1, 0)
     s6, s5 = at(6), at(5)
-    tzlen = np.where((L >= 25) & ((s6 == 43) | (s6 == 45)) & (at(3) == 58), 6, tzlen)
-    tzlen = np.where((tzlen == 0) & (L >= 24) & ((s5 == 43) | (s5 == 45)), 5, tzlen)
-    off_min = np.zeros(len(sub), dtype=np.int64)
+    if L >= 25:
+        tzlen = np.where(((s6 == 43) | (s6 == 45)) & (at(3) == 58), 6, tzlen)
+    if L >= 24:
+        tzlen = np.where((tzlen == 0) & ((s5 == 43) | (s5 == 45)), 5, tzlen)
+    off_min = np.zeros(k, dtype=np.int64)
     hasoff = tzlen >= 5
     if hasoff.any():
-        d = [at(k).astype(np.int64) - 48 for k in (2, 1)]
+        m1, m2 = (at(j).astype(np.int64) - 48 for j in (2, 1))
         # ±HH:MM: hours at L-5, L-4; ±HHMM: hours at L-4, L-3
         h1 = np.where(tzlen == 6, at(5).astype(np.int64) - 48, at(4).astype(np.int64) - 48)
         h2 = np.where(tzlen == 6, at(4).astype(np.int64) - 48, at(3).astype(np.int64) - 48)
-        m1, m2 = d
         dg = np.all([(x >= 0) & (x <= 9) for x in (h1, h2, m1, m2)], axis=0)
         g &= ~hasoff | dg
         sign = np.where(np.where(tzlen == 6, s6, s5) == 45, -1, 1)
         off_min = np.where(hasoff, sign * ((h1 * 10 + h2) * 60 + m1 * 10 + m2), 0)
     # the fraction: '.' or ',' then 1–9 digits, between the seconds and the zone
     fl = L - 19 - tzlen
-    g &= (fl == 0) | ((fl >= 2) & (fl <= 10) & ((m[:, 19] == 46) | (m[:, 19] == 44)))
-    frac = np.zeros(len(sub), dtype=np.int64)
-    for j in range(9):
+    if L > 19:
+        g &= (fl == 0) | ((fl >= 2) & (fl <= 10) & ((m[:, 19] == 46) | (m[:, 19] == 44)))
+    else:
+        g &= fl == 0
+    frac = np.zeros(k, dtype=np.int64)
+    for j in range(min(9, L - 20)):
         inside = j < fl - 1
         c = m[:, 20 + j].astype(np.int64) - 48
         g &= ~inside | ((c >= 0) & (c <= 9))
         frac = frac * 10 + np.where(inside, c, 0)
+    # fewer than 9 columns read: scale to ns as the padded columns (zeros) would have
+    frac = frac * 10 ** max(9 - max(L - 20, 0), 0)
     days = _time.days_from_civil(y, np.clip(mo, 1, 12), day)
     val = (days * 86400 + hh * 3600 + mi * 60 + ss - off_min * 60) * _time.NS + frac
-    rows = cand[g]
-    ns[rows] = val[g]
-    ok[rows] = True
-    tz[rows] = tzlen[g] > 0
-    prec[rows] = np.where(fl[g] > 0, 10 ** (9 - np.maximum(fl[g] - 1, 0)), _time.NS)
-    done[rows] = True
-    return done
+    return g, val, tzlen > 0, fl
 
 
 # --------------------------------------------------------------------------- small helpers
