@@ -540,9 +540,10 @@ def _finish_block(parsed: dict[str, Any], plan: _Plan, time_unit: str | None) ->
             return None
         return pa.concat_arrays(res.column(name).chunks + [pa.array([], res.schema.field(name).type)])
 
-    tcol = col("r_time")
-    if tcol is None:
-        tcol = pa.nulls(n, pa.string())
+    # the times are parsed from DuckDB's result chunks as they are (no copy: nothing of them is kept)
+    tparts = res.column("r_time").chunks if "r_time" in res.column_names else []
+    if sum(len(c) for c in tparts) != n or not tparts:
+        tparts = [pa.nulls(n, pa.string())]
     # integer ids become columns; other ids stay in attrs (per row)
     ids: dict[str, tuple[pa.Array, np.ndarray]] = {}
     for key, role in plan.idkeys.items():
@@ -551,10 +552,10 @@ def _finish_block(parsed: dict[str, Any], plan: _Plan, time_unit: str | None) ->
             isint = pc.fill_null(pc.match_substring_regex(v, _INT_RE), False)
             ids[role] = (v, np.asarray(isint.to_numpy(zero_copy_only=False), dtype=bool))
     with ThreadPoolExecutor(1) as ex:  # times on a second thread while attrs are gathered
-        fut = ex.submit(_parse_times, tcol, time_unit)
+        fut = ex.submit(_parse_time_parts, tparts, time_unit)
         attrs = _attrs(res, plan, ids, careful, cmap, n)
         tres = fut.result()
-    tvalid = np.asarray(pc.is_valid(tcol).to_numpy(zero_copy_only=False), dtype=bool)
+    tvalid = np.concatenate([np.asarray(pc.is_valid(c).to_numpy(zero_copy_only=False), dtype=bool) for c in tparts])
     ok = tres["ok"] & tvalid & ok_json
     all_ok = bool(ok.all())
     sel = None if all_ok else pa.array(ok)
@@ -709,6 +710,14 @@ def _take_parallel(arr: pa.Array, idx: np.ndarray) -> pa.Array:
 
 
 # --------------------------------------------------------------------------- times
+
+
+def _parse_time_parts(cols: list[pa.Array], unit: str | None) -> dict[str, np.ndarray]:
+    """:func:`_parse_times` over consecutive pieces of a column, as one result."""
+    parts = [_parse_times(c, unit) for c in cols]
+    if len(parts) == 1:
+        return parts[0]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
 def _parse_times(col: pa.Array | None, unit: str | None) -> dict[str, np.ndarray]:
