@@ -427,3 +427,23 @@ def test_blocks_give_the_same_table(tmp_path, monkeypatch):
     assert many.events.equals(one.events)
     assert many.rejects.equals(one.rejects)
     assert many.events.column("severity").unique().to_pylist() == ["info", "warning", "error", "debug"]
+
+
+def test_sink_joins_blocks_like_concat():
+    """Output columns built block by block (reserved buffers that must grow here, nulls,
+    sliced and chunked parts, maps) equal a plain concatenation of the parts."""
+    parts = [pa.array(["a", None, "ccc"]), pa.array(["dddd", "", None, "é"]).slice(1, 3),
+             pa.chunked_array([pa.array(["x" * 50]), pa.array([None, "yz"])]), pa.array([], pa.string())]
+    sink = jsonl._Sink(1, 1)
+    for p in parts:
+        sink.append(p)
+    want = pa.concat_arrays([c for p in parts for c in (p.chunks if isinstance(p, pa.ChunkedArray) else [p])])
+    got = sink.finish()
+    assert got.equals(want) and got.null_count == 3
+    mt = pa.map_(pa.string(), pa.string())
+    maps = [pa.array([[("k", "v"), ("k2", None)], [], [("a", "b" * 40)]], mt),
+            pa.array([[("p", "q")], [("r", "s"), ("t", "u")]], mt).slice(1, 1)]
+    msink = jsonl._Sink(1, 1, entries=True)
+    for m in maps:
+        msink.append(m)
+    assert msink.finish().equals(pa.concat_arrays(maps))

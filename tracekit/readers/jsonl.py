@@ -23,8 +23,10 @@ How it is fast (one parse, both cores, no Python object per line):
   arithmetic + one Arrow ``take``); common ISO-8601 layouts are parsed from fixed byte
   positions (other layouts go to :mod:`tracekit._time`) on a second thread meanwhile;
 * the file is read in blocks of lines: DuckDB parses block *i+1* on a worker thread while
-  block *i* is finished, the parsed input's pages are released, and the blocks' columns are
-  joined into fresh buffers one block at a time — peak memory stays under ~3× the input.
+  block *i* is finished, the parsed input's pages are released, and each finished block's
+  string and attrs columns are copied straight into the output columns' buffers (reserved up
+  front, their pages touched only as written), so no join of the blocks is left for the end —
+  peak memory stays under ~3× the input.
 
 Blank lines are not records.
 """
@@ -185,6 +187,7 @@ def _read(
         with ThreadPoolExecutor(1) as ex:
             for _attempt in range(2):
                 blocks = []
+                sinks: dict[str, _Sink] = {}
                 restart = False
                 nxt = ex.submit(parse, 0, plan) if starts else None
                 for i, b0 in enumerate(starts):
@@ -199,6 +202,7 @@ def _read(
                         drop(int(offs[b0]), int(offs[last]) + 1 if last + 1 >= n else int(offs[last + 1]))
                     blocks.append(_finish_block(parsed, plan, time_unit))
                     del parsed
+                    _to_sinks(blocks[-1]["cols"], sinks, n, int(lines.nbytes))
                 if not restart:
                     break
     finally:
@@ -222,6 +226,8 @@ def _read(
             reject_parts.append((np.flatnonzero(unread), "cannot read the time field (not ISO-8601 or an epoch number)"))
 
     def cat(name: str) -> Any:
+        if name in sinks:
+            return sinks.pop(name).finish()
         parts = [b["cols"].pop(name) for b in blocks if b["cols"].get(name) is not None]
         if not parts:
             return None
@@ -230,7 +236,7 @@ def _read(
         return _concat_release(parts)
 
     # no name key: "name" is the message column itself, joined once
-    same = bool(blocks) and all(b["cols"]["name"] is b["cols"]["message"] for b in blocks)
+    same = bool(blocks) and all(b["cols"]["same_name"] for b in blocks)
     names = [c for c in _OUT_COLS if not (same and c == "name")]
     with ThreadPoolExecutor(2) as ex:  # attrs (the largest) beside the other columns
         out: dict[str, Any] = dict(zip(names, ex.map(cat, names)))
@@ -298,6 +304,109 @@ class _PageDropper:
             import ctypes
 
             self._madvise(ctypes.c_void_p(self.base + a), ctypes.c_size_t(b - a), 4)  # MADV_DONTNEED
+
+
+def _to_sinks(cols: dict[str, Any], sinks: dict[str, _Sink], rows: int, nbytes: int) -> None:
+    """Move a finished block's string and attrs columns into the output columns (``sinks``),
+    so each block's arrays are freed as it finishes and no join is left for the end. Other
+    columns stay in ``cols`` (joined at the end)."""
+    same = cols["name"] is cols["message"]
+    if same:
+        del cols["name"]  # "name" is the message column: joined once, at the end
+    for name in list(cols):
+        v = cols[name]
+        if not isinstance(v, (pa.Array, pa.ChunkedArray)):
+            continue
+        if name not in sinks:
+            if v.type == pa.string():
+                sinks[name] = _Sink(rows, nbytes)
+            elif isinstance(v.type, pa.MapType) and v.type.key_type == pa.string() and v.type.item_type == pa.string():
+                sinks[name] = _Sink(rows, nbytes, entries=True)
+            else:
+                continue
+        sinks[name].append(cols.pop(name))
+    cols["same_name"] = same
+
+
+class _Sink:
+    """One output column built block by block: strings (or a ``map<string, string>``: its
+    offsets plus a key and a value sink) copied into buffers reserved up front (``np.empty``:
+    pages are only touched as they are written) and grown when a block does not fit. A string
+    column reaching 2 GiB goes back to joining its parts at the end (as ``large_string``)."""
+
+    def __init__(self, rows: int, nbytes: int, entries: bool = False) -> None:
+        self.n = 0
+        self.offs = np.empty(rows + 1, dtype=np.int32)
+        self.offs[0] = 0
+        self.valid: np.ndarray | None = None
+        self.parts: list[pa.Array] | None = None  # past 2 GiB: joined at the end
+        if entries:
+            # entries: each takes at least 5 input bytes; reserved generously, grown rarely
+            self.keys: _Sink | None = _Sink(min(rows * 32, nbytes // 4 + 1), nbytes)
+            self.items: _Sink | None = _Sink(min(rows * 32, nbytes // 4 + 1), nbytes)
+            self.data = np.empty(0, dtype=np.uint8)
+        else:
+            self.keys = self.items = None
+            self.data = np.empty(max(nbytes, 1), dtype=np.uint8)
+        self.pos = 0
+
+    def _room(self, rows: int, size: int) -> None:
+        if self.n + rows + 1 > len(self.offs):
+            grown = np.empty(max(2 * len(self.offs), self.n + rows + 1), dtype=np.int32)
+            grown[: self.n + 1] = self.offs[: self.n + 1]
+            self.offs = grown
+        if self.valid is not None and len(self.valid) < len(self.offs):
+            v = np.ones(len(self.offs), dtype=bool)
+            v[: self.n] = self.valid[: self.n]
+            self.valid = v
+        if self.pos + size > len(self.data):
+            grown_d = np.empty(max(2 * len(self.data), self.pos + size), dtype=np.uint8)
+            grown_d[: self.pos] = self.data[: self.pos]
+            self.data = grown_d
+
+    def append(self, a: pa.Array | pa.ChunkedArray) -> None:
+        for p in a.chunks if isinstance(a, pa.ChunkedArray) else [a]:
+            if self.parts is not None:
+                self.parts.append(p)
+                continue
+            k = len(p)
+            if self.keys is not None:  # a map: its offsets here, keys and values in their sinks
+                o = np.frombuffer(p.offsets.buffers()[1], dtype=np.int32)[p.offsets.offset :][: k + 1]
+                self._room(k, 0)
+                self.offs[self.n + 1 : self.n + k + 1] = o[1:] - o[0] + self.offs[self.n]
+                self.keys.append(p.keys.slice(o[0], o[-1] - o[0]))
+                self.items.append(p.items.slice(o[0], o[-1] - o[0]))
+                self.n += k
+                continue
+            o = np.frombuffer(p.buffers()[1], dtype=np.int32)[p.offset : p.offset + k + 1]
+            size = int(o[-1] - o[0])
+            if self.pos + size >= 2**31:
+                self.parts = [self.finish(), p]
+                continue
+            self._room(k, size)
+            if size:
+                self.data[self.pos : self.pos + size] = np.frombuffer(p.buffers()[2], dtype=np.uint8)[o[0] : o[-1]]
+            self.offs[self.n + 1 : self.n + k + 1] = o[1:] - o[0] + self.pos
+            if p.null_count:
+                if self.valid is None:
+                    self.valid = np.ones(len(self.offs), dtype=bool)
+                self.valid[self.n : self.n + k] = p.is_valid().to_numpy(zero_copy_only=False)
+            self.n += k
+            self.pos += size
+
+    def finish(self) -> pa.Array:
+        if self.parts is not None:
+            return _concat_strings(self.parts)
+        offs = pa.py_buffer(self.offs[: self.n + 1])
+        if self.keys is not None:
+            return pa.MapArray.from_arrays(pa.Array.from_buffers(pa.int32(), self.n + 1, [None, offs]),
+                                           self.keys.finish(), self.items.finish())
+        bitmap, nulls = None, 0
+        if self.valid is not None:
+            valid = self.valid[: self.n]
+            nulls = self.n - int(valid.sum())
+            bitmap = pa.array(valid).buffers()[1] if nulls else None
+        return pa.StringArray.from_buffers(self.n, offs, pa.py_buffer(self.data[: self.pos]), bitmap, nulls)
 
 
 def _concat_release(parts: list[pa.Array]) -> pa.Array:
