@@ -674,8 +674,15 @@ def _finish_block(parsed: dict[str, Any], plan: _Plan, time_unit: str | None) ->
             return None
         return a if sel is None else a.filter(sel)
 
-    msg = take(col("r_message"))
-    name = take(col("r_name"))
+    def text(name: str) -> pa.ChunkedArray | None:
+        # DuckDB's own chunks, not copied: the caller copies these string columns into the
+        # output (_to_sinks) as soon as the block is finished, and DuckDB's result goes then
+        if name not in res.column_names:
+            return None
+        return res.column(name) if res.schema.field(name).type == pa.string() else col(name)
+
+    msg = take(text("r_message"))
+    name = take(text("r_name"))
     lvl = take(col("r_level"))
     cols: dict[str, Any] = {
         "ts_src": tres["ns"][ok],
@@ -686,7 +693,7 @@ def _finish_block(parsed: dict[str, Any], plan: _Plan, time_unit: str | None) ->
         "attrs": take(attrs),
     }
     for c in ("host", "trace_id", "span_id", "category", "entity", "state", "parent_id", "flow_id"):
-        cols[c] = take(col(f"r_{c}"))
+        cols[c] = take(text(f"r_{c}"))
     for c in ("pid", "tid"):
         if c in ids:
             v, isint = ids[c]
